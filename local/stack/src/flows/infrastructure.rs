@@ -1,0 +1,230 @@
+//! Creates in moto what the SAM template creates for the functions: the project's event bus,
+//! the state table, a dead-letter queue, the alert topic, and two queues that let the demo
+//! (and a developer) read what was emitted.
+
+use anyhow::{Context as _, Result};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TimeToLiveSpecification,
+};
+use aws_sdk_eventbridge::types::Target;
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use super::{Context, Flow, FlowFuture};
+use crate::clients::{Clients, sdk_error};
+use crate::report::{Recorder, done};
+
+/// The project's event bus (`EVENT_BUS_NAME`).
+pub const EVENT_BUS: &str = "license-automation";
+/// The `source` of the events the functions emit (`EVENT_SOURCE`).
+pub const EVENT_SOURCE: &str = "license-automation";
+/// The state table (`STATE_TABLE`): key `pk` (S), TTL attribute `expiresAt`.
+pub const STATE_TABLE: &str = "license-automation-state";
+/// Partition key of the state table.
+pub const STATE_TABLE_KEY: &str = "pk";
+/// TTL attribute of the state table.
+pub const STATE_TABLE_TTL: &str = "expiresAt";
+/// Dead-letter queue of the functions.
+pub const DEAD_LETTER_QUEUE: &str = "license-automation-dlq";
+/// SNS topic for alerts.
+pub const ALERT_TOPIC: &str = "license-automation-alerts";
+/// SQS queue subscribed to the alert topic.
+pub const ALERTS_QUEUE: &str = "license-automation-alerts";
+/// SQS queue receiving every event of `EVENT_SOURCE` on the bus.
+pub const EVENTS_QUEUE: &str = "license-automation-events";
+/// The rule that routes the project's events to [`EVENTS_QUEUE`].
+pub const EVENTS_RULE: &str = "license-automation-to-queue";
+
+/// What the infrastructure flow created.
+#[derive(Debug, Clone)]
+pub struct Infra {
+    /// ARN of the project's bus.
+    pub event_bus_arn: String,
+    /// ARN of the state table.
+    pub state_table_arn: String,
+    /// URL of the dead-letter queue.
+    pub dead_letter_queue_url: String,
+    /// ARN of the alert topic.
+    pub alert_topic_arn: String,
+    /// URL of the queue subscribed to the alert topic.
+    pub alerts_queue_url: String,
+    /// URL of the queue receiving the project's events.
+    pub events_queue_url: String,
+}
+
+/// The infrastructure flow.
+pub const FLOW: Flow = Flow {
+    title: "infrastructure in moto (what template.yaml creates)",
+    run: boxed,
+};
+
+fn boxed<'a>(context: &'a mut Context, recorder: &'a mut Recorder) -> FlowFuture<'a> {
+    Box::pin(run(context, recorder))
+}
+
+async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
+    let clients = &context.clients;
+    let event_bus_arn = recorder
+        .step("create the event bus", async {
+            let out = clients
+                .events
+                .create_event_bus()
+                .name(EVENT_BUS)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            let arn = out.event_bus_arn().context("no EventBusArn")?.to_owned();
+            done(arn.clone(), arn)
+        })
+        .await?;
+    let state_table_arn = recorder
+        .step("create the state table", create_state_table(clients))
+        .await?;
+    let dead_letter_queue_url = recorder
+        .step("create the dead-letter queue", async {
+            let url = create_queue(clients, DEAD_LETTER_QUEUE).await?;
+            done(url.clone(), url)
+        })
+        .await?;
+    let (alert_topic_arn, alerts_queue_url) = recorder
+        .step(
+            "create the alert topic and subscribe a queue to it",
+            async {
+                let topic = clients
+                    .sns
+                    .create_topic()
+                    .name(ALERT_TOPIC)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                let topic_arn = topic.topic_arn().context("no TopicArn")?.to_owned();
+                let queue_url = create_queue(clients, ALERTS_QUEUE).await?;
+                let queue_arn = queue_arn(clients, &queue_url).await?;
+                clients
+                    .sns
+                    .subscribe()
+                    .topic_arn(&topic_arn)
+                    .protocol("sqs")
+                    .endpoint(&queue_arn)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                let details = format!("topic {topic_arn}\nqueue {queue_url}");
+                done((topic_arn, queue_url), details)
+            },
+        )
+        .await?;
+    let events_queue_url = recorder
+        .step(
+            "route the project's events to a queue the demo can read",
+            async {
+                let queue_url = create_queue(clients, EVENTS_QUEUE).await?;
+                let queue_arn = queue_arn(clients, &queue_url).await?;
+                clients
+                    .events
+                    .put_rule()
+                    .event_bus_name(EVENT_BUS)
+                    .name(EVENTS_RULE)
+                    .event_pattern(format!(r#"{{"source":["{EVENT_SOURCE}"]}}"#))
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                let target = Target::builder()
+                    .id("events-queue")
+                    .arn(queue_arn)
+                    .build()?;
+                let out = clients
+                    .events
+                    .put_targets()
+                    .event_bus_name(EVENT_BUS)
+                    .rule(EVENTS_RULE)
+                    .targets(target)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                anyhow::ensure!(
+                    out.failed_entry_count() == 0,
+                    "PutTargets failed: {:?}",
+                    out.failed_entries()
+                );
+                let details = format!("rule {EVENTS_RULE}: source {EVENT_SOURCE} -> {queue_url}");
+                done(queue_url, details)
+            },
+        )
+        .await?;
+    context.infra = Some(Infra {
+        event_bus_arn,
+        state_table_arn,
+        dead_letter_queue_url,
+        alert_topic_arn,
+        alerts_queue_url,
+        events_queue_url,
+    });
+    Ok(())
+}
+
+async fn create_state_table(clients: &Clients) -> Result<crate::report::Done<String>> {
+    let key = KeySchemaElement::builder()
+        .attribute_name(STATE_TABLE_KEY)
+        .key_type(KeyType::Hash)
+        .build()?;
+    let attribute = AttributeDefinition::builder()
+        .attribute_name(STATE_TABLE_KEY)
+        .attribute_type(ScalarAttributeType::S)
+        .build()?;
+    let out = clients
+        .dynamodb
+        .create_table()
+        .table_name(STATE_TABLE)
+        .key_schema(key)
+        .attribute_definitions(attribute)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    let arn = out
+        .table_description()
+        .and_then(|table| table.table_arn())
+        .context("no TableArn")?
+        .to_owned();
+    let ttl = TimeToLiveSpecification::builder()
+        .attribute_name(STATE_TABLE_TTL)
+        .enabled(true)
+        .build()?;
+    clients
+        .dynamodb
+        .update_time_to_live()
+        .table_name(STATE_TABLE)
+        .time_to_live_specification(ttl)
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    let details = format!("{arn}\nkey {STATE_TABLE_KEY} (S), on demand, TTL on {STATE_TABLE_TTL}");
+    done(arn, details)
+}
+
+async fn create_queue(clients: &Clients, name: &str) -> Result<String> {
+    let out = clients
+        .sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    Ok(out.queue_url().context("no QueueUrl")?.to_owned())
+}
+
+async fn queue_arn(clients: &Clients, queue_url: &str) -> Result<String> {
+    let out = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    out.attributes()
+        .and_then(|attributes| attributes.get(&QueueAttributeName::QueueArn))
+        .cloned()
+        .context("no QueueArn")
+}

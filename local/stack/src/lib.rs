@@ -1,0 +1,139 @@
+//! The local stack: moto's server (EventBridge, DynamoDB, SQS, SNS) plus the in-process
+//! License Manager emulator, the resources the SAM template creates, and the demo that
+//! seeds a readable scenario and runs the flows of AWS's License Manager samples.
+//!
+//! Later issues add their function's part of the demo as a [`flows::Flow`] in
+//! [`flows::all`].
+
+pub mod clients;
+pub mod flows;
+pub mod moto;
+pub mod report;
+pub mod stack;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Parser;
+
+use crate::clients::{CUSTOMER_ACCOUNT, Clients, LOCAL_SECRET_KEY, REGION};
+use crate::flows::Context;
+use crate::flows::infrastructure::{EVENT_BUS, EVENT_SOURCE, STATE_TABLE};
+use crate::report::Recorder;
+use crate::stack::{Stack, StackOptions};
+
+/// Command line of `local-stack`.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    version,
+    about = "Start moto + license-manager-local, seed a scenario and run the demo"
+)]
+pub struct Options {
+    /// Port of license-manager-local on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 4599)]
+    pub port: u16,
+    /// moto's server executable (created by `scripts/venv.sh dev`).
+    #[arg(long, env = "MOTO_SERVER", default_value = ".venv/bin/moto_server")]
+    pub moto_server: PathBuf,
+    /// Persist the emulator's state in this file (default: in memory only).
+    #[arg(long)]
+    pub state_file: Option<PathBuf>,
+    /// Directory for logs and the borrow public key.
+    #[arg(long, default_value = ".local-stack")]
+    pub work_dir: PathBuf,
+    /// After the demo, leave the stack running and print the variables to use it.
+    #[arg(long)]
+    pub keep_running: bool,
+}
+
+/// Starts the stack, runs the demo and stops the stack (also on error and Ctrl-C).
+/// `Ok(true)` when every step passed.
+pub async fn run(options: Options) -> Result<bool> {
+    let stack = Stack::start(&StackOptions {
+        moto_server: options.moto_server.clone(),
+        port: options.port,
+        state_file: options.state_file.clone(),
+        work_dir: options.work_dir.clone(),
+    })
+    .await?;
+    println!("local stack");
+    println!(
+        "  moto server      {}  (EventBridge, DynamoDB, SQS, SNS)",
+        stack.moto_url()
+    );
+    println!(
+        "  License Manager  {}  (license-manager-local)",
+        stack.license_manager_url()
+    );
+
+    let outcome = tokio::select! {
+        outcome = demo(&stack) => Some(outcome),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    let Some((passed, context)) = outcome else {
+        stack.stop().await;
+        anyhow::bail!("interrupted: stopped moto's server and license-manager-local");
+    };
+
+    if options.keep_running {
+        println!();
+        println!("The stack keeps running. To use it from a shell:");
+        for (name, value) in environment(&stack, &context) {
+            println!("  export {name}={value}");
+        }
+        println!("Press Ctrl-C to stop it.");
+        let waited = tokio::signal::ctrl_c().await;
+        stack.stop().await;
+        waited?;
+        println!("stopped.");
+    } else {
+        stack.stop().await;
+    }
+    Ok(passed)
+}
+
+/// Runs every flow against a started stack and prints the summary line.
+async fn demo(stack: &Stack) -> (bool, Context) {
+    let clients = Clients::connect(&stack.moto_url(), &stack.license_manager_url()).await;
+    let mut context = Context::new(clients);
+    let mut recorder = Recorder::new();
+    for flow in flows::all() {
+        recorder.run(&flow, &mut context).await;
+    }
+    let summary = recorder.summary();
+    println!();
+    println!("{summary}");
+    (summary.failed == 0, context)
+}
+
+/// The variables a developer exports to use the running stack (as the customer account).
+pub fn environment(stack: &Stack, context: &Context) -> Vec<(&'static str, String)> {
+    let mut variables = vec![
+        ("AWS_ENDPOINT_URL", stack.moto_url()),
+        (
+            "AWS_ENDPOINT_URL_LICENSE_MANAGER",
+            stack.license_manager_url(),
+        ),
+        ("AWS_ACCESS_KEY_ID", CUSTOMER_ACCOUNT.to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", LOCAL_SECRET_KEY.to_owned()),
+        ("AWS_REGION", REGION.to_owned()),
+        ("AWS_DEFAULT_REGION", REGION.to_owned()),
+        ("EVENT_BUS_NAME", EVENT_BUS.to_owned()),
+        ("EVENT_SOURCE", EVENT_SOURCE.to_owned()),
+        ("STATE_TABLE", STATE_TABLE.to_owned()),
+        (
+            "LICENSE_MANAGER_PUBLIC_KEY",
+            stack.public_key_path().display().to_string(),
+        ),
+    ];
+    if let Some(infra) = &context.infra {
+        variables.push(("ALERT_TOPIC_ARN", infra.alert_topic_arn.clone()));
+        variables.push(("ALERTS_QUEUE_URL", infra.alerts_queue_url.clone()));
+        variables.push(("EVENTS_QUEUE_URL", infra.events_queue_url.clone()));
+        variables.push(("DEAD_LETTER_QUEUE_URL", infra.dead_letter_queue_url.clone()));
+    }
+    if let Some(scenario) = &context.scenario {
+        variables.push(("KEY_FINGERPRINT", scenario.key_fingerprint.clone()));
+    }
+    variables
+}

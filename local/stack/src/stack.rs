@@ -1,0 +1,89 @@
+//! Starting and stopping the two servers of the local stack.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, anyhow};
+use license_manager_local::{Config, Emulator};
+
+use crate::clients::{CUSTOMER_ACCOUNT, REGION};
+use crate::moto::MotoServer;
+
+/// Where and how to start the stack.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// moto's server executable.
+    pub moto_server: PathBuf,
+    /// Port of license-manager-local on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// The emulator's state file, if state should survive a restart.
+    pub state_file: Option<PathBuf>,
+    /// Directory for moto's log and the borrow public key.
+    pub work_dir: PathBuf,
+}
+
+/// moto's server (child process) and license-manager-local (in-process), both on loopback.
+pub struct Stack {
+    moto: MotoServer,
+    emulator: Emulator,
+    public_key: PathBuf,
+}
+
+impl Stack {
+    /// Starts moto's server, then the emulator. If the emulator cannot start, moto is stopped.
+    pub async fn start(options: &StackOptions) -> Result<Self> {
+        std::fs::create_dir_all(&options.work_dir)
+            .with_context(|| format!("cannot create {}", options.work_dir.display()))?;
+        let moto =
+            MotoServer::start(&options.moto_server, &options.work_dir.join("moto.log")).await?;
+        let public_key = options.work_dir.join("borrow-public-key.pem");
+        let config = Config {
+            account_id: CUSTOMER_ACCOUNT.to_owned(),
+            region: REGION.to_owned(),
+            state_file: options.state_file.clone(),
+            public_key_out: Some(public_key.clone()),
+            ..Config::default()
+        };
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, options.port));
+        let emulator = match Emulator::start(config, addr).await {
+            Ok(emulator) => emulator,
+            Err(err) => {
+                moto.stop().await;
+                let hint = if options.port == 0 {
+                    ""
+                } else {
+                    " (is another one running? `--port 0` picks a free port)"
+                };
+                return Err(anyhow!(
+                    "license-manager-local cannot start on {addr}{hint}: {err}"
+                ));
+            }
+        };
+        Ok(Self {
+            moto,
+            emulator,
+            public_key,
+        })
+    }
+
+    /// moto's endpoint URL (all services but License Manager).
+    pub fn moto_url(&self) -> String {
+        self.moto.url()
+    }
+
+    /// license-manager-local's endpoint URL.
+    pub fn license_manager_url(&self) -> String {
+        self.emulator.endpoint_url()
+    }
+
+    /// The PEM file holding the public key that verifies borrow tokens.
+    pub fn public_key_path(&self) -> &PathBuf {
+        &self.public_key
+    }
+
+    /// Stops the emulator, then moto's server.
+    pub async fn stop(self) {
+        self.emulator.shutdown().await;
+        self.moto.stop().await;
+    }
+}
