@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Creates or refreshes the project's Python environments from PyPI, idempotently:
+#   .venv                  moto[server], boto3, pytest, cargo-lambda (brings zig), newest cfn-lint
+#   .venv-sam              aws-sam-cli (with the cfn-lint it pins)
+#   .venv-cfn-lint-legacy  cfn-lint<1.54, which still lints inside the SAM transform
+# A venv is rebuilt only when its requirements file changed (a stamp holds its hash).
+# Usage: scripts/venv.sh [dev|sam|legacy|all]   (default: all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python3}
+
+ensure() {
+  local dir=$1 req=$2
+  local stamp="$dir/.requirements.sha256"
+  local want
+  want=$(sha256sum "$req" | cut -d' ' -f1)
+  if [[ -x "$dir/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return 0
+  fi
+  echo "==> installing $req into $dir" >&2
+  [[ -x "$dir/bin/python" ]] || "$python" -m venv "$dir"
+  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade -r "$req"
+  echo "$want" >"$stamp"
+}
+
+case "${1:-all}" in
+  dev) ensure .venv requirements/dev.txt ;;
+  sam) ensure .venv-sam requirements/sam.txt ;;
+  legacy) ensure .venv-cfn-lint-legacy requirements/cfn-lint-legacy.txt ;;
+  all)
+    ensure .venv requirements/dev.txt
+    ensure .venv-sam requirements/sam.txt
+    ensure .venv-cfn-lint-legacy requirements/cfn-lint-legacy.txt
+    ;;
+  *) echo "usage: $0 [dev|sam|legacy|all]" >&2; exit 2 ;;
+esac
