@@ -1,0 +1,559 @@
+//! Events out: the project's own events (DESIGN §4.2) and the publisher that puts them on the
+//! project's bus.
+//!
+//! Each detail-type has a typed detail struct, serialised as camelCase JSON. The publisher
+//! sends entries in batches of ten (PutEvents' limit), retries the entries EventBridge reports
+//! as failed (only those: a retry never sends an event twice) with exponential backoff, and
+//! returns an error naming every entry that still failed, so the invocation fails and Lambda's
+//! retry and dead-letter queue keep the event.
+
+use std::time::Duration;
+
+use aws_sdk_eventbridge::Client;
+use aws_sdk_eventbridge::error::DisplayErrorContext;
+use aws_sdk_eventbridge::primitives::DateTime;
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::config::CommonConfig;
+
+/// PutEvents accepts at most this many entries per call.
+pub const MAX_ENTRIES_PER_CALL: usize = 10;
+/// EventBridge's limit on the size of one entry, in bytes.
+pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
+
+/// Which kind of resource a soft-limit alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LimitedResource {
+    /// A self-managed license configuration with a soft limit.
+    LicenseConfiguration,
+    /// A managed entitlement that allows overage.
+    Entitlement,
+}
+
+/// `Grant Accepted`: a trusted grant was accepted (and activated unless the policy says not).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantAccepted {
+    /// The grant.
+    pub grant_arn: String,
+    /// The granted license.
+    pub license_arn: String,
+    /// The account that received (and accepted) the grant.
+    pub account: String,
+    /// The account that issued the grant (from the grant ARN).
+    pub granter_account: String,
+    /// The license issuer's key fingerprint.
+    pub key_fingerprint: String,
+    /// The license issuer's name.
+    pub issuer_name: String,
+    /// The license's product SKU.
+    pub product_sku: String,
+    /// Whether the grant was also activated.
+    pub activated: bool,
+    /// Whether this was a dry run (nothing was changed).
+    pub dry_run: bool,
+    /// When the decision was made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+}
+
+/// What was done with a grant that matched no trust rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum UntrustedOutcome {
+    /// Left pending.
+    Ignored,
+    /// Rejected with RejectGrant.
+    Rejected,
+}
+
+/// `Grant Not Trusted`: a pending grant matched no trust rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantNotTrusted {
+    /// The grant.
+    pub grant_arn: String,
+    /// The granted license.
+    pub license_arn: String,
+    /// The account that received the grant.
+    pub account: String,
+    /// The account that issued the grant.
+    pub granter_account: String,
+    /// The license issuer's key fingerprint.
+    pub key_fingerprint: String,
+    /// The license issuer's name.
+    pub issuer_name: String,
+    /// The license's product SKU.
+    pub product_sku: String,
+    /// Whether the grant was left pending or rejected.
+    pub outcome: UntrustedOutcome,
+    /// Whether this was a dry run (nothing was changed).
+    pub dry_run: bool,
+    /// When the decision was made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+}
+
+/// `Soft Limit Warning` / `Exceeded` / `Recovered`: usage of a soft limit crossed a threshold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SoftLimitCrossing {
+    /// The license configuration or license ARN.
+    pub resource_arn: String,
+    /// What kind of resource it is.
+    pub resource_kind: LimitedResource,
+    /// The entitlement's name, for entitlements.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entitlement_name: Option<String>,
+    /// The account that owns the resource.
+    pub account: String,
+    /// The limit (LicenseCount or MaxCount).
+    pub count: i64,
+    /// What is consumed now.
+    pub consumed: i64,
+    /// `consumed` as a percentage of `count`.
+    pub percent: f64,
+    /// The configured warning threshold, in percent.
+    pub warn_threshold_percent: u8,
+    /// When it was observed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+}
+
+/// `Soft Limit Enforced`: enforcement turned a breached soft limit hard.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SoftLimitEnforced {
+    /// The license configuration.
+    pub license_configuration_arn: String,
+    /// The account that owns it.
+    pub account: String,
+    /// The limit.
+    pub count: i64,
+    /// What is consumed now.
+    pub consumed: i64,
+    /// `consumed` as a percentage of `count`.
+    pub percent: f64,
+    /// Whether this was a dry run (nothing was changed).
+    pub dry_run: bool,
+    /// When it was enforced.
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+}
+
+/// `Entitlement Overage`: managed entitlement consumption passed MaxCount.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntitlementOverage {
+    /// The license.
+    pub license_arn: String,
+    /// The entitlement.
+    pub entitlement_name: String,
+    /// The entitlement's unit.
+    pub unit: String,
+    /// The account that consumes it.
+    pub account: String,
+    /// The entitlement's MaxCount.
+    pub max_count: i64,
+    /// What is consumed now.
+    pub consumed: i64,
+    /// When it was observed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+}
+
+/// `License Status Changed`: a license became deactivated, expired, deleted, ...
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenseStatusChanged {
+    /// The license.
+    pub license_arn: String,
+    /// The account the event was seen in.
+    pub account: String,
+    /// The status before, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_status: Option<String>,
+    /// The status now.
+    pub status: String,
+    /// The license version now, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// When the change was observed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+}
+
+/// `License Expiring`: a license's `Validity.End` is within the warning window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenseExpiring {
+    /// The license.
+    pub license_arn: String,
+    /// The account the license is used in.
+    pub account: String,
+    /// The license's product SKU.
+    pub product_sku: String,
+    /// The end of the license's validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub validity_end: OffsetDateTime,
+    /// Whole days from `time` to `validity_end`.
+    pub days_remaining: i64,
+    /// The configured warning window, in days.
+    pub warning_days: u32,
+    /// When it was observed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+}
+
+/// One of the project's events, ready to publish.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProjectEvent {
+    /// `Grant Accepted`
+    GrantAccepted(GrantAccepted),
+    /// `Grant Not Trusted`
+    GrantNotTrusted(GrantNotTrusted),
+    /// `Soft Limit Warning`
+    SoftLimitWarning(SoftLimitCrossing),
+    /// `Soft Limit Exceeded`
+    SoftLimitExceeded(SoftLimitCrossing),
+    /// `Soft Limit Recovered`
+    SoftLimitRecovered(SoftLimitCrossing),
+    /// `Soft Limit Enforced`
+    SoftLimitEnforced(SoftLimitEnforced),
+    /// `Entitlement Overage`
+    EntitlementOverage(EntitlementOverage),
+    /// `License Status Changed`
+    LicenseStatusChanged(LicenseStatusChanged),
+    /// `License Expiring`
+    LicenseExpiring(LicenseExpiring),
+}
+
+impl ProjectEvent {
+    /// The event's `detail-type`.
+    pub fn detail_type(&self) -> &'static str {
+        match self {
+            Self::GrantAccepted(_) => "Grant Accepted",
+            Self::GrantNotTrusted(_) => "Grant Not Trusted",
+            Self::SoftLimitWarning(_) => "Soft Limit Warning",
+            Self::SoftLimitExceeded(_) => "Soft Limit Exceeded",
+            Self::SoftLimitRecovered(_) => "Soft Limit Recovered",
+            Self::SoftLimitEnforced(_) => "Soft Limit Enforced",
+            Self::EntitlementOverage(_) => "Entitlement Overage",
+            Self::LicenseStatusChanged(_) => "License Status Changed",
+            Self::LicenseExpiring(_) => "License Expiring",
+        }
+    }
+
+    /// The `detail` as JSON.
+    pub fn detail(&self) -> serde_json::Value {
+        let detail = match self {
+            Self::GrantAccepted(detail) => serde_json::to_value(detail),
+            Self::GrantNotTrusted(detail) => serde_json::to_value(detail),
+            Self::SoftLimitWarning(detail)
+            | Self::SoftLimitExceeded(detail)
+            | Self::SoftLimitRecovered(detail) => serde_json::to_value(detail),
+            Self::SoftLimitEnforced(detail) => serde_json::to_value(detail),
+            Self::EntitlementOverage(detail) => serde_json::to_value(detail),
+            Self::LicenseStatusChanged(detail) => serde_json::to_value(detail),
+            Self::LicenseExpiring(detail) => serde_json::to_value(detail),
+        };
+        // The details are plain structs of strings, numbers, booleans and RFC 3339 times,
+        // which always serialise; a failure here would be a bug in this module.
+        detail
+            .unwrap_or_else(|error| serde_json::json!({ "serializationError": error.to_string() }))
+    }
+
+    /// The ARNs the event is about (PutEvents' `Resources`).
+    pub fn resources(&self) -> Vec<String> {
+        match self {
+            Self::GrantAccepted(detail) => {
+                vec![detail.grant_arn.clone(), detail.license_arn.clone()]
+            }
+            Self::GrantNotTrusted(detail) => {
+                vec![detail.grant_arn.clone(), detail.license_arn.clone()]
+            }
+            Self::SoftLimitWarning(detail)
+            | Self::SoftLimitExceeded(detail)
+            | Self::SoftLimitRecovered(detail) => vec![detail.resource_arn.clone()],
+            Self::SoftLimitEnforced(detail) => vec![detail.license_configuration_arn.clone()],
+            Self::EntitlementOverage(detail) => vec![detail.license_arn.clone()],
+            Self::LicenseStatusChanged(detail) => vec![detail.license_arn.clone()],
+            Self::LicenseExpiring(detail) => vec![detail.license_arn.clone()],
+        }
+    }
+
+    /// When the event happened.
+    pub fn time(&self) -> OffsetDateTime {
+        match self {
+            Self::GrantAccepted(detail) => detail.time,
+            Self::GrantNotTrusted(detail) => detail.time,
+            Self::SoftLimitWarning(detail)
+            | Self::SoftLimitExceeded(detail)
+            | Self::SoftLimitRecovered(detail) => detail.time,
+            Self::SoftLimitEnforced(detail) => detail.time,
+            Self::EntitlementOverage(detail) => detail.time,
+            Self::LicenseStatusChanged(detail) => detail.time,
+            Self::LicenseExpiring(detail) => detail.time,
+        }
+    }
+}
+
+/// An entry EventBridge did not take, after all retries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedEntry {
+    /// The event's detail-type.
+    pub detail_type: &'static str,
+    /// The ARNs the event was about.
+    pub resources: Vec<String>,
+    /// EventBridge's error code (or `TooLarge` / `CallFailed` from this publisher).
+    pub error_code: String,
+    /// EventBridge's message.
+    pub error_message: String,
+}
+
+impl std::fmt::Display for FailedEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} [{}]: {}: {}",
+            self.detail_type,
+            self.resources.join(", "),
+            self.error_code,
+            self.error_message
+        )
+    }
+}
+
+/// Some events could not be published.
+#[derive(Debug, thiserror::Error)]
+#[error("{} of {total} events were not published to {bus}: {}", failed.len(), list(failed))]
+pub struct PublishError {
+    /// The bus.
+    pub bus: String,
+    /// How many events were to be published.
+    pub total: usize,
+    /// The entries that failed, with the reason.
+    pub failed: Vec<FailedEntry>,
+}
+
+fn list(failed: &[FailedEntry]) -> String {
+    failed
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// How the publisher retries entries that EventBridge reports as failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// How many times an entry is sent at most (first try included).
+    pub max_attempts: u32,
+    /// The wait before the first retry; it doubles each time.
+    pub initial_backoff: Duration,
+    /// The longest wait between two tries.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn backoff(&self, retry: u32) -> Duration {
+        self.initial_backoff
+            .saturating_mul(2u32.saturating_pow(retry))
+            .min(self.max_backoff)
+    }
+}
+
+/// EventBridge entry error codes that will not go away by retrying.
+const PERMANENT_ERROR_CODES: &[&str] = &[
+    "InvalidArgument",
+    "MalformedDetail",
+    "AccessDeniedException",
+    "NotAuthorizedForSourceException",
+    "NotAuthorizedForDetailTypeException",
+];
+
+/// Publishes [`ProjectEvent`]s to the project's bus.
+#[derive(Debug, Clone)]
+pub struct EventPublisher {
+    client: Client,
+    bus: String,
+    source: String,
+    retry: RetryPolicy,
+}
+
+impl EventPublisher {
+    /// A publisher for `bus`, publishing as `source`.
+    pub fn new(client: Client, bus: impl Into<String>, source: impl Into<String>) -> Self {
+        Self {
+            client,
+            bus: bus.into(),
+            source: source.into(),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// A publisher for the bus and source of `config`.
+    pub fn from_config(client: Client, config: &CommonConfig) -> Self {
+        Self::new(client, &config.event_bus_name, &config.event_source)
+    }
+
+    /// Replaces the retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Publishes `events`, retrying failed entries; errs naming every event not published.
+    pub async fn publish(&self, events: &[ProjectEvent]) -> Result<(), PublishError> {
+        let mut failed = Vec::new();
+        let mut pending = Vec::with_capacity(events.len());
+        for event in events {
+            let entry = self.entry(event);
+            let size = entry_size(&entry);
+            if size > MAX_ENTRY_BYTES {
+                failed.push(failure(
+                    event,
+                    "TooLarge",
+                    format!("entry is {size} bytes, EventBridge takes at most {MAX_ENTRY_BYTES}"),
+                ));
+            } else {
+                pending.push((event, entry));
+            }
+        }
+        for batch in pending.chunks(MAX_ENTRIES_PER_CALL) {
+            failed.extend(self.publish_batch(batch).await);
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            for entry in &failed {
+                tracing::error!(bus = %self.bus, failed = %entry, "event not published");
+            }
+            Err(PublishError {
+                bus: self.bus.clone(),
+                total: events.len(),
+                failed,
+            })
+        }
+    }
+
+    /// Sends up to ten entries, retrying those that fail transiently; returns what still failed.
+    async fn publish_batch(
+        &self,
+        batch: &[(&ProjectEvent, PutEventsRequestEntry)],
+    ) -> Vec<FailedEntry> {
+        let mut failed = Vec::new();
+        // Indexes into `batch` still to be sent, with the last error each one got.
+        let mut pending: Vec<(usize, String, String)> = (0..batch.len())
+            .map(|index| (index, String::new(), String::new()))
+            .collect();
+        for attempt in 1..=self.retry.max_attempts.max(1) {
+            if attempt > 1 {
+                tokio::time::sleep(self.retry.backoff(attempt - 2)).await;
+            }
+            let entries = pending.iter().map(|(index, ..)| batch[*index].1.clone());
+            let output = match self
+                .client
+                .put_events()
+                .set_entries(Some(entries.collect()))
+                .send()
+                .await
+            {
+                Ok(output) => output,
+                Err(error) => {
+                    // The SDK has already retried throttling and transient faults of the call.
+                    let message = DisplayErrorContext(&error).to_string();
+                    failed.extend(pending.iter().map(|(index, ..)| {
+                        failure(batch[*index].0, "CallFailed", message.clone())
+                    }));
+                    return failed;
+                }
+            };
+            // PutEvents answers one result per request entry, in the same order.
+            let results = output.entries();
+            let mut retry = Vec::new();
+            for (position, (index, ..)) in pending.into_iter().enumerate() {
+                let event = batch[index].0;
+                let Some(result) = results.get(position) else {
+                    retry.push((
+                        index,
+                        "NoResult".to_owned(),
+                        "PutEvents returned no result for the entry".to_owned(),
+                    ));
+                    continue;
+                };
+                let Some(code) = result.error_code() else {
+                    continue; // published
+                };
+                let message = result.error_message().unwrap_or_default().to_owned();
+                if PERMANENT_ERROR_CODES.contains(&code) {
+                    failed.push(failure(event, code, message));
+                } else {
+                    tracing::warn!(
+                        detail_type = event.detail_type(),
+                        code,
+                        message,
+                        attempt,
+                        "PutEvents entry failed; retrying"
+                    );
+                    retry.push((index, code.to_owned(), message));
+                }
+            }
+            pending = retry;
+            if pending.is_empty() {
+                return failed;
+            }
+        }
+        let attempts = self.retry.max_attempts.max(1);
+        failed.extend(pending.into_iter().map(|(index, code, message)| {
+            failure(
+                batch[index].0,
+                &code,
+                format!("{message} (still failing after {attempts} attempts)"),
+            )
+        }));
+        failed
+    }
+
+    fn entry(&self, event: &ProjectEvent) -> PutEventsRequestEntry {
+        PutEventsRequestEntry::builder()
+            .event_bus_name(&self.bus)
+            .source(&self.source)
+            .detail_type(event.detail_type())
+            .detail(event.detail().to_string())
+            .set_resources(Some(event.resources()))
+            .time(DateTime::from_secs(event.time().unix_timestamp()))
+            .build()
+    }
+}
+
+fn failure(event: &ProjectEvent, code: &str, message: String) -> FailedEntry {
+    FailedEntry {
+        detail_type: event.detail_type(),
+        resources: event.resources(),
+        error_code: code.to_owned(),
+        error_message: message,
+    }
+}
+
+/// The size EventBridge charges an entry, as its documentation computes it.
+fn entry_size(entry: &PutEventsRequestEntry) -> usize {
+    let text = |value: Option<&str>| value.map_or(0, str::len);
+    14 + text(entry.source())
+        + text(entry.detail_type())
+        + text(entry.detail())
+        + entry.resources().iter().map(String::len).sum::<usize>()
+}

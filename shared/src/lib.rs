@@ -1,0 +1,18 @@
+//! The shared library of the License Manager automation functions.
+//!
+//! - [`config`]: typed configuration from the environment (DESIGN §5);
+//! - [`trust`]: the grant-acceptor's trust policy;
+//! - [`events_in`]: License Manager's EventBridge events and the ARN hints they carry;
+//! - [`events_out`]: the project's own events and their publisher;
+//! - [`state`]: the state table (alert state, handled versions, processed events);
+//! - [`aws`]: the SDK configuration; [`telemetry`]: logs and EMF metrics.
+
+pub mod aws;
+pub mod config;
+pub mod events_in;
+pub mod events_out;
+pub mod state;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod trust;

@@ -1,0 +1,336 @@
+//! State: the one DynamoDB table of DESIGN §4.3, behind a small typed API.
+//!
+//! Items have a single string key `pk`, a `state` string, `updatedAt` (RFC 3339) and, for
+//! records that should go away, `expiresAt` (epoch seconds, the table's TTL attribute).
+//! DynamoDB deletes expired items only eventually, so reads and conditions here treat an
+//! item past its `expiresAt` as absent.
+//!
+//! Writes are conditional on the state the caller last saw, so two concurrent invocations
+//! cannot both act on the same crossing: one writes, the other gets [`WriteOutcome::LostRace`].
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+const PK: &str = "pk";
+const STATE: &str = "state";
+const UPDATED_AT: &str = "updatedAt";
+/// The table's TTL attribute (epoch seconds).
+pub const EXPIRES_AT: &str = "expiresAt";
+
+/// What a record is about; each kind has its own key prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum StateKey {
+    /// The last alert state of a license configuration or entitlement.
+    Alert {
+        /// The license configuration ARN, or `<license ARN>#<entitlement name>`.
+        resource: String,
+    },
+    /// A grant version or license version that has been handled.
+    Notified {
+        /// The grant or license ARN.
+        arn: String,
+        /// Its version.
+        version: String,
+    },
+    /// An event id that has been processed (for idempotent replays).
+    ProcessedEvent {
+        /// The EventBridge event id.
+        id: String,
+    },
+}
+
+impl StateKey {
+    /// The item's `pk`.
+    pub fn partition_key(&self) -> String {
+        match self {
+            Self::Alert { resource } => format!("alert#{resource}"),
+            Self::Notified { arn, version } => format!("notified#{arn}#{version}"),
+            Self::ProcessedEvent { id } => format!("event#{id}"),
+        }
+    }
+}
+
+/// A record as read from the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateRecord {
+    /// The state, e.g. `ok`, `warning`, `exceeded`.
+    pub state: String,
+    /// When it was last written.
+    pub updated_at: OffsetDateTime,
+    /// When it expires, if it does.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// The result of a conditional write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// The record now holds the new state.
+    Written,
+    /// Someone else changed the record first; nothing was written.
+    LostRace,
+}
+
+/// The result of [`StateStore::remember_once`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remembered {
+    /// First time: the caller should act.
+    First,
+    /// Already remembered (and not expired): the caller has acted before.
+    AlreadySeen,
+}
+
+/// The table could not be read or written, or holds an item this code cannot read.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// A DynamoDB call failed.
+    #[error("state table {table}: {operation} of {key} failed: {message}")]
+    Call {
+        /// The table.
+        table: String,
+        /// The DynamoDB operation.
+        operation: &'static str,
+        /// The item's `pk`.
+        key: String,
+        /// The SDK's error with its context.
+        message: String,
+    },
+    /// An item exists but lacks a member or has a member of the wrong type.
+    #[error("state table {table}: item {key} is malformed: {reason}")]
+    Malformed {
+        /// The table.
+        table: String,
+        /// The item's `pk`.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The state table.
+#[derive(Debug, Clone)]
+pub struct StateStore {
+    client: Client,
+    table: String,
+    clock: fn() -> OffsetDateTime,
+}
+
+impl StateStore {
+    /// The store for `table`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            clock: OffsetDateTime::now_utc,
+        }
+    }
+
+    /// Replaces the clock used for `updatedAt` and expiry checks (tests).
+    pub fn with_clock(mut self, clock: fn() -> OffsetDateTime) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The current record for `key`, or `None` if there is none or it has expired.
+    pub async fn get(&self, key: &StateKey) -> Result<Option<StateRecord>, StateError> {
+        let pk = key.partition_key();
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(pk.clone()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| self.call_error("GetItem", &pk, error))?;
+        let Some(item) = output.item() else {
+            return Ok(None);
+        };
+        let record = self.parse(&pk, item)?;
+        let now = (self.clock)();
+        Ok(record.filter(|record| record.expires_at.is_none_or(|at| at > now)))
+    }
+
+    /// Writes `new_state` for `key` if the current state is `expected` (`None`: no live record).
+    pub async fn put_if(
+        &self,
+        key: &StateKey,
+        expected: Option<&str>,
+        new_state: &str,
+        expires_at: Option<OffsetDateTime>,
+    ) -> Result<WriteOutcome, StateError> {
+        let now = (self.clock)();
+        let pk = key.partition_key();
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.item(&pk, new_state, now, expires_at)))
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#expiresAt", EXPIRES_AT)
+            .expression_attribute_values(":now", epoch(now));
+        request = match expected {
+            None => request.condition_expression(ABSENT_OR_EXPIRED),
+            Some(state) => request
+                .condition_expression(LIVE_WITH_EXPECTED_STATE)
+                .expression_attribute_names("#state", STATE)
+                .expression_attribute_values(":expected", AttributeValue::S(state.to_owned())),
+        };
+        match request.send().await {
+            Ok(_) => Ok(WriteOutcome::Written),
+            Err(error) if is_condition_failure(&error) => Ok(WriteOutcome::LostRace),
+            Err(error) => Err(self.call_error("PutItem", &pk, error)),
+        }
+    }
+
+    /// Records `key` once, until `expires_at`; says whether this call was the first.
+    pub async fn remember_once(
+        &self,
+        key: &StateKey,
+        expires_at: OffsetDateTime,
+    ) -> Result<Remembered, StateError> {
+        Ok(
+            match self.put_if(key, None, "seen", Some(expires_at)).await? {
+                WriteOutcome::Written => Remembered::First,
+                WriteOutcome::LostRace => Remembered::AlreadySeen,
+            },
+        )
+    }
+
+    fn item(
+        &self,
+        pk: &str,
+        state: &str,
+        now: OffsetDateTime,
+        expires_at: Option<OffsetDateTime>,
+    ) -> HashMap<String, AttributeValue> {
+        let mut item = HashMap::from([
+            (PK.to_owned(), AttributeValue::S(pk.to_owned())),
+            (STATE.to_owned(), AttributeValue::S(state.to_owned())),
+            (UPDATED_AT.to_owned(), AttributeValue::S(rfc3339(now))),
+        ]);
+        if let Some(at) = expires_at {
+            item.insert(EXPIRES_AT.to_owned(), epoch(at));
+        }
+        item
+    }
+
+    fn parse(
+        &self,
+        pk: &str,
+        item: &HashMap<String, AttributeValue>,
+    ) -> Result<Option<StateRecord>, StateError> {
+        let malformed = |reason: String| StateError::Malformed {
+            table: self.table.clone(),
+            key: pk.to_owned(),
+            reason,
+        };
+        let text = |name: &str| match item.get(name) {
+            Some(AttributeValue::S(value)) => Ok(value.clone()),
+            Some(_) => Err(malformed(format!("{name} is not a string"))),
+            None => Err(malformed(format!("{name} is missing"))),
+        };
+        let state = text(STATE)?;
+        let updated_at = OffsetDateTime::parse(&text(UPDATED_AT)?, &Rfc3339)
+            .map_err(|error| malformed(format!("{UPDATED_AT} is not RFC 3339: {error}")))?;
+        let expires_at = match item.get(EXPIRES_AT) {
+            None => None,
+            Some(AttributeValue::N(value)) => Some(
+                value
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
+                    .ok_or_else(|| {
+                        malformed(format!("{EXPIRES_AT} {value:?} is not epoch seconds"))
+                    })?,
+            ),
+            Some(_) => return Err(malformed(format!("{EXPIRES_AT} is not a number"))),
+        };
+        Ok(Some(StateRecord {
+            state,
+            updated_at,
+            expires_at,
+        }))
+    }
+
+    fn call_error<E, R>(
+        &self,
+        operation: &'static str,
+        pk: &str,
+        error: SdkError<E, R>,
+    ) -> StateError
+    where
+        E: std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        StateError::Call {
+            table: self.table.clone(),
+            operation,
+            key: pk.to_owned(),
+            message: DisplayErrorContext(&error).to_string(),
+        }
+    }
+}
+
+/// A live item in the state the writer saw.
+const LIVE_WITH_EXPECTED_STATE: &str = "attribute_exists(#pk) AND #state = :expected \
+     AND (attribute_not_exists(#expiresAt) OR #expiresAt > :now)";
+
+/// No item, or one whose TTL has passed but that DynamoDB has not deleted yet.
+const ABSENT_OR_EXPIRED: &str = "attribute_not_exists(#pk) OR #expiresAt <= :now";
+
+fn is_condition_failure<R>(
+    error: &SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, R>,
+) -> bool {
+    error
+        .as_service_error()
+        .is_some_and(|error| error.is_conditional_check_failed_exception())
+}
+
+fn epoch(at: OffsetDateTime) -> AttributeValue {
+    AttributeValue::N(at.unix_timestamp().to_string())
+}
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    // Formatting a valid OffsetDateTime as RFC 3339 only fails for years beyond 9999.
+    at.format(&Rfc3339)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_have_distinct_prefixes() {
+        let arn = "arn:aws:license-manager::111122223333:grant:g-1";
+        assert_eq!(
+            StateKey::Alert {
+                resource: arn.into()
+            }
+            .partition_key(),
+            format!("alert#{arn}")
+        );
+        assert_eq!(
+            StateKey::Notified {
+                arn: arn.into(),
+                version: "2".into()
+            }
+            .partition_key(),
+            format!("notified#{arn}#2")
+        );
+        assert_eq!(
+            StateKey::ProcessedEvent { id: "e-1".into() }.partition_key(),
+            "event#e-1"
+        );
+    }
+}

@@ -1,0 +1,342 @@
+//! The grant-acceptor's trust policy (DESIGN §5): which issuers' grants the account accepts.
+//!
+//! [`TrustPolicy::from_json`] parses strictly (unknown fields are refused) and validates every
+//! rule, so a policy that would silently trust nothing, or everything, never reaches a handler.
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Deserialize;
+
+/// A trust policy that failed to parse or validate; the message points at the error.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TrustPolicyError {
+    /// Not JSON, or JSON of the wrong shape (includes unknown fields and missing members).
+    #[error("not a valid trust policy: {0}")]
+    Syntax(String),
+    /// Well-formed JSON with a value that is not allowed.
+    #[error("{path}: {reason}")]
+    Invalid {
+        /// Where in the policy, e.g. `trusted[0].granterAccounts[1]`.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// What to do with a pending grant that matches no trust rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UntrustedAction {
+    /// Leave the grant pending (the default).
+    #[default]
+    Ignore,
+    /// Call RejectGrant.
+    Reject,
+}
+
+/// The validated trust policy.
+#[derive(Debug, Clone)]
+pub struct TrustPolicy {
+    /// The rules; a grant is trusted when any rule matches it.
+    pub trusted: Vec<TrustRule>,
+    /// What happens to grants that match no rule.
+    pub untrusted: UntrustedAction,
+    /// Whether AcceptGrant is followed by CreateGrantVersion with status ACTIVE.
+    pub activate: bool,
+}
+
+/// One trust rule: the fingerprint must match, and every optional field present must match.
+#[derive(Debug, Clone)]
+pub struct TrustRule {
+    /// The license issuer's `KeyFingerprint`.
+    pub key_fingerprint: String,
+    /// The license's `Issuer.Name`, matched exactly.
+    pub issuer_name: Option<String>,
+    /// Accounts allowed to grant (parsed from the grant ARN).
+    pub granter_accounts: Option<Vec<String>>,
+    /// Glob patterns the license's product SKU must match (any of them).
+    pub product_skus: Option<SkuPatterns>,
+}
+
+/// Compiled product SKU glob patterns.
+#[derive(Debug, Clone)]
+pub struct SkuPatterns {
+    patterns: Vec<String>,
+    set: GlobSet,
+}
+
+impl SkuPatterns {
+    /// The patterns as written in the policy.
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+
+    /// Whether `sku` matches any of the patterns.
+    pub fn matches(&self, sku: &str) -> bool {
+        self.set.is_match(sku)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawPolicy {
+    trusted: Vec<RawRule>,
+    #[serde(default)]
+    untrusted: UntrustedAction,
+    #[serde(default = "default_activate")]
+    activate: bool,
+}
+
+fn default_activate() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawRule {
+    key_fingerprint: String,
+    issuer_name: Option<String>,
+    granter_accounts: Option<Vec<String>>,
+    product_skus: Option<Vec<String>>,
+}
+
+impl TrustPolicy {
+    /// Parses and validates a policy from its JSON text.
+    pub fn from_json(text: &str) -> Result<Self, TrustPolicyError> {
+        let raw: RawPolicy = serde_json::from_str(text)
+            .map_err(|error| TrustPolicyError::Syntax(error.to_string()))?;
+        let trusted = raw
+            .trusted
+            .into_iter()
+            .enumerate()
+            .map(|(index, rule)| TrustRule::validate(rule, &format!("trusted[{index}]")))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            trusted,
+            untrusted: raw.untrusted,
+            activate: raw.activate,
+        })
+    }
+}
+
+impl TrustRule {
+    fn validate(raw: RawRule, path: &str) -> Result<Self, TrustPolicyError> {
+        let invalid = |field: &str, reason: String| TrustPolicyError::Invalid {
+            path: format!("{path}.{field}"),
+            reason,
+        };
+        validate_key_fingerprint(&raw.key_fingerprint)
+            .map_err(|reason| invalid("keyFingerprint", reason))?;
+        if let Some(name) = &raw.issuer_name
+            && name.trim().is_empty()
+        {
+            return Err(invalid("issuerName", "must not be empty".into()));
+        }
+        if let Some(accounts) = &raw.granter_accounts {
+            if accounts.is_empty() {
+                return Err(invalid(
+                    "granterAccounts",
+                    "must list at least one account (omit it to allow any)".into(),
+                ));
+            }
+            for (index, account) in accounts.iter().enumerate() {
+                if !is_account_id(account) {
+                    return Err(invalid(
+                        &format!("granterAccounts[{index}]"),
+                        format!("{account:?} is not a 12-digit AWS account id"),
+                    ));
+                }
+            }
+        }
+        let product_skus = match raw.product_skus {
+            None => None,
+            Some(patterns) if patterns.is_empty() => {
+                return Err(invalid(
+                    "productSkus",
+                    "must list at least one pattern (omit it to allow any)".into(),
+                ));
+            }
+            Some(patterns) => {
+                let mut builder = GlobSetBuilder::new();
+                for (index, pattern) in patterns.iter().enumerate() {
+                    let glob = Glob::new(pattern).map_err(|error| {
+                        invalid(
+                            &format!("productSkus[{index}]"),
+                            format!("{pattern:?} is not a valid glob: {}", error.kind()),
+                        )
+                    })?;
+                    builder.add(glob);
+                }
+                let set = builder
+                    .build()
+                    .map_err(|error| invalid("productSkus", error.to_string()))?;
+                Some(SkuPatterns { patterns, set })
+            }
+        };
+        Ok(Self {
+            key_fingerprint: raw.key_fingerprint,
+            issuer_name: raw.issuer_name,
+            granter_accounts: raw.granter_accounts,
+            product_skus,
+        })
+    }
+}
+
+/// Whether `value` is a 12-digit AWS account id.
+pub fn is_account_id(value: &str) -> bool {
+    value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Checks the shape License Manager gives key fingerprints:
+/// `aws:<12-digit issuer account>:<issuer name>:issuer-fingerprint`.
+pub fn validate_key_fingerprint(value: &str) -> Result<(), String> {
+    const EXPECTED: &str = "expected aws:<12-digit account>:<issuer name>:issuer-fingerprint";
+    let name = value
+        .strip_prefix("aws:")
+        .and_then(|rest| rest.split_once(':'))
+        .filter(|(account, _)| is_account_id(account))
+        .and_then(|(_, rest)| rest.strip_suffix(":issuer-fingerprint"));
+    match name {
+        Some(name) if !name.trim().is_empty() => Ok(()),
+        _ => Err(format!("{value:?} is not a key fingerprint; {EXPECTED}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ACME: &str = "aws:111122223333:Acme:issuer-fingerprint";
+
+    fn invalid_path(text: &str) -> String {
+        match TrustPolicy::from_json(text).unwrap_err() {
+            TrustPolicyError::Invalid { path, .. } => path,
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_the_documented_example() {
+        let policy = TrustPolicy::from_json(
+            r#"{
+              "trusted": [{
+                "keyFingerprint": "aws:111122223333:Acme:issuer-fingerprint",
+                "issuerName": "Acme",
+                "granterAccounts": ["111122223333"],
+                "productSkus": ["acme-*"]
+              }],
+              "untrusted": "reject",
+              "activate": false
+            }"#,
+        )
+        .unwrap();
+        assert_eq!(policy.untrusted, UntrustedAction::Reject);
+        assert!(!policy.activate);
+        let rule = &policy.trusted[0];
+        assert_eq!(rule.key_fingerprint, ACME);
+        assert_eq!(rule.issuer_name.as_deref(), Some("Acme"));
+        assert_eq!(rule.granter_accounts, Some(vec!["111122223333".to_owned()]));
+        let skus = rule.product_skus.as_ref().unwrap();
+        assert_eq!(skus.patterns(), ["acme-*"]);
+        assert!(skus.matches("acme-pro"));
+        assert!(!skus.matches("globex-pro"));
+    }
+
+    #[test]
+    fn defaults_are_ignore_and_activate() {
+        let policy =
+            TrustPolicy::from_json(&format!(r#"{{"trusted":[{{"keyFingerprint":"{ACME}"}}]}}"#))
+                .unwrap();
+        assert_eq!(policy.untrusted, UntrustedAction::Ignore);
+        assert!(policy.activate);
+        assert!(policy.trusted[0].product_skus.is_none());
+        let empty = TrustPolicy::from_json(r#"{"trusted":[]}"#).unwrap();
+        assert!(empty.trusted.is_empty());
+    }
+
+    #[test]
+    fn a_rule_without_key_fingerprint_is_refused() {
+        let error = TrustPolicy::from_json(r#"{"trusted":[{"issuerName":"Acme"}]}"#).unwrap_err();
+        assert!(
+            error.to_string().contains("missing field `keyFingerprint`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_with_their_name() {
+        let error = TrustPolicy::from_json(&format!(
+            r#"{{"trusted":[{{"keyFingerprint":"{ACME}","productSku":"acme"}}]}}"#
+        ))
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("unknown field `productSku`"),
+            "{error}"
+        );
+        let error = TrustPolicy::from_json(r#"{"trusted":[],"autoAccept":true}"#).unwrap_err();
+        assert!(
+            error.to_string().contains("unknown field `autoAccept`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_say_where() {
+        let error = TrustPolicy::from_json("{\"trusted\": [}").unwrap_err();
+        assert!(error.to_string().contains("line 1 column"), "{error}");
+        let error = TrustPolicy::from_json(r#"{"trusted":[],"untrusted":"delete"}"#).unwrap_err();
+        assert!(
+            error.to_string().contains("unknown variant `delete`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_their_path() {
+        let rule = |fields: &str| {
+            format!(
+                r#"{{"trusted":[{{"keyFingerprint":"{ACME}"}},{{"keyFingerprint":"{ACME}",{fields}}}]}}"#
+            )
+        };
+        assert_eq!(
+            invalid_path(r#"{"trusted":[{"keyFingerprint":"acme"}]}"#),
+            "trusted[0].keyFingerprint"
+        );
+        assert_eq!(
+            invalid_path(&rule(r#""granterAccounts":["111122223333","1234"]"#)),
+            "trusted[1].granterAccounts[1]"
+        );
+        assert_eq!(
+            invalid_path(&rule(r#""granterAccounts":[]"#)),
+            "trusted[1].granterAccounts"
+        );
+        assert_eq!(
+            invalid_path(&rule(r#""productSkus":["acme-*","[unclosed"]"#)),
+            "trusted[1].productSkus[1]"
+        );
+        assert_eq!(
+            invalid_path(&rule(r#""productSkus":[]"#)),
+            "trusted[1].productSkus"
+        );
+        assert_eq!(
+            invalid_path(&rule(r#""issuerName":" ""#)),
+            "trusted[1].issuerName"
+        );
+    }
+
+    #[test]
+    fn key_fingerprints_follow_license_managers_format() {
+        assert!(validate_key_fingerprint(ACME).is_ok());
+        assert!(
+            validate_key_fingerprint("aws:294406891311:AWS/Marketplace:issuer-fingerprint").is_ok()
+        );
+        for bad in [
+            "",
+            "Acme",
+            "aws:1111:Acme:issuer-fingerprint",
+            "aws:111122223333::issuer-fingerprint",
+            "aws:111122223333:Acme",
+        ] {
+            assert!(validate_key_fingerprint(bad).is_err(), "{bad}");
+        }
+    }
+}

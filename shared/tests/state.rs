@@ -1,0 +1,200 @@
+//! The state table through the real DynamoDB client against moto's server.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use license_automation::state::{Remembered, StateError, StateKey, StateStore, WriteOutcome};
+use license_automation::testing::MotoServer;
+use time::{Duration, OffsetDateTime};
+
+const TABLE: &str = "license-automation-state";
+
+async fn store(moto: &MotoServer) -> (Client, StateStore) {
+    let client = Client::new(&moto.sdk_config().await);
+    client
+        .create_table()
+        .table_name(TABLE)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    (client.clone(), StateStore::new(client, TABLE))
+}
+
+fn alert() -> StateKey {
+    StateKey::Alert {
+        resource: "arn:aws:license-manager:us-east-1:123456789012:license-configuration:lic-1"
+            .into(),
+    }
+}
+
+#[tokio::test]
+async fn state_moves_only_from_the_state_the_writer_saw() {
+    let moto = MotoServer::start();
+    let (_, store) = store(&moto).await;
+    let key = alert();
+
+    assert_eq!(store.get(&key).await.unwrap(), None);
+    assert_eq!(
+        store.put_if(&key, None, "ok", None).await.unwrap(),
+        WriteOutcome::Written
+    );
+    assert_eq!(
+        store
+            .put_if(&key, Some("ok"), "warning", None)
+            .await
+            .unwrap(),
+        WriteOutcome::Written
+    );
+
+    let record = store.get(&key).await.unwrap().unwrap();
+    assert_eq!(record.state, "warning");
+    assert_eq!(record.expires_at, None);
+    assert!(OffsetDateTime::now_utc() - record.updated_at < Duration::minutes(1));
+}
+
+#[tokio::test]
+async fn the_second_of_two_racing_writers_loses_and_changes_nothing() {
+    let moto = MotoServer::start();
+    let (_, store) = store(&moto).await;
+    let key = alert();
+    store.put_if(&key, None, "ok", None).await.unwrap();
+
+    // Both invocations read "ok" and want to raise an alert; only one may.
+    let (first, second) = tokio::join!(
+        store.put_if(&key, Some("ok"), "warning", None),
+        store.put_if(&key, Some("ok"), "exceeded", None),
+    );
+    let outcomes = [first.unwrap(), second.unwrap()];
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == WriteOutcome::Written)
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == WriteOutcome::LostRace)
+            .count(),
+        1
+    );
+    let winner = if outcomes[0] == WriteOutcome::Written {
+        "warning"
+    } else {
+        "exceeded"
+    };
+    assert_eq!(store.get(&key).await.unwrap().unwrap().state, winner);
+
+    // A writer that expected no record at all loses too.
+    assert_eq!(
+        store.put_if(&key, None, "ok", None).await.unwrap(),
+        WriteOutcome::LostRace
+    );
+    assert_eq!(store.get(&key).await.unwrap().unwrap().state, winner);
+}
+
+#[tokio::test]
+async fn remember_once_says_first_exactly_once_until_it_expires() {
+    let moto = MotoServer::start();
+    let (client, store) = store(&moto).await;
+    let key = StateKey::ProcessedEvent {
+        id: "7bf73129-1428-4cd3-a780-95db273d1602".into(),
+    };
+    let in_a_day = OffsetDateTime::now_utc() + Duration::days(1);
+
+    assert_eq!(
+        store.remember_once(&key, in_a_day).await.unwrap(),
+        Remembered::First
+    );
+    assert_eq!(
+        store.remember_once(&key, in_a_day).await.unwrap(),
+        Remembered::AlreadySeen
+    );
+
+    let item = client
+        .get_item()
+        .table_name(TABLE)
+        .key("pk", AttributeValue::S(key.partition_key()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(
+        item["expiresAt"],
+        AttributeValue::N(in_a_day.unix_timestamp().to_string())
+    );
+
+    // Two days later the record has expired (DynamoDB may not have deleted it yet): the event
+    // may be processed again.
+    let later = store
+        .clone()
+        .with_clock(|| OffsetDateTime::now_utc() + Duration::days(2));
+    assert_eq!(later.get(&key).await.unwrap(), None);
+    assert_eq!(
+        later
+            .remember_once(&key, OffsetDateTime::now_utc() + Duration::days(3))
+            .await
+            .unwrap(),
+        Remembered::First
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_item_is_an_error_that_names_it() {
+    let moto = MotoServer::start();
+    let (client, store) = store(&moto).await;
+    let key = alert();
+    client
+        .put_item()
+        .table_name(TABLE)
+        .item("pk", AttributeValue::S(key.partition_key()))
+        .item("state", AttributeValue::N("3".into()))
+        .send()
+        .await
+        .unwrap();
+    let error = store.get(&key).await.unwrap_err();
+    assert!(matches!(error, StateError::Malformed { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains("state is not a string"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_table_is_an_error_not_silence() {
+    let moto = MotoServer::start();
+    let store = StateStore::new(Client::new(&moto.sdk_config().await), "no-such-table");
+    let error = store.get(&alert()).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StateError::Call {
+                operation: "GetItem",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("no-such-table"), "{error}");
+}
