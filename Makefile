@@ -1,0 +1,47 @@
+# Everyday commands. The first two are the README's: `make demo` and `make test`.
+# Python tools (moto, cargo-lambda, cfn-lint, aws-sam-cli) are installed from PyPI into
+# project venvs by scripts/venv.sh on first use; nothing else needs installing by hand.
+
+SHELL := bash
+.DEFAULT_GOAL := help
+
+# Function packages are the directories under functions/ (DESIGN §2).
+FUNCTIONS := $(notdir $(wildcard functions/*))
+
+.PHONY: help test test-rust lint fmt clippy validate build deploy venv coverage-doc
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
+
+include mk/local.mk
+
+venv: ## create or refresh the Python tool venvs
+	scripts/venv.sh all
+
+test: venv test-rust test-boto3 validate ## everything CI tests: Rust, boto3 and the template lint
+
+test-rust: ## all Rust tests (unit, emulator through the real SDK, moto-backed adapters)
+	cargo test --workspace --all-targets
+	cargo test --workspace --doc
+
+lint: fmt clippy validate ## formatting, clippy and the template lint
+
+fmt: ## check formatting
+	cargo fmt --all -- --check
+
+clippy: ## clippy with warnings as errors
+	cargo clippy --workspace --all-targets -- -D warnings
+
+validate: ## cfn-lint (newest and <1.54) and sam validate --lint, zero warnings
+	scripts/lint-template.sh
+
+coverage-doc: ## regenerate docs/emulator-coverage.md from the model and the emulator
+	cargo run -q -p license-manager-local -- coverage > docs/emulator-coverage.md
+
+build: venv ## build the Lambda functions for deployment (cargo lambda build --release)
+	@if [ -z "$(FUNCTIONS)" ]; then echo "no functions under functions/ yet"; else \
+	  PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release $(addprefix -p ,$(FUNCTIONS)); fi
+
+deploy: venv ## sam build && sam deploy --guided into the account of your AWS credentials
+	.venv-sam/bin/sam build
+	PATH="$(CURDIR)/.venv/bin:$$PATH" .venv-sam/bin/sam deploy --guided
