@@ -43,5 +43,5 @@ build: venv ## build the Lambda functions for deployment (cargo lambda build --r
 	  PATH="$(CURDIR)/.venv/bin:$$PATH" cargo lambda build --release $(addprefix -p ,$(FUNCTIONS)); fi
 
 deploy: venv ## sam build && sam deploy --guided into the account of your AWS credentials
-	.venv-sam/bin/sam build
+	PATH="$(CURDIR)/.venv/bin:$$PATH" .venv-sam/bin/sam build
 	PATH="$(CURDIR)/.venv/bin:$$PATH" .venv-sam/bin/sam deploy --guided
