@@ -1,0 +1,246 @@
+//! `license-manager-local`: a local emulator of AWS License Manager speaking the real
+//! awsJson1_1 wire protocol (`POST /`, `X-Amz-Target: AWSLicenseManager.<Operation>`), so
+//! the AWS SDKs and boto3 work against it unchanged.
+//!
+//! Start it in-process with [`Emulator::start`] (port 0 is fine) or run the binary.
+
+pub mod coverage;
+pub mod jwt;
+pub mod model;
+pub mod ops;
+pub mod protocol;
+mod server;
+pub mod shapes;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A fault the emulator can inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// `RateLimitExceededException` (HTTP 429).
+    Throttle,
+    /// `ServerInternalException` (HTTP 500).
+    Internal,
+}
+
+impl std::str::FromStr for Fault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "throttle" => Ok(Self::Throttle),
+            "internal" => Ok(Self::Internal),
+            other => Err(format!(
+                "unknown fault '{other}' (expected throttle or internal)"
+            )),
+        }
+    }
+}
+
+/// How the emulator runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Account of callers whose access key id is not 12 digits.
+    pub account_id: String,
+    /// Region in license-configuration ARNs.
+    pub region: String,
+    /// Where state is persisted (atomically, after each change) and reloaded from.
+    pub state_file: Option<PathBuf>,
+    /// Added to every call.
+    pub latency: Duration,
+    /// Probability (0..=1) that a call fails with an injected fault.
+    pub fault_rate: f64,
+    /// Faults to choose among (both when empty).
+    pub faults: Vec<Fault>,
+    /// Seed making fault injection deterministic.
+    pub seed: Option<u64>,
+    /// Where the PEM public key of the JWT signing key is written.
+    pub public_key_out: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            account_id: "123456789012".to_string(),
+            region: "us-east-1".to_string(),
+            state_file: None,
+            latency: Duration::ZERO,
+            fault_rate: 0.0,
+            faults: vec![Fault::Throttle, Fault::Internal],
+            seed: None,
+            public_key_out: None,
+        }
+    }
+}
+
+/// The emulator's notion of now (injectable for tests).
+pub trait Clock: Send + Sync + 'static {
+    /// The current time.
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// A clock that only moves when told to.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<OffsetDateTime>);
+
+impl ManualClock {
+    /// A clock standing at `start`.
+    pub fn new(start: OffsetDateTime) -> Self {
+        Self(Mutex::new(start))
+    }
+
+    /// Sets the time.
+    pub fn set(&self, t: OffsetDateTime) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = t;
+    }
+
+    /// Moves the time forward by `d`.
+    pub fn advance(&self, d: Duration) {
+        let mut t = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *t += d;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The state file could not be loaded (e.g. it is corrupt).
+    #[error(transparent)]
+    State(#[from] state::StateError),
+    /// The signing key could not be created or loaded.
+    #[error("signing key: {0}")]
+    Key(#[from] jwt::KeyError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The public key could not be written.
+    #[error("cannot write the public key to {path}: {source}")]
+    PublicKey {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A running emulator.
+#[derive(Debug)]
+pub struct Emulator {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Emulator {
+    /// Starts the emulator on `addr` with the system clock.
+    pub async fn start(config: Config, addr: SocketAddr) -> Result<Emulator, StartError> {
+        Self::start_with_clock(config, addr, Arc::new(SystemClock)).await
+    }
+
+    /// Starts the emulator on `addr` with `clock`.
+    pub async fn start_with_clock(
+        config: Config,
+        addr: SocketAddr,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Emulator, StartError> {
+        let loaded = match &config.state_file {
+            Some(path) => state::State::load(path)?,
+            None => None,
+        };
+        let (state, signer, fresh) = match loaded {
+            Some(s) => {
+                let signer = jwt::Signer::from_pkcs8_base64(&s.signing_key)?;
+                (s, signer, false)
+            }
+            None => {
+                let (signer, encoded) = jwt::Signer::generate()?;
+                (state::State::new(encoded), signer, true)
+            }
+        };
+        if fresh && let Some(path) = &config.state_file {
+            state.save(path)?;
+        }
+        if let Some(path) = &config.public_key_out {
+            std::fs::write(path, signer.public_key_pem()?).map_err(|source| {
+                StartError::PublicKey {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+        }
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let seed = config
+            .seed
+            .unwrap_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0);
+        let shared = Arc::new(server::Shared {
+            state: Mutex::new(state),
+            signer,
+            config,
+            clock,
+            rng: Mutex::new(seed),
+        });
+        let app = axum::Router::new()
+            .fallback(move |req: axum::extract::Request| server::handle(shared.clone(), req));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "server stopped");
+            }
+        });
+        tracing::info!(address = %local, "license-manager-local listening");
+        Ok(Emulator {
+            addr: local,
+            stop,
+            task,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>`, for `endpoint_url`.
+    pub fn endpoint_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops serving and waits for the server task.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}

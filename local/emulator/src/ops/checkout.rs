@@ -1,0 +1,458 @@
+//! Checkouts: CheckoutLicense (PROVISIONAL / PERPETUAL), CheckoutBorrowLicense (signed
+//! JWT), ExtendLicenseConsumption and CheckInLicense.
+
+use super::licenses::{consumed, current_license, received_grant};
+use super::{Ctx, fmt_time, idempotent, new_id, parse};
+use crate::protocol::{ApiError, ErrorKind};
+use crate::shapes::{EntitlementData, License, Metadata};
+use crate::state::{Consumption, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Provisional time to live when a license has no ProvisionalConfiguration.
+const DEFAULT_TTL_MINUTES: i64 = 60;
+
+/// Whether `account` may call `operation` on license `arn`: it issued it, or holds an
+/// ACTIVE grant allowing the operation.
+fn may_use(state: &State, account: &str, arn: &str, operation: &str) -> bool {
+    let Some(rec) = state.licenses.get(arn) else {
+        return false;
+    };
+    rec.owner == account
+        || received_grant(state, arn, account)
+            .and_then(|g| g.current())
+            .is_some_and(|g| {
+                g.grant_status == "ACTIVE" && g.granted_operations.iter().any(|o| o == operation)
+            })
+}
+
+fn no_entitlements(message: String) -> ApiError {
+    ApiError::new(ErrorKind::NoEntitlementsAllowed, message)
+}
+
+fn check_validity(license: &License, now: i64) -> Result<(), ApiError> {
+    let begin = super::parse_time(&license.validity.begin);
+    let end = license.validity.end.as_deref().and_then(super::parse_time);
+    if begin.is_some_and(|b| now < b) || end.is_some_and(|e| now >= e) {
+        return Err(no_entitlements(format!(
+            "No Entitlements Allowed: license {} is not valid at {}",
+            license.license_arn,
+            fmt_time(now)
+        )));
+    }
+    Ok(())
+}
+
+/// Checks the requested entitlements against the license and what is already checked out;
+/// returns what is allowed. `missing` is the error kind for an entitlement the license lacks.
+fn draw(
+    state: &State,
+    license: &License,
+    requested: &[EntitlementData],
+    now: i64,
+    missing: ErrorKind,
+) -> Result<Vec<EntitlementData>, ApiError> {
+    if requested.is_empty() {
+        return Err(ApiError::validation(
+            "Entitlements must name at least one entitlement",
+        ));
+    }
+    let mut allowed = Vec::new();
+    for want in requested {
+        let have = license
+            .entitlements
+            .iter()
+            .find(|e| e.name == want.name && e.unit == want.unit)
+            .ok_or_else(|| {
+                ApiError::new(
+                    missing,
+                    format!(
+                        "No Entitlements Allowed: license {} has no entitlement '{}' with unit {}",
+                        license.license_arn, want.name, want.unit
+                    ),
+                )
+            })?;
+        if have.unit == "None" {
+            allowed.push(EntitlementData {
+                name: want.name.clone(),
+                value: want.value.clone().or_else(|| have.value.clone()),
+                unit: want.unit.clone(),
+            });
+            continue;
+        }
+        let quantity = match want.value.as_deref() {
+            None => 1,
+            Some(v) => v
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|q| *q >= 1)
+                .ok_or_else(|| {
+                    ApiError::validation(format!(
+                        "Entitlement '{}' Value '{v}' must be a positive whole number",
+                        want.name
+                    ))
+                })?,
+        };
+        if let Some(max) = have.max_count {
+            let used = consumed(state, &license.license_arn, &want.name, now);
+            if used.saturating_add(quantity) > max && !have.overage.unwrap_or(false) {
+                return Err(no_entitlements(format!(
+                    "No Entitlements Allowed: {quantity} {} of '{}' requested, {} of {max} available \
+                     and overage is not allowed",
+                    want.unit,
+                    want.name,
+                    (max - used).max(0)
+                )));
+            }
+        }
+        allowed.push(EntitlementData {
+            name: want.name.clone(),
+            value: Some(quantity.to_string()),
+            unit: want.unit.clone(),
+        });
+    }
+    Ok(allowed)
+}
+
+fn entitlement_claims(allowed: &[EntitlementData]) -> Vec<Value> {
+    allowed
+        .iter()
+        .map(|e| json!({ "name": e.name, "value": e.value, "unit": e.unit }))
+        .collect()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CheckoutRequest {
+    #[serde(rename = "ProductSKU")]
+    product_sku: String,
+    checkout_type: String,
+    key_fingerprint: String,
+    entitlements: Vec<EntitlementData>,
+    client_token: String,
+    beneficiary: Option<String>,
+    node_id: Option<String>,
+}
+
+/// Draws `allowed` from `license` for the caller and returns the consumption token.
+fn record_consumption(ctx: &mut Ctx<'_>, consumption: Consumption) -> String {
+    let token = new_id();
+    ctx.state.consumptions.insert(token.clone(), consumption);
+    token
+}
+
+pub fn checkout_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
+    let req: CheckoutRequest = parse(input)?;
+    let token = req.client_token.clone();
+    idempotent(ctx, "CheckoutLicense", &token, |ctx| {
+        let now = ctx.now_unix();
+        let mut candidates: Vec<(u64, &License)> = ctx
+            .state
+            .licenses
+            .values()
+            .filter_map(|r| Some((r.seq, r.current()?)))
+            .filter(|(_, l)| {
+                l.product_sku == req.product_sku
+                    && l.issuer.key_fingerprint == req.key_fingerprint
+                    && l.status == "AVAILABLE"
+                    && req
+                        .beneficiary
+                        .as_ref()
+                        .is_none_or(|b| l.beneficiary.as_ref() == Some(b))
+                    && may_use(ctx.state, ctx.account, &l.license_arn, "CheckoutLicense")
+            })
+            .collect();
+        // Like AWS, the most recent matching license wins.
+        candidates.sort_by_key(|(seq, _)| u64::MAX - seq);
+        let license = candidates
+            .first()
+            .map(|(_, l)| (*l).clone())
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "No license with ProductSKU '{}' and KeyFingerprint '{}'{} is available to \
+                     account {} (issued by it, or received through an ACTIVE grant)",
+                    req.product_sku,
+                    req.key_fingerprint,
+                    req.beneficiary
+                        .as_ref()
+                        .map(|b| format!(" for beneficiary '{b}'"))
+                        .unwrap_or_default(),
+                    ctx.account
+                ))
+            })?;
+        check_validity(&license, now)?;
+        let allowed = draw(
+            ctx.state,
+            &license,
+            &req.entitlements,
+            now,
+            ErrorKind::NoEntitlementsAllowed,
+        )?;
+        let expiration = (req.checkout_type == "PROVISIONAL").then(|| {
+            let ttl = license
+                .consumption_configuration
+                .provisional_configuration
+                .as_ref()
+                .map_or(DEFAULT_TTL_MINUTES, |p| p.max_time_to_live_in_minutes);
+            now + ttl * 60
+        });
+        let token = record_consumption(
+            ctx,
+            Consumption {
+                license_arn: license.license_arn.clone(),
+                account: ctx.account.to_string(),
+                beneficiary: req.beneficiary.clone(),
+                checkout_type: req.checkout_type.clone(),
+                borrow: false,
+                entitlements: allowed.clone(),
+                node_id: req.node_id.clone(),
+                issued_at: now,
+                expiration,
+                checked_in: false,
+            },
+        );
+        let mut claims = json!({
+            "licenseArn": license.license_arn,
+            "licenseConsumptionToken": token,
+            "checkoutType": req.checkout_type,
+            "entitlementsAllowed": entitlement_claims(&allowed),
+            "nodeId": req.node_id,
+            "issuedAt": fmt_time(now),
+            "iat": now,
+        });
+        if let Some(exp) = expiration {
+            claims["expiration"] = json!(fmt_time(exp));
+            claims["exp"] = json!(exp);
+        }
+        let signed = ctx.signer.sign(&claims).map_err(|e| {
+            ApiError::new(ErrorKind::ServerInternal, format!("cannot sign token: {e}"))
+        })?;
+        let mut out = json!({
+            "CheckoutType": req.checkout_type,
+            "LicenseConsumptionToken": token,
+            "EntitlementsAllowed": allowed,
+            "SignedToken": signed,
+            "IssuedAt": fmt_time(now),
+            "LicenseArn": license.license_arn,
+        });
+        if let Some(exp) = expiration {
+            out["Expiration"] = json!(fmt_time(exp));
+        }
+        if let Some(node) = req.node_id {
+            out["NodeId"] = json!(node);
+        }
+        Ok(out)
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct BorrowRequest {
+    license_arn: String,
+    entitlements: Vec<EntitlementData>,
+    client_token: String,
+    node_id: Option<String>,
+    checkout_metadata: Option<Vec<Metadata>>,
+}
+
+pub fn checkout_borrow_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
+    let req: BorrowRequest = parse(input)?;
+    let token = req.client_token.clone();
+    idempotent(ctx, "CheckoutBorrowLicense", &token, |ctx| {
+        let now = ctx.now_unix();
+        let license = current_license(ctx.state, &req.license_arn)?.clone();
+        if !may_use(
+            ctx.state,
+            ctx.account,
+            &req.license_arn,
+            "CheckoutBorrowLicense",
+        ) {
+            return Err(ApiError::not_found(format!(
+                "License {} is not available to account {} for CheckoutBorrowLicense (issue it, \
+                 or receive it through an ACTIVE grant allowing CheckoutBorrowLicense)",
+                req.license_arn, ctx.account
+            )));
+        }
+        if license.status != "AVAILABLE" {
+            return Err(no_entitlements(format!(
+                "No Entitlements Allowed: license {} is {}",
+                req.license_arn, license.status
+            )));
+        }
+        let borrow = license
+            .consumption_configuration
+            .borrow_configuration
+            .clone()
+            .ok_or_else(|| {
+                no_entitlements(format!(
+                    "No Entitlements Allowed: license {} has no BorrowConfiguration in its \
+                     ConsumptionConfiguration, so it cannot be borrowed",
+                    req.license_arn
+                ))
+            })?;
+        check_validity(&license, now)?;
+        let allowed = draw(
+            ctx.state,
+            &license,
+            &req.entitlements,
+            now,
+            ErrorKind::EntitlementNotAllowed,
+        )?;
+        let expiration = now + borrow.max_time_to_live_in_minutes * 60;
+        let token = record_consumption(
+            ctx,
+            Consumption {
+                license_arn: req.license_arn.clone(),
+                account: ctx.account.to_string(),
+                beneficiary: None,
+                checkout_type: "BORROW".into(),
+                borrow: true,
+                entitlements: allowed.clone(),
+                node_id: req.node_id.clone(),
+                issued_at: now,
+                expiration: Some(expiration),
+                checked_in: false,
+            },
+        );
+        let claims = json!({
+            "licenseArn": req.license_arn,
+            "licenseConsumptionToken": token,
+            "entitlementsAllowed": entitlement_claims(&allowed),
+            "nodeId": req.node_id,
+            "issuedAt": fmt_time(now),
+            "expiration": fmt_time(expiration),
+            "iat": now,
+            "exp": expiration,
+        });
+        let signed = ctx.signer.sign(&claims).map_err(|e| {
+            ApiError::new(ErrorKind::ServerInternal, format!("cannot sign token: {e}"))
+        })?;
+        let mut out = json!({
+            "LicenseArn": req.license_arn,
+            "LicenseConsumptionToken": token,
+            "EntitlementsAllowed": allowed,
+            "SignedToken": signed,
+            "IssuedAt": fmt_time(now),
+            "Expiration": fmt_time(expiration),
+        });
+        if let Some(node) = req.node_id {
+            out["NodeId"] = json!(node);
+        }
+        if let Some(meta) = req.checkout_metadata {
+            out["CheckoutMetadata"] = json!(meta);
+        }
+        Ok(out)
+    })
+}
+
+/// The caller's checkout `token`, still holding its units.
+fn active_consumption(ctx: &Ctx<'_>, token: &str) -> Result<Consumption, ApiError> {
+    let c = ctx
+        .state
+        .consumptions
+        .get(token)
+        .filter(|c| c.account == ctx.account)
+        .ok_or_else(|| {
+            ApiError::not_found(format!("License consumption token {token} not found"))
+        })?;
+    if c.checked_in {
+        return Err(ApiError::conflict(format!(
+            "License consumption token {token} is already checked in"
+        )));
+    }
+    if !c.is_active(ctx.now_unix()) {
+        return Err(ApiError::not_found(format!(
+            "License consumption token {token} expired at {}",
+            c.expiration.map(fmt_time).unwrap_or_default()
+        )));
+    }
+    Ok(c.clone())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ExtendRequest {
+    license_consumption_token: String,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+pub fn extend_license_consumption(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
+    let req: ExtendRequest = parse(input)?;
+    let c = active_consumption(ctx, &req.license_consumption_token)?;
+    if c.expiration.is_none() || c.borrow {
+        return Err(ApiError::invalid(format!(
+            "Only PROVISIONAL checkouts can be extended; token {} is a {} checkout",
+            req.license_consumption_token, c.checkout_type
+        )));
+    }
+    let ttl = current_license(ctx.state, &c.license_arn)?
+        .consumption_configuration
+        .provisional_configuration
+        .as_ref()
+        .map_or(DEFAULT_TTL_MINUTES, |p| p.max_time_to_live_in_minutes);
+    let expiration = ctx.now_unix() + ttl * 60;
+    if !req.dry_run
+        && let Some(stored) = ctx
+            .state
+            .consumptions
+            .get_mut(&req.license_consumption_token)
+    {
+        stored.expiration = Some(expiration);
+    }
+    Ok(json!({
+        "LicenseConsumptionToken": req.license_consumption_token,
+        "Expiration": fmt_time(expiration),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CheckInRequest {
+    license_consumption_token: String,
+    beneficiary: Option<String>,
+}
+
+pub fn check_in_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
+    let req: CheckInRequest = parse(input)?;
+    let token = &req.license_consumption_token;
+    let c = active_consumption(ctx, token)?;
+    if c.expiration.is_none() {
+        return Err(ApiError::validation(format!(
+            "Token {token} is a PERPETUAL checkout: its units are drawn down and cannot be checked in"
+        )));
+    }
+    if let (Some(given), Some(held)) = (&req.beneficiary, &c.beneficiary)
+        && given != held
+    {
+        return Err(ApiError::validation(format!(
+            "Beneficiary '{given}' did not check out token {token}"
+        )));
+    }
+    let license = current_license(ctx.state, &c.license_arn)?;
+    if c.borrow
+        && !license
+            .consumption_configuration
+            .borrow_configuration
+            .as_ref()
+            .is_some_and(|b| b.allow_early_check_in)
+    {
+        return Err(ApiError::validation(format!(
+            "License {} does not allow early check-in of borrowed entitlements",
+            c.license_arn
+        )));
+    }
+    if let Some(e) = license.entitlements.iter().find(|e| {
+        e.allow_check_in == Some(false) && c.entitlements.iter().any(|ce| ce.name == e.name)
+    }) {
+        return Err(ApiError::validation(format!(
+            "Entitlement '{}' of license {} does not allow check-in",
+            e.name, c.license_arn
+        )));
+    }
+    if let Some(stored) = ctx.state.consumptions.get_mut(token) {
+        stored.checked_in = true;
+    }
+    Ok(json!({}))
+}

@@ -1,0 +1,400 @@
+//! Grants: create, version, get, delete, list distributed/received, accept, reject.
+
+use super::licenses::{current_license, record};
+use super::{
+    Ctx, Field, Filter, apply_filters, arn_account, idempotent, new_id, one, page, parse, to_value,
+};
+use crate::protocol::ApiError;
+use crate::shapes::{Grant, GrantOptions, Tag};
+use crate::state::{GrantRecord, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateGrantRequest {
+    client_token: String,
+    grant_name: String,
+    license_arn: String,
+    principals: Vec<String>,
+    home_region: String,
+    allowed_operations: Vec<String>,
+    grant_type: Option<String>,
+    options: Option<GrantOptions>,
+    tags: Option<Vec<Tag>>,
+}
+
+fn answer(g: &Grant) -> Value {
+    json!({ "GrantArn": g.grant_arn, "Status": g.grant_status, "Version": g.version })
+}
+
+pub fn create_grant(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
+    let req: CreateGrantRequest = parse(input)?;
+    let token = req.client_token.clone();
+    idempotent(ctx, "CreateGrant", &token, |ctx| {
+        let rec = record(ctx.state, &req.license_arn)?;
+        if rec.owner != ctx.account {
+            return Err(ApiError::access_denied(format!(
+                "Account {} cannot grant license {} it did not issue",
+                ctx.account, req.license_arn
+            )));
+        }
+        if current_license(ctx.state, &req.license_arn)?.status == "DELETED" {
+            return Err(ApiError::invalid(format!(
+                "License {} is deleted",
+                req.license_arn
+            )));
+        }
+        let principal = req.principals.first().cloned().unwrap_or_default();
+        let grantee = arn_account(&principal)
+            .ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "Principal '{principal}' is not an ARN with a 12-digit account \
+                     (e.g. arn:aws:iam::444455556666:root)"
+                ))
+            })?
+            .to_string();
+        let arn = format!(
+            "arn:aws:license-manager::{}:grant:g-{}",
+            ctx.account,
+            new_id()
+        );
+        let grant = Grant {
+            grant_arn: arn.clone(),
+            grant_name: req.grant_name,
+            parent_arn: req.license_arn.clone(),
+            license_arn: req.license_arn,
+            grantee_principal_arn: principal,
+            home_region: req.home_region,
+            grant_status: "PENDING_ACCEPT".into(),
+            status_reason: None,
+            version: "1".into(),
+            granted_operations: req.allowed_operations,
+            grant_type: req.grant_type,
+            options: req.options,
+        };
+        let out = answer(&grant);
+        let seq = ctx.state.next_seq();
+        ctx.state.grants.insert(
+            arn.clone(),
+            GrantRecord {
+                granter: ctx.account.to_string(),
+                grantee,
+                seq,
+                versions: vec![grant],
+            },
+        );
+        if let Some(tags) = req.tags {
+            ctx.state.tags.insert(arn, tags);
+        }
+        Ok(out)
+    })
+}
+
+fn grant_record<'a>(state: &'a State, arn: &str) -> Result<&'a GrantRecord, ApiError> {
+    state
+        .grants
+        .get(arn)
+        .ok_or_else(|| ApiError::not_found(format!("Grant {arn} not found")))
+}
+
+fn current(rec: &GrantRecord) -> Result<&Grant, ApiError> {
+    rec.current()
+        .ok_or_else(|| ApiError::not_found("Grant has no versions"))
+}
+
+/// The grant when the caller is its grantee.
+fn as_grantee<'a>(ctx: &'a Ctx<'_>, arn: &str) -> Result<&'a GrantRecord, ApiError> {
+    let rec = grant_record(ctx.state, arn)?;
+    if rec.grantee != ctx.account {
+        return Err(ApiError::access_denied(format!(
+            "Only the grantee account {} may accept, reject or activate grant {arn}",
+            rec.grantee
+        )));
+    }
+    Ok(rec)
+}
+
+/// Appends `grant` as the new version of its record (or replaces the current one).
+fn store(state: &mut State, grant: Grant, new_version: bool) {
+    if let Some(rec) = state.grants.get_mut(&grant.grant_arn) {
+        if new_version || rec.versions.is_empty() {
+            rec.versions.push(grant);
+        } else if let Some(last) = rec.versions.last_mut() {
+            *last = grant;
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GrantArnRequest {
+    grant_arn: String,
+}
+
+/// Moves a pending grant to `to` on behalf of its grantee.
+fn respond(ctx: &mut Ctx<'_>, input: Value, to: &str, verb: &str) -> Result<Value, ApiError> {
+    let req: GrantArnRequest = parse(input)?;
+    let mut grant = current(as_grantee(ctx, &req.grant_arn)?)?.clone();
+    if grant.grant_status != "PENDING_ACCEPT" {
+        return Err(ApiError::validation(format!(
+            "Grant {} is {} and cannot be {verb}; only a PENDING_ACCEPT grant can",
+            req.grant_arn, grant.grant_status
+        )));
+    }
+    grant.grant_status = to.into();
+    let out = answer(&grant);
+    store(ctx.state, grant, false);
+    Ok(out)
+}
+
+pub fn accept_grant(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
+    respond(ctx, input, "DISABLED", "accepted")
+}
+
+pub fn reject_grant(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
+    respond(ctx, input, "REJECTED", "rejected")
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateGrantVersionRequest {
+    client_token: String,
+    grant_arn: String,
+    grant_name: Option<String>,
+    allowed_operations: Option<Vec<String>>,
+    status: Option<String>,
+    status_reason: Option<String>,
+    source_version: Option<String>,
+    options: Option<GrantOptions>,
+}
+
+pub fn create_grant_version(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
+    let req: CreateGrantVersionRequest = parse(input)?;
+    let token = req.client_token.clone();
+    idempotent(ctx, "CreateGrantVersion", &token, |ctx| {
+        let rec = grant_record(ctx.state, &req.grant_arn)?;
+        let is_granter = rec.granter == ctx.account;
+        let is_grantee = rec.grantee == ctx.account;
+        if !is_granter && !is_grantee {
+            return Err(ApiError::access_denied(format!(
+                "Account {} is neither the granter nor the grantee of {}",
+                ctx.account, req.grant_arn
+            )));
+        }
+        let mut grant = current(rec)?.clone();
+        if let Some(source) = &req.source_version
+            && source != &grant.version
+        {
+            return Err(ApiError::conflict(format!(
+                "SourceVersion {source} is not the current version {} of grant {}",
+                grant.version, req.grant_arn
+            )));
+        }
+        if matches!(grant.grant_status.as_str(), "DELETED" | "REJECTED") {
+            return Err(ApiError::validation(format!(
+                "Grant {} is {} and cannot change",
+                req.grant_arn, grant.grant_status
+            )));
+        }
+        if let Some(status) = &req.status {
+            check_transition(&grant, status, is_granter, is_grantee)?;
+            grant.grant_status = status.clone();
+        }
+        if req.grant_name.is_some() || req.allowed_operations.is_some() || req.options.is_some() {
+            if !is_granter {
+                return Err(ApiError::access_denied(
+                    "Only the granter may change a grant's name, operations or options",
+                ));
+            }
+            grant.grant_name = req.grant_name.unwrap_or(grant.grant_name);
+            grant.granted_operations = req.allowed_operations.unwrap_or(grant.granted_operations);
+            grant.options = req.options.or(grant.options);
+        }
+        grant.status_reason = req.status_reason.or(grant.status_reason);
+        grant.version = (grant.version.parse::<u64>().unwrap_or(0) + 1).to_string();
+        let out = answer(&grant);
+        store(ctx.state, grant, true);
+        Ok(out)
+    })
+}
+
+/// Who may move a grant to `to`: the grantee activates an accepted grant; either party may
+/// disable an active one.
+fn check_transition(
+    grant: &Grant,
+    to: &str,
+    is_granter: bool,
+    is_grantee: bool,
+) -> Result<(), ApiError> {
+    let from = grant.grant_status.as_str();
+    match to {
+        "ACTIVE" if !is_grantee => Err(ApiError::access_denied(format!(
+            "Only the grantee may activate grant {}",
+            grant.grant_arn
+        ))),
+        "ACTIVE" if from == "PENDING_ACCEPT" => Err(ApiError::validation(format!(
+            "Grant {} must be accepted (AcceptGrant) before it is activated",
+            grant.grant_arn
+        ))),
+        "ACTIVE" | "DISABLED" if matches!(from, "ACTIVE" | "DISABLED") => Ok(()),
+        "DISABLED" if from == "PENDING_ACCEPT" && is_granter => Ok(()),
+        _ => Err(ApiError::validation(format!(
+            "Grant {} cannot move from {from} to {to} with CreateGrantVersion",
+            grant.grant_arn
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetGrantRequest {
+    grant_arn: String,
+    version: Option<String>,
+}
+
+pub fn get_grant(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
+    let req: GetGrantRequest = parse(input)?;
+    let rec = grant_record(ctx.state, &req.grant_arn)?;
+    if rec.granter != ctx.account && rec.grantee != ctx.account {
+        return Err(ApiError::access_denied(format!(
+            "Account {} is neither the granter nor the grantee of {}",
+            ctx.account, req.grant_arn
+        )));
+    }
+    let grant = match &req.version {
+        None => current(rec)?,
+        Some(v) => rec
+            .versions
+            .iter()
+            .rev()
+            .find(|g| &g.version == v)
+            .ok_or_else(|| {
+                ApiError::not_found(format!("Grant {} has no version {v}", req.grant_arn))
+            })?,
+    };
+    Ok(json!({ "Grant": to_value(grant)? }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeleteGrantRequest {
+    grant_arn: String,
+    version: String,
+    status_reason: Option<String>,
+}
+
+pub fn delete_grant(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
+    let req: DeleteGrantRequest = parse(input)?;
+    let rec = grant_record(ctx.state, &req.grant_arn)?;
+    if rec.granter != ctx.account {
+        return Err(ApiError::access_denied(format!(
+            "Only the granter account {} may delete grant {}",
+            rec.granter, req.grant_arn
+        )));
+    }
+    let mut grant = current(rec)?.clone();
+    if grant.version != req.version {
+        return Err(ApiError::invalid(format!(
+            "Version {} is not the current version {} of grant {}",
+            req.version, grant.version, req.grant_arn
+        )));
+    }
+    if grant.grant_status == "DELETED" {
+        return Err(ApiError::invalid(format!(
+            "Grant {} is already deleted",
+            req.grant_arn
+        )));
+    }
+    grant.grant_status = "DELETED".into();
+    grant.status_reason = req.status_reason.or(grant.status_reason);
+    let out = answer(&grant);
+    store(ctx.state, grant, false);
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListGrantsRequest {
+    #[serde(default)]
+    filters: Vec<Filter>,
+    grant_arns: Option<Vec<String>>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+}
+
+/// A grant with what filters need to know about its license.
+struct Row {
+    grant: Grant,
+    granter: String,
+    sku: String,
+    issuer: String,
+}
+
+fn list(
+    ctx: &Ctx<'_>,
+    input: Value,
+    keep: impl Fn(&GrantRecord) -> bool,
+    fields: &[Field<Row>],
+) -> Result<Value, ApiError> {
+    let req: ListGrantsRequest = parse(input)?;
+    let mut recs: Vec<&GrantRecord> = ctx.state.grants.values().filter(|r| keep(r)).collect();
+    recs.sort_by_key(|r| r.seq);
+    let rows: Vec<Row> = recs
+        .into_iter()
+        .filter_map(|r| {
+            let grant = r.current()?.clone();
+            let license = current_license(ctx.state, &grant.license_arn).ok();
+            Some(Row {
+                sku: license.map(|l| l.product_sku.clone()).unwrap_or_default(),
+                issuer: license.map(|l| l.issuer.name.clone()).unwrap_or_default(),
+                granter: r.granter.clone(),
+                grant,
+            })
+        })
+        .filter(|row| match &req.grant_arns {
+            Some(arns) if !arns.is_empty() => arns.contains(&row.grant.grant_arn),
+            _ => true,
+        })
+        .collect();
+    let rows = apply_filters(rows, &req.filters, fields)?;
+    let items = rows
+        .iter()
+        .map(|r| to_value(&r.grant))
+        .collect::<Result<_, _>>()?;
+    page(items, "Grants", req.max_results, req.next_token.as_deref())
+}
+
+pub fn list_distributed_grants(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
+    let account = ctx.account.to_string();
+    list(
+        ctx,
+        input,
+        |r| r.granter == account,
+        &[
+            ("LicenseArn", |r| one(&r.grant.license_arn)),
+            ("GrantStatus", |r| one(&r.grant.grant_status)),
+            ("GranteePrincipalARN", |r| {
+                one(&r.grant.grantee_principal_arn)
+            }),
+            ("ProductSKU", |r| one(&r.sku)),
+            ("LicenseIssuerName", |r| one(&r.issuer)),
+        ],
+    )
+}
+
+pub fn list_received_grants(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
+    let account = ctx.account.to_string();
+    list(
+        ctx,
+        input,
+        |r| r.grantee == account,
+        &[
+            ("ProductSKU", |r| one(&r.sku)),
+            ("LicenseIssuerName", |r| one(&r.issuer)),
+            ("LicenseArn", |r| one(&r.grant.license_arn)),
+            ("GrantStatus", |r| one(&r.grant.grant_status)),
+            ("GranterAccountId", |r| one(&r.granter)),
+        ],
+    )
+}

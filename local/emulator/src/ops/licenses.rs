@@ -1,0 +1,547 @@
+//! Licenses: create, version, get, list, delete, received licenses and usage.
+
+use super::{
+    Ctx, Field, Filter, apply_filters, idempotent, new_id, one, page, parse, parse_time, to_value,
+};
+use crate::protocol::ApiError;
+use crate::shapes::{
+    ConsumptionConfiguration, DatetimeRange, Entitlement, Issuer, IssuerDetails, License, Metadata,
+    Tag,
+};
+use crate::state::{GrantRecord, LicenseRecord, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The members CreateLicense and CreateLicenseVersion share.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct LicenseBody {
+    license_name: String,
+    product_name: String,
+    issuer: Issuer,
+    home_region: String,
+    validity: DatetimeRange,
+    entitlements: Vec<Entitlement>,
+    consumption_configuration: ConsumptionConfiguration,
+    license_metadata: Option<Vec<Metadata>>,
+    client_token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateLicenseRequest {
+    #[serde(flatten)]
+    body: LicenseBody,
+    #[serde(rename = "ProductSKU")]
+    product_sku: String,
+    beneficiary: String,
+    tags: Option<Vec<Tag>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateLicenseVersionRequest {
+    #[serde(flatten)]
+    body: LicenseBody,
+    license_arn: String,
+    status: String,
+    source_version: Option<String>,
+    #[serde(default)]
+    reset_usage: bool,
+}
+
+/// `aws:<issuer account>:<Issuer.Name>:issuer-fingerprint`.
+pub fn key_fingerprint(issuer_account: &str, issuer_name: &str) -> String {
+    format!("aws:{issuer_account}:{issuer_name}:issuer-fingerprint")
+}
+
+fn check_body(body: &LicenseBody) -> Result<(), ApiError> {
+    let begin = parse_time(&body.validity.begin).ok_or_else(|| {
+        ApiError::validation(format!(
+            "Validity.Begin '{}' is not an ISO8601 date-time",
+            body.validity.begin
+        ))
+    })?;
+    if let Some(end) = &body.validity.end {
+        let end_t = parse_time(end).ok_or_else(|| {
+            ApiError::validation(format!("Validity.End '{end}' is not an ISO8601 date-time"))
+        })?;
+        if end_t <= begin {
+            return Err(ApiError::validation(
+                "Validity.End must be after Validity.Begin",
+            ));
+        }
+    }
+    if body.entitlements.is_empty() {
+        return Err(ApiError::validation(
+            "Entitlements must contain at least one entitlement",
+        ));
+    }
+    for (i, e) in body.entitlements.iter().enumerate() {
+        if body.entitlements[..i].iter().any(|o| o.name == e.name) {
+            return Err(ApiError::validation(format!(
+                "Entitlement name '{}' appears more than once",
+                e.name
+            )));
+        }
+        if e.max_count.is_some_and(|m| m < 0) {
+            return Err(ApiError::validation(format!(
+                "Entitlements.{i}.MaxCount must not be negative"
+            )));
+        }
+    }
+    let cc = &body.consumption_configuration;
+    let ttls = [
+        cc.provisional_configuration
+            .as_ref()
+            .map(|p| p.max_time_to_live_in_minutes),
+        cc.borrow_configuration
+            .as_ref()
+            .map(|b| b.max_time_to_live_in_minutes),
+    ];
+    if ttls.into_iter().flatten().any(|t| t < 1) {
+        return Err(ApiError::validation(
+            "MaxTimeToLiveInMinutes must be at least 1",
+        ));
+    }
+    Ok(())
+}
+
+/// What a license version keeps from its first version.
+struct Identity<'a> {
+    arn: &'a str,
+    issuer_account: &'a str,
+    sku: String,
+    beneficiary: Option<String>,
+    create_time: String,
+}
+
+fn build_license(body: LicenseBody, id: Identity<'_>, status: String, version: u64) -> License {
+    let Identity {
+        arn,
+        issuer_account,
+        sku,
+        beneficiary,
+        create_time,
+    } = id;
+    License {
+        license_arn: arn.to_string(),
+        license_name: body.license_name,
+        product_name: body.product_name,
+        product_sku: sku,
+        issuer: IssuerDetails {
+            key_fingerprint: key_fingerprint(issuer_account, &body.issuer.name),
+            name: body.issuer.name,
+            sign_key: body.issuer.sign_key,
+        },
+        home_region: body.home_region,
+        status,
+        validity: body.validity,
+        beneficiary,
+        entitlements: body.entitlements,
+        consumption_configuration: body.consumption_configuration,
+        license_metadata: body.license_metadata,
+        create_time,
+        version: version.to_string(),
+    }
+}
+
+pub fn create_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
+    let req: CreateLicenseRequest = parse(input)?;
+    check_body(&req.body)?;
+    let token = req.body.client_token.clone();
+    idempotent(ctx, "CreateLicense", &token, |ctx| {
+        let arn = format!(
+            "arn:aws:license-manager::{}:license:l-{}",
+            ctx.account,
+            new_id()
+        );
+        let id = Identity {
+            arn: &arn,
+            issuer_account: ctx.account,
+            sku: req.product_sku,
+            beneficiary: Some(req.beneficiary),
+            create_time: ctx.now_iso(),
+        };
+        let license = build_license(req.body, id, "AVAILABLE".into(), 1);
+        let seq = ctx.state.next_seq();
+        ctx.state.licenses.insert(
+            arn.clone(),
+            LicenseRecord {
+                owner: ctx.account.to_string(),
+                seq,
+                versions: vec![license],
+            },
+        );
+        if let Some(tags) = req.tags {
+            ctx.state.tags.insert(arn.clone(), tags);
+        }
+        Ok(json!({ "LicenseArn": arn, "Status": "AVAILABLE", "Version": "1" }))
+    })
+}
+
+/// The license `arn`, or ResourceNotFoundException.
+pub fn record<'a>(state: &'a State, arn: &str) -> Result<&'a LicenseRecord, ApiError> {
+    state
+        .licenses
+        .get(arn)
+        .ok_or_else(|| ApiError::not_found(format!("License {arn} not found")))
+}
+
+fn current(rec: &LicenseRecord) -> Result<&License, ApiError> {
+    rec.current()
+        .ok_or_else(|| ApiError::not_found("License has no versions"))
+}
+
+/// The license `arn` when the caller issued it, else an error.
+fn owned<'a>(ctx: &'a Ctx<'_>, arn: &str) -> Result<&'a LicenseRecord, ApiError> {
+    let rec = record(ctx.state, arn)?;
+    if rec.owner != ctx.account {
+        return Err(ApiError::access_denied(format!(
+            "Account {} is not the issuer of license {arn}",
+            ctx.account
+        )));
+    }
+    Ok(rec)
+}
+
+fn status_rank(status: &str) -> u8 {
+    match status {
+        "ACTIVE" => 0,
+        "DISABLED" => 1,
+        "PENDING_ACCEPT" => 2,
+        _ => 3,
+    }
+}
+
+/// The most useful grant of `license_arn` received by `account` (active first), ignoring
+/// rejected and deleted grants.
+pub fn received_grant<'a>(
+    state: &'a State,
+    license_arn: &str,
+    account: &str,
+) -> Option<&'a GrantRecord> {
+    state
+        .grants
+        .values()
+        .filter(|g| g.grantee == account)
+        .filter(|g| {
+            g.current().is_some_and(|c| {
+                c.license_arn == license_arn
+                    && !matches!(c.grant_status.as_str(), "REJECTED" | "DELETED")
+            })
+        })
+        .min_by_key(|g| {
+            (
+                g.current().map_or(9, |c| status_rank(&c.grant_status)),
+                u64::MAX - g.seq,
+            )
+        })
+}
+
+/// The license `arn` when the caller issued it or received a grant of it.
+pub fn visible<'a>(ctx: &'a Ctx<'_>, arn: &str) -> Result<&'a LicenseRecord, ApiError> {
+    let rec = record(ctx.state, arn)?;
+    if rec.owner == ctx.account || received_grant(ctx.state, arn, ctx.account).is_some() {
+        Ok(rec)
+    } else {
+        Err(ApiError::access_denied(format!(
+            "Account {} can neither see nor use license {arn}",
+            ctx.account
+        )))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetLicenseRequest {
+    license_arn: String,
+    version: Option<String>,
+}
+
+pub fn get_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
+    let req: GetLicenseRequest = parse(input)?;
+    let rec = visible(ctx, &req.license_arn)?;
+    let license = match &req.version {
+        None => current(rec)?,
+        Some(v) => rec
+            .versions
+            .iter()
+            .find(|l| &l.version == v)
+            .ok_or_else(|| {
+                ApiError::not_found(format!("License {} has no version {v}", req.license_arn))
+            })?,
+    };
+    Ok(json!({ "License": to_value(license)? }))
+}
+
+pub fn create_license_version(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
+    let req: CreateLicenseVersionRequest = parse(input)?;
+    check_body(&req.body)?;
+    let token = req.body.client_token.clone();
+    idempotent(ctx, "CreateLicenseVersion", &token, |ctx| {
+        let rec = owned(ctx, &req.license_arn)?;
+        let cur = current(rec)?.clone();
+        if cur.status == "DELETED" {
+            return Err(ApiError::conflict(format!(
+                "License {} is deleted",
+                req.license_arn
+            )));
+        }
+        if let Some(source) = &req.source_version
+            && source != &cur.version
+        {
+            return Err(ApiError::conflict(format!(
+                "SourceVersion {source} is not the current version {} of license {}",
+                cur.version, req.license_arn
+            )));
+        }
+        let next = cur.version.parse::<u64>().unwrap_or(0) + 1;
+        let id = Identity {
+            arn: &req.license_arn,
+            issuer_account: ctx.account,
+            sku: cur.product_sku,
+            beneficiary: cur.beneficiary,
+            create_time: cur.create_time,
+        };
+        let license = build_license(req.body, id, req.status.clone(), next);
+        if req.reset_usage {
+            for c in ctx.state.consumptions.values_mut() {
+                if c.license_arn == req.license_arn {
+                    c.checked_in = true;
+                }
+            }
+        }
+        if let Some(rec) = ctx.state.licenses.get_mut(&req.license_arn) {
+            rec.versions.push(license);
+        }
+        Ok(json!({
+            "LicenseArn": req.license_arn,
+            "Version": next.to_string(),
+            "Status": req.status,
+        }))
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListRequest {
+    #[serde(default)]
+    filters: Vec<Filter>,
+    license_arns: Option<Vec<String>>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+}
+
+const LICENSE_FIELDS: &[Field<License>] = &[
+    ("Beneficiary", |l| l.beneficiary.iter().cloned().collect()),
+    ("ProductSKU", |l| one(&l.product_sku)),
+    ("Fingerprint", |l| one(&l.issuer.key_fingerprint)),
+    ("KeyFingerprint", |l| one(&l.issuer.key_fingerprint)),
+    ("Status", |l| one(&l.status)),
+    ("IssuerName", |l| one(&l.issuer.name)),
+    ("LicenseArn", |l| one(&l.license_arn)),
+];
+
+fn sorted_records<'a>(
+    state: &'a State,
+    keep: impl Fn(&LicenseRecord) -> bool,
+) -> Vec<&'a LicenseRecord> {
+    let mut recs: Vec<&LicenseRecord> = state.licenses.values().filter(|r| keep(r)).collect();
+    recs.sort_by_key(|r| r.seq);
+    recs
+}
+
+fn restrict_arns<T>(items: Vec<T>, arns: Option<&Vec<String>>, arn: fn(&T) -> &str) -> Vec<T> {
+    match arns {
+        Some(arns) if !arns.is_empty() => items
+            .into_iter()
+            .filter(|i| arns.iter().any(|a| a == arn(i)))
+            .collect(),
+        _ => items,
+    }
+}
+
+pub fn list_licenses(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
+    let req: ListRequest = parse(input)?;
+    let licenses: Vec<License> = sorted_records(ctx.state, |r| r.owner == ctx.account)
+        .into_iter()
+        .filter_map(|r| r.current().cloned())
+        .collect();
+    let licenses = restrict_arns(licenses, req.license_arns.as_ref(), |l| &l.license_arn);
+    let licenses = apply_filters(licenses, &req.filters, LICENSE_FIELDS)?;
+    let items = licenses.iter().map(to_value).collect::<Result<_, _>>()?;
+    page(
+        items,
+        "Licenses",
+        req.max_results,
+        req.next_token.as_deref(),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListVersionsRequest {
+    license_arn: String,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+}
+
+pub fn list_license_versions(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
+    let req: ListVersionsRequest = parse(input)?;
+    let rec = visible(ctx, &req.license_arn)?;
+    let items = rec
+        .versions
+        .iter()
+        .map(to_value)
+        .collect::<Result<_, _>>()?;
+    page(
+        items,
+        "Licenses",
+        req.max_results,
+        req.next_token.as_deref(),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeleteLicenseRequest {
+    license_arn: String,
+    source_version: String,
+}
+
+pub fn delete_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
+    let req: DeleteLicenseRequest = parse(input)?;
+    let cur = current(owned(ctx, &req.license_arn)?)?.clone();
+    if cur.status == "DELETED" {
+        return Err(ApiError::conflict(format!(
+            "License {} is already deleted",
+            req.license_arn
+        )));
+    }
+    if req.source_version != cur.version {
+        return Err(ApiError::conflict(format!(
+            "SourceVersion {} is not the current version {} of license {}",
+            req.source_version, cur.version, req.license_arn
+        )));
+    }
+    let now = ctx.now_iso();
+    if let Some(rec) = ctx.state.licenses.get_mut(&req.license_arn)
+        && let Some(last) = rec.versions.last_mut()
+    {
+        last.status = "DELETED".into();
+    }
+    Ok(json!({ "Status": "DELETED", "DeletionDate": now }))
+}
+
+pub fn list_received_licenses(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
+    let req: ListRequest = parse(input)?;
+    let state = &*ctx.state;
+    let account = ctx.account;
+    let received: Vec<(License, &GrantRecord)> = sorted_records(state, |_| true)
+        .into_iter()
+        .filter_map(|r| {
+            let lic = r.current()?;
+            let grant = received_grant(state, &lic.license_arn, account)?;
+            Some((lic.clone(), grant))
+        })
+        .collect();
+    let received = restrict_arns(received, req.license_arns.as_ref(), |(l, _)| &l.license_arn);
+    let fields: &[Field<(License, &GrantRecord)>] = &[
+        ("ProductSKU", |(l, _)| one(&l.product_sku)),
+        ("Status", |(l, _)| one(&l.status)),
+        ("Fingerprint", |(l, _)| one(&l.issuer.key_fingerprint)),
+        ("KeyFingerprint", |(l, _)| one(&l.issuer.key_fingerprint)),
+        ("IssuerName", |(l, _)| one(&l.issuer.name)),
+        ("Beneficiary", |(l, _)| {
+            l.beneficiary.iter().cloned().collect()
+        }),
+    ];
+    let received = apply_filters(received, &req.filters, fields)?;
+    let mut items = Vec::new();
+    for (license, grant) in received {
+        let mut v = to_value(&license)?;
+        if let Some(g) = grant.current() {
+            v["ReceivedMetadata"] = json!({
+                "ReceivedStatus": g.grant_status,
+                "AllowedOperations": g.granted_operations,
+            });
+            if let Some(t) = &g.grant_type {
+                v["ReceivedMetadata"]["GrantType"] = json!(t);
+            }
+            if let Some(r) = &g.status_reason {
+                v["ReceivedMetadata"]["ReceivedStatusReason"] = json!(r);
+            }
+        }
+        items.push(v);
+    }
+    page(
+        items,
+        "Licenses",
+        req.max_results,
+        req.next_token.as_deref(),
+    )
+}
+
+/// Units of entitlement `name` of license `arn` held by active checkouts at `now`.
+pub fn consumed(state: &State, arn: &str, name: &str, now: i64) -> i64 {
+    state
+        .consumptions
+        .values()
+        .filter(|c| c.license_arn == arn && c.is_active(now))
+        .flat_map(|c| c.entitlements.iter())
+        .filter(|e| e.name == name)
+        .map(|e| {
+            e.value
+                .as_deref()
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(1)
+        })
+        .sum()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UsageRequest {
+    license_arn: String,
+}
+
+pub fn get_license_usage(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
+    let req: UsageRequest = parse(input)?;
+    let license = current(visible(ctx, &req.license_arn)?)?;
+    let now = ctx.now_unix();
+    let usages: Vec<Value> = license
+        .entitlements
+        .iter()
+        .map(|e| {
+            let mut u = json!({
+                "Name": e.name,
+                "ConsumedValue": consumed(ctx.state, &req.license_arn, &e.name, now).to_string(),
+                "Unit": e.unit,
+            });
+            if let Some(max) = e.max_count {
+                u["MaxCount"] = json!(max.to_string());
+            }
+            u
+        })
+        .collect();
+    Ok(json!({ "LicenseUsage": { "EntitlementUsages": usages } }))
+}
+
+/// The current version of license `arn` (for other modules).
+pub fn current_license<'a>(state: &'a State, arn: &str) -> Result<&'a License, ApiError> {
+    current(record(state, arn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_follows_the_aws_format() {
+        assert_eq!(
+            key_fingerprint("111122223333", "Acme"),
+            "aws:111122223333:Acme:issuer-fingerprint"
+        );
+    }
+}

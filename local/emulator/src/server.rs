@@ -1,0 +1,221 @@
+//! The HTTP server: one `POST /` route speaking awsJson1_1, with latency and fault injection.
+
+use crate::jwt::Signer;
+use crate::model;
+use crate::ops::{self, Ctx};
+use crate::protocol::{ApiError, ErrorKind, caller_account, target_operation};
+use crate::state::State;
+use crate::{Clock, Config, Fault};
+use axum::body::{Body, to_bytes};
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// State shared by every request.
+pub(crate) struct Shared {
+    pub state: Mutex<State>,
+    pub signer: Signer,
+    pub config: Config,
+    pub clock: Arc<dyn Clock>,
+    /// splitmix64 state for deterministic fault injection.
+    pub rng: Mutex<u64>,
+}
+
+impl Shared {
+    fn next_random(&self) -> u64 {
+        let mut s = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
+        *s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// The injected fault for this request, if any.
+    fn fault(&self) -> Option<ApiError> {
+        let rate = self.config.fault_rate;
+        if rate <= 0.0 {
+            return None;
+        }
+        let draw = (self.next_random() >> 11) as f64 / (1u64 << 53) as f64;
+        if draw >= rate {
+            return None;
+        }
+        let all = [Fault::Throttle, Fault::Internal];
+        let faults = if self.config.faults.is_empty() {
+            &all[..]
+        } else {
+            &self.config.faults[..]
+        };
+        let idx = usize::try_from(self.next_random() % faults.len() as u64).unwrap_or(0);
+        Some(match faults.get(idx).copied().unwrap_or(Fault::Internal) {
+            Fault::Throttle => ApiError::new(
+                ErrorKind::RateLimitExceeded,
+                "Rate exceeded (fault injected by license-manager-local)",
+            ),
+            Fault::Internal => ApiError::new(
+                ErrorKind::ServerInternal,
+                "Internal error (fault injected by license-manager-local)",
+            ),
+        })
+    }
+}
+
+/// Handles one request.
+pub(crate) async fn handle(shared: Arc<Shared>, req: Request) -> Response {
+    if !shared.config.latency.is_zero() {
+        tokio::time::sleep(shared.config.latency).await;
+    }
+    let (parts, body) = req.into_parts();
+    let account = caller_account(
+        header_str(&parts.headers, header::AUTHORIZATION.as_str()),
+        &shared.config.account_id,
+    );
+    let target = header_str(&parts.headers, "x-amz-target").map(str::to_string);
+    let op_name = target
+        .as_deref()
+        .and_then(|t| target_operation(Some(t)).ok())
+        .unwrap_or("-")
+        .to_string();
+    let content_type = header_str(&parts.headers, header::CONTENT_TYPE.as_str()).unwrap_or("");
+    let result = if parts.method != axum::http::Method::POST || parts.uri.path() != "/" {
+        Err(ApiError::new(
+            ErrorKind::UnknownOperation,
+            format!(
+                "license-manager-local answers POST / only (got {} {})",
+                parts.method,
+                parts.uri.path()
+            ),
+        ))
+    } else if !content_type.is_empty() && !content_type.contains("json") {
+        Err(ApiError::validation(format!(
+            "Unsupported Content-Type '{content_type}' (expected application/x-amz-json-1.1)"
+        )))
+    } else {
+        process(&shared, &account, target.as_deref(), body).await
+    };
+    let (status, body) = match result {
+        Ok(v) => (200, v),
+        Err(e) => (e.kind.status(), e.body()),
+    };
+    tracing::info!(operation = %op_name, account = %account, status, "request");
+    let mut response = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        body.to_string(),
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        headers.insert("x-amzn-requestid", id);
+    }
+    response
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn process(
+    shared: &Shared,
+    account: &str,
+    target: Option<&str>,
+    body: Body,
+) -> Result<Value, ApiError> {
+    let op = target_operation(target)?;
+    if !model::has_operation(op) {
+        return Err(ApiError::new(
+            ErrorKind::UnknownOperation,
+            format!("Unknown operation '{op}': AWSLicenseManager has no such operation"),
+        ));
+    }
+    if let Some(fault) = shared.fault() {
+        return Err(fault);
+    }
+    let bytes = to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
+        ApiError::validation(format!(
+            "Request body is too large (limit {MAX_BODY_BYTES} bytes) or could not be read"
+        ))
+    })?;
+    let input: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(serde_json::Map::new())
+    } else {
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::validation(format!("Malformed JSON request body: {e}")))?
+    };
+    model::validate_input(op, &input).map_err(ApiError::validation)?;
+    let entry = ops::find(op).ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::NotImplemented,
+            format!(
+                "Operation {op} is part of the License Manager API but is not implemented by \
+                 license-manager-local (see docs/emulator-coverage.md)"
+            ),
+        )
+    })?;
+    let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut ctx = Ctx {
+        state: &mut state,
+        account,
+        region: &shared.config.region,
+        now: shared.clock.now(),
+        signer: &shared.signer,
+    };
+    let result = (entry.handler)(&mut ctx, input).map_err(|e| declared(op, e))?;
+    if entry.mutates
+        && let Some(path) = &shared.config.state_file
+    {
+        state.save(path).map_err(|e| {
+            tracing::error!(error = %e, "cannot persist state");
+            ApiError::new(
+                ErrorKind::ServerInternal,
+                format!("cannot persist state: {e}"),
+            )
+        })?;
+    }
+    Ok(result)
+}
+
+/// Maps an error to one the model declares for `op`, as the real service's SDKs expect:
+/// an undeclared client error becomes InvalidParameterValueException (or
+/// ValidationException when that is not declared either).
+fn declared(op: &str, e: ApiError) -> ApiError {
+    let errors = model::declared_errors(op);
+    let always = matches!(
+        e.kind,
+        ErrorKind::Validation | ErrorKind::ServerInternal | ErrorKind::RateLimitExceeded
+    );
+    if always || errors.contains(&e.kind.type_name()) {
+        return e;
+    }
+    let kind = if errors.contains(&"InvalidParameterValueException") {
+        ErrorKind::InvalidParameterValue
+    } else {
+        ErrorKind::Validation
+    };
+    ApiError::new(kind, e.message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undeclared_errors_map_to_a_declared_one() {
+        let e = declared("GetLicense", ApiError::not_found("License x not found"));
+        assert_eq!(e.kind, ErrorKind::InvalidParameterValue);
+        assert_eq!(e.message, "License x not found");
+        let e = declared("CheckInLicense", ApiError::not_found("gone"));
+        assert_eq!(e.kind, ErrorKind::ResourceNotFound);
+        let e = declared("ListTokens", ApiError::conflict("x"));
+        assert_eq!(e.kind, ErrorKind::Validation);
+    }
+}
