@@ -19,7 +19,7 @@ use clap::Parser;
 use crate::clients::{CUSTOMER_ACCOUNT, Clients, LOCAL_SECRET_KEY, REGION};
 use crate::flows::Context;
 use crate::flows::infrastructure::{EVENT_BUS, EVENT_SOURCE, STATE_TABLE};
-use crate::report::Recorder;
+use crate::report::{Recorder, Summary};
 use crate::stack::{Stack, StackOptions};
 
 /// Command line of `local-stack`.
@@ -70,7 +70,7 @@ pub async fn run(options: Options) -> Result<bool> {
         outcome = demo(&stack) => Some(outcome),
         _ = tokio::signal::ctrl_c() => None,
     };
-    let Some((passed, context)) = outcome else {
+    let Some((summary, context)) = outcome else {
         stack.stop().await;
         anyhow::bail!("interrupted: stopped moto's server and license-manager-local");
     };
@@ -89,11 +89,12 @@ pub async fn run(options: Options) -> Result<bool> {
     } else {
         stack.stop().await;
     }
-    Ok(passed)
+    Ok(summary.failed == 0)
 }
 
-/// Runs every flow against a started stack and prints the summary line.
-async fn demo(stack: &Stack) -> (bool, Context) {
+/// Runs every flow against a started stack, prints the summary line and returns it with
+/// what the flows created.
+pub async fn demo(stack: &Stack) -> (Summary, Context) {
     let clients = Clients::connect(&stack.moto_url(), &stack.license_manager_url()).await;
     let mut context = Context::new(clients);
     let mut recorder = Recorder::new();
@@ -103,7 +104,7 @@ async fn demo(stack: &Stack) -> (bool, Context) {
     let summary = recorder.summary();
     println!();
     println!("{summary}");
-    (summary.failed == 0, context)
+    (summary, context)
 }
 
 /// The variables a developer exports to use the running stack (as the customer account).

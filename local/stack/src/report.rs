@@ -131,3 +131,67 @@ fn print_details(details: &str) {
         println!("          {line}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clients::Clients;
+    use crate::flows::FlowFuture;
+
+    async fn context() -> Context {
+        // Nothing is called: the flows below only exercise the recorder.
+        Context::new(Clients::connect("http://127.0.0.1:9", "http://127.0.0.1:9").await)
+    }
+
+    async fn ok_fail_ok(_: &mut Context, recorder: &mut Recorder) -> Result<()> {
+        recorder.step("first", async { done((), "fine") }).await?;
+        recorder
+            .step("second", async {
+                Err::<Done<()>, _>(anyhow::anyhow!("broken"))
+            })
+            .await?;
+        recorder.step("third", async { done((), "never") }).await?;
+        Ok(())
+    }
+
+    fn ok_fail_ok_boxed<'a>(
+        context: &'a mut Context,
+        recorder: &'a mut Recorder,
+    ) -> FlowFuture<'a> {
+        Box::pin(ok_fail_ok(context, recorder))
+    }
+
+    fn not_a_step<'a>(_: &'a mut Context, _: &'a mut Recorder) -> FlowFuture<'a> {
+        Box::pin(async { Err(anyhow::anyhow!("no infrastructure")) })
+    }
+
+    #[tokio::test]
+    async fn a_failed_step_is_counted_and_ends_its_flow() {
+        let mut context = context().await;
+        let mut recorder = Recorder::new();
+        let flow = Flow {
+            title: "test",
+            run: ok_fail_ok_boxed,
+        };
+        recorder.run(&flow, &mut context).await;
+        let summary = recorder.summary();
+        assert_eq!((summary.ok, summary.failed), (1, 1));
+        assert!(
+            summary
+                .to_string()
+                .starts_with("demo: 1 steps ok, 1 failed (")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_flow_error_outside_a_step_still_counts_as_a_failure() {
+        let mut context = context().await;
+        let mut recorder = Recorder::new();
+        let flow = Flow {
+            title: "test",
+            run: not_a_step,
+        };
+        recorder.run(&flow, &mut context).await;
+        assert_eq!(recorder.summary().failed, 1);
+    }
+}

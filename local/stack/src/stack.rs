@@ -36,7 +36,7 @@ impl Stack {
             .with_context(|| format!("cannot create {}", options.work_dir.display()))?;
         let moto =
             MotoServer::start(&options.moto_server, &options.work_dir.join("moto.log")).await?;
-        let public_key = options.work_dir.join("borrow-public-key.pem");
+        let public_key = std::path::absolute(options.work_dir.join("borrow-public-key.pem"))?;
         let config = Config {
             account_id: CUSTOMER_ACCOUNT.to_owned(),
             region: REGION.to_owned(),

@@ -40,4 +40,4 @@ def test_borrow_needs_a_borrow_configuration(isv):
     arn = create_license(isv, sku="acme-no-borrow", borrow=False)["LicenseArn"]
     with pytest.raises(ClientError) as excinfo:
         borrow(isv, arn)
-    assert error_of(excinfo)[1] == 400
+    assert error_of(excinfo) == ("NoEntitlementsAllowedException", 400)

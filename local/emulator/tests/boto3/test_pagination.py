@@ -1,6 +1,6 @@
 """List operations page with MaxResults/NextToken and every item appears exactly once."""
 
-from helpers import create_license
+from helpers import CUSTOMER, create_license, token
 
 
 def collect(call, key: str, **params) -> list[list[str]]:
@@ -39,3 +39,26 @@ def test_list_license_configurations_pages_with_the_paginator(customer):
     assert [len(p["LicenseConfigurations"]) for p in pages] == [2, 2, 1]
     seen = [c["LicenseConfigurationArn"] for p in pages for c in p["LicenseConfigurations"]]
     assert sorted(seen) == sorted(arns)
+
+
+def test_list_received_grants_pages_and_filters_by_status(isv, customer):
+    license_arn = create_license(isv, sku="acme-many-grants", beneficiary=CUSTOMER)["LicenseArn"]
+    grants = [
+        isv.create_grant(
+            ClientToken=token(), GrantName=f"grant {n}", LicenseArn=license_arn,
+            Principals=[f"arn:aws:iam::{CUSTOMER}:root"], HomeRegion="us-east-1",
+            AllowedOperations=["CheckoutLicense"],
+        )["GrantArn"]
+        for n in range(5)
+    ]
+    customer.reject_grant(GrantArn=grants[0])
+
+    pages = collect(customer.list_received_grants, "Grants")
+    assert [len(page) for page in pages] == [3, 2]
+    assert sorted(g["GrantArn"] for page in pages for g in page) == sorted(grants)
+
+    pending = collect(
+        customer.list_received_grants, "Grants",
+        Filters=[{"Name": "GrantStatus", "Values": ["PENDING_ACCEPT"]}],
+    )
+    assert sorted(g["GrantArn"] for page in pending for g in page) == sorted(grants[1:])

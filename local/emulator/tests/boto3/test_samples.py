@@ -33,13 +33,17 @@ def test_managed_entitlements_sample_flow(isv):
     isv.check_in_license(LicenseConsumptionToken=out["LicenseConsumptionToken"])
     assert consumed(isv, arn) == "0"
 
+    with pytest.raises(ClientError) as excinfo:
+        isv.delete_license(LicenseArn=arn, SourceVersion="2")
+    assert error_of(excinfo) == ("ConflictException", 400)
+
     deleted = isv.delete_license(LicenseArn=arn, SourceVersion="1")
     assert deleted["Status"] in ("PENDING_DELETE", "DELETED")
     # A deleted license no longer serves checkouts.
     with pytest.raises(ClientError) as excinfo:
         checkout(isv, sku="TestProductSKU1")
-    code, status = error_of(excinfo)
-    assert 400 <= status < 500, code
+    assert error_of(excinfo) == ("ResourceNotFoundException", 400)
+    assert isv.get_license(LicenseArn=arn)["License"]["Status"] == "DELETED"
 
 
 def test_self_managed_sample_flow(customer):
@@ -77,3 +81,10 @@ def test_self_managed_sample_flow(customer):
     customer.delete_license_configuration(LicenseConfigurationArn=arn)
     listed = customer.list_license_configurations()["LicenseConfigurations"]
     assert arn not in [c["LicenseConfigurationArn"] for c in listed]
+
+
+def test_an_operation_not_emulated_says_so_instead_of_faking_success(customer):
+    with pytest.raises(ClientError) as excinfo:
+        customer.list_license_manager_report_generators()
+    assert error_of(excinfo) == ("NotImplementedException", 400)
+    assert "ListLicenseManagerReportGenerators" in excinfo.value.response["Error"]["Message"]

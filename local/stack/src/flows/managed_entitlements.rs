@@ -53,11 +53,7 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
                 .license_name("Acme sample license")
                 .product_name("Acme sample product")
                 .product_sku(PRODUCT_SKU)
-                .issuer(
-                    Issuer::builder()
-                        .name(ISSUER_NAME)
-                        .build()?,
-                )
+                .issuer(Issuer::builder().name(ISSUER_NAME).build()?)
                 .home_region(REGION)
                 .validity(validity_from_now(None)?)
                 .entitlements(users)

@@ -236,11 +236,7 @@ async fn create_license(
         .license_name(format!("{PRODUCT_NAME} - annual subscription"))
         .product_name(PRODUCT_NAME)
         .product_sku(PRODUCT_SKU)
-        .issuer(
-            Issuer::builder()
-                .name(ISSUER_NAME)
-                .build()?,
-        )
+        .issuer(Issuer::builder().name(ISSUER_NAME).build()?)
         .home_region(REGION)
         .validity(validity_from_now(Some(365))?)
         .entitlements(users)

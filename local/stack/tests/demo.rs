@@ -1,0 +1,172 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! `make demo` end to end: the whole demo passes against moto's server and the emulator, and
+//! what it leaves behind is what later steps rely on (the pending grant, the configuration
+//! near its soft limit, a state table with TTL, alerts and events that reach their queues).
+//!
+//! Needs moto's server from the venv (`scripts/venv.sh dev`); fails, never skips, without it.
+
+use std::path::PathBuf;
+
+use aws_sdk_licensemanager::types::GrantStatus;
+use aws_sdk_sqs::types::QueueAttributeName;
+use local_stack::flows::infrastructure::{EVENT_BUS, EVENT_SOURCE, STATE_TABLE, STATE_TABLE_TTL};
+use local_stack::flows::scenario::{CONFIGURATION_CONSUMED, CONFIGURATION_COUNT};
+use local_stack::stack::{Stack, StackOptions};
+
+fn moto_server() -> PathBuf {
+    let path = std::env::var_os("MOTO_SERVER").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/moto_server"),
+        PathBuf::from,
+    );
+    assert!(
+        path.is_file(),
+        "moto's server is not at {}: run `scripts/venv.sh dev` (or set MOTO_SERVER)",
+        path.display()
+    );
+    path
+}
+
+async fn start() -> Stack {
+    let work_dir = std::env::temp_dir().join(format!("local-stack-test-{}", std::process::id()));
+    Stack::start(&StackOptions {
+        moto_server: moto_server(),
+        port: 0,
+        state_file: None,
+        work_dir,
+    })
+    .await
+    .expect("the stack starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_passes_and_leaves_the_scenario_ready_for_the_functions() {
+    let stack = start().await;
+    let (summary, context) = local_stack::demo(&stack).await;
+    assert_eq!(summary.failed, 0, "{summary}");
+    assert!(summary.ok >= 15, "{summary}");
+
+    let clients = &context.clients;
+    let scenario = context.scenario.as_ref().expect("the scenario ran");
+    let infra = context.infra.as_ref().expect("the infrastructure flow ran");
+
+    // The grant waits for the grant-acceptor.
+    let grant = clients
+        .customer
+        .license_manager
+        .get_grant()
+        .grant_arn(&scenario.grant_arn)
+        .send()
+        .await
+        .unwrap()
+        .grant
+        .unwrap();
+    assert_eq!(*grant.grant_status(), GrantStatus::PendingAccept);
+
+    // The configuration sits just under its soft limit.
+    let configuration = clients
+        .customer
+        .license_manager
+        .get_license_configuration()
+        .license_configuration_arn(&scenario.configuration_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(configuration.license_count(), Some(CONFIGURATION_COUNT));
+    assert_eq!(
+        configuration.consumed_licenses(),
+        Some(CONFIGURATION_CONSUMED)
+    );
+    assert_eq!(configuration.license_count_hard_limit(), Some(false));
+
+    // The state table expires items by TTL.
+    let ttl = clients
+        .dynamodb
+        .describe_time_to_live()
+        .table_name(STATE_TABLE)
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description().unwrap();
+    assert_eq!(ttl.attribute_name(), Some(STATE_TABLE_TTL));
+
+    // An alert published to the topic reaches the subscribed queue.
+    clients
+        .sns
+        .publish()
+        .topic_arn(&infra.alert_topic_arn)
+        .message("soft limit warning")
+        .send()
+        .await
+        .unwrap();
+    let alert = receive_one(clients, &infra.alerts_queue_url).await;
+    assert!(alert.contains("soft limit warning"), "{alert}");
+
+    // An event of the project's source on the bus reaches the events queue.
+    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+        .event_bus_name(EVENT_BUS)
+        .source(EVENT_SOURCE)
+        .detail_type("Soft Limit Warning")
+        .detail(r#"{"licenseConfigurationArn":"arn"}"#)
+        .build();
+    let put = clients
+        .events
+        .put_events()
+        .entries(entry)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.failed_entry_count(), 0);
+    let event = receive_one(clients, &infra.events_queue_url).await;
+    assert!(event.contains("Soft Limit Warning"), "{event}");
+
+    // Nothing is waiting in the dead-letter queue.
+    let attributes = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&infra.dead_letter_queue_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        attributes
+            .attributes()
+            .unwrap()
+            .get(&QueueAttributeName::ApproximateNumberOfMessages)
+            .map(String::as_str),
+        Some("0")
+    );
+
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_moto_server_is_a_clear_error() {
+    let err = Stack::start(&StackOptions {
+        moto_server: PathBuf::from("/nonexistent/moto_server"),
+        port: 0,
+        state_file: None,
+        work_dir: std::env::temp_dir().join("local-stack-test-missing"),
+    })
+    .await
+    .err()
+    .expect("no stack without moto");
+    assert!(err.to_string().contains("scripts/venv.sh dev"), "{err}");
+}
+
+async fn receive_one(clients: &local_stack::clients::Clients, queue_url: &str) -> String {
+    for _ in 0..20 {
+        let out = clients
+            .sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        if let Some(body) = out.messages().first().and_then(|message| message.body()) {
+            return body.to_owned();
+        }
+    }
+    panic!("nothing arrived in {queue_url}");
+}
