@@ -178,3 +178,197 @@ async fn list_licenses_filters_and_pages() {
     assert_eq!(code(&err), "InvalidParameterValueException");
     assert!(message(&err).contains("Colour"));
 }
+
+#[tokio::test]
+async fn versions_advance_and_delete_checks_the_source_version() {
+    use aws_sdk_licensemanager::types::LicenseDeletionStatus;
+    let h = Harness::start().await;
+    let isv = h.client(ISV).await;
+    let arn = create_license(
+        &isv,
+        "acme-pro",
+        vec![counted("Users", 10, false)],
+        provisional(60),
+    )
+    .await;
+    let new_version = |status: LicenseStatus, source: Option<&str>, token: &str| {
+        isv.create_license_version()
+            .license_arn(&arn)
+            .license_name("acme-pro v2")
+            .product_name("Acme Widget")
+            .issuer(Issuer::builder().name("Acme").build().unwrap())
+            .home_region("us-east-1")
+            .validity(
+                DatetimeRange::builder()
+                    .begin("2025-01-01T00:00:00Z")
+                    .build()
+                    .unwrap(),
+            )
+            .entitlements(counted("Users", 20, false))
+            .consumption_configuration(provisional(60))
+            .status(status)
+            .set_source_version(source.map(str::to_string))
+            .client_token(token)
+            .send()
+    };
+    let v2 = new_version(LicenseStatus::Available, Some("1"), "v2")
+        .await
+        .unwrap();
+    assert_eq!(v2.version(), Some("2"));
+    // Same ClientToken: same answer, no third version.
+    let again = new_version(LicenseStatus::Available, Some("1"), "v2")
+        .await
+        .unwrap();
+    assert_eq!(again.version(), Some("2"));
+    // A stale SourceVersion conflicts.
+    let err = new_version(LicenseStatus::Available, Some("1"), "v3")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ConflictException");
+    // Only the issuer versions a license.
+    let err = h
+        .client(CUSTOMER)
+        .await
+        .create_license_version()
+        .license_arn(&arn)
+        .license_name("x")
+        .product_name("x")
+        .issuer(Issuer::builder().name("Acme").build().unwrap())
+        .home_region("us-east-1")
+        .validity(
+            DatetimeRange::builder()
+                .begin("2025-01-01T00:00:00Z")
+                .build()
+                .unwrap(),
+        )
+        .entitlements(counted("Users", 1, false))
+        .consumption_configuration(provisional(60))
+        .status(LicenseStatus::Available)
+        .client_token("c")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "AccessDeniedException");
+
+    let current = isv
+        .get_license()
+        .license_arn(&arn)
+        .send()
+        .await
+        .unwrap()
+        .license
+        .unwrap();
+    assert_eq!(current.version(), Some("2"));
+    assert_eq!(current.license_name(), Some("acme-pro v2"));
+    assert_eq!(current.product_sku(), Some("acme-pro"));
+    assert_eq!(current.entitlements()[0].max_count(), Some(20));
+    let v1 = isv
+        .get_license()
+        .license_arn(&arn)
+        .version("1")
+        .send()
+        .await
+        .unwrap()
+        .license
+        .unwrap();
+    assert_eq!(v1.entitlements()[0].max_count(), Some(10));
+    let versions = isv
+        .list_license_versions()
+        .license_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let listed: Vec<_> = versions
+        .licenses()
+        .iter()
+        .filter_map(|l| l.version())
+        .collect();
+    assert_eq!(listed, ["1", "2"]);
+
+    let err = isv
+        .delete_license()
+        .license_arn(&arn)
+        .source_version("1")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ConflictException");
+    let deleted = isv
+        .delete_license()
+        .license_arn(&arn)
+        .source_version("2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), Some(&LicenseDeletionStatus::Deleted));
+    assert_eq!(deleted.deletion_date(), Some("2026-01-01T00:00:00Z"));
+    let after = isv
+        .get_license()
+        .license_arn(&arn)
+        .send()
+        .await
+        .unwrap()
+        .license
+        .unwrap();
+    assert_eq!(after.status(), Some(&LicenseStatus::Deleted));
+    let filtered = isv
+        .list_licenses()
+        .filters(Filter::builder().name("Status").values("AVAILABLE").build())
+        .send()
+        .await
+        .unwrap();
+    assert!(filtered.licenses().is_empty());
+    let err = isv
+        .delete_license()
+        .license_arn(&arn)
+        .source_version("2")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ConflictException");
+}
+
+#[tokio::test]
+async fn license_content_is_validated() {
+    let h = Harness::start().await;
+    let isv = h.client(ISV).await;
+    let create = |begin: &str, end: Option<&str>| {
+        isv.create_license()
+            .license_name("n")
+            .product_name("p")
+            .product_sku("sku")
+            .issuer(Issuer::builder().name("Acme").build().unwrap())
+            .home_region("us-east-1")
+            .validity(
+                DatetimeRange::builder()
+                    .begin(begin)
+                    .set_end(end.map(str::to_string))
+                    .build()
+                    .unwrap(),
+            )
+            .entitlements(counted("Users", 1, false))
+            .beneficiary("b")
+            .consumption_configuration(provisional(10))
+            .client_token(uuid::Uuid::new_v4().to_string())
+            .send()
+    };
+    let err = create("next tuesday", None).await.unwrap_err();
+    assert_eq!(code(&err), "ValidationException");
+    assert!(message(&err).contains("Validity.Begin"));
+    let err = create("2026-01-01T00:00:00Z", Some("2025-01-01T00:00:00Z"))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ValidationException");
+    assert!(
+        create("2026-01-01T00:00:00Z", Some("2027-01-01T00:00:00Z"))
+            .await
+            .is_ok()
+    );
+    let err = isv
+        .get_license()
+        .license_arn("arn:aws:license-manager::111122223333:license:l-0")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidParameterValueException");
+}

@@ -343,10 +343,7 @@ const LICENSE_FIELDS: &[Field<License>] = &[
     ("LicenseArn", |l| one(&l.license_arn)),
 ];
 
-fn sorted_records<'a>(
-    state: &'a State,
-    keep: impl Fn(&LicenseRecord) -> bool,
-) -> Vec<&'a LicenseRecord> {
+fn sorted_records(state: &State, keep: impl Fn(&LicenseRecord) -> bool) -> Vec<&LicenseRecord> {
     let mut recs: Vec<&LicenseRecord> = state.licenses.values().filter(|r| keep(r)).collect();
     recs.sort_by_key(|r| r.seq);
     recs

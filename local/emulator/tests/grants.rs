@@ -1,0 +1,447 @@
+//! Grants through the real SDK: ISV grants a license to a customer, who accepts and
+//! activates it (or rejects it); only the grantee may do so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use aws_sdk_licensemanager::Client;
+use aws_sdk_licensemanager::types::{
+    AllowedOperation, CheckoutType, EntitlementData, EntitlementDataUnit, Filter, GrantStatus,
+    ReceivedStatus,
+};
+use common::*;
+
+async fn grant(isv: &Client, license: &str, to: &str) -> String {
+    isv.create_grant()
+        .client_token(uuid::Uuid::new_v4().to_string())
+        .grant_name("customer grant")
+        .license_arn(license)
+        .principals(format!("arn:aws:iam::{to}:root"))
+        .home_region("us-east-1")
+        .allowed_operations(AllowedOperation::CheckoutLicense)
+        .allowed_operations(AllowedOperation::CheckInLicense)
+        .allowed_operations(AllowedOperation::ExtendConsumptionLicense)
+        .send()
+        .await
+        .unwrap()
+        .grant_arn
+        .unwrap()
+}
+
+async fn checkout(client: &Client) -> Result<String, String> {
+    client
+        .checkout_license()
+        .product_sku("acme-pro")
+        .checkout_type(CheckoutType::Provisional)
+        .key_fingerprint(format!("aws:{ISV}:Acme:issuer-fingerprint"))
+        .entitlements(
+            EntitlementData::builder()
+                .name("Users")
+                .value("1")
+                .unit(EntitlementDataUnit::Count)
+                .build()
+                .unwrap(),
+        )
+        .client_token(uuid::Uuid::new_v4().to_string())
+        .send()
+        .await
+        .map(|o| o.license_consumption_token.unwrap())
+        .map_err(|e| code(&e))
+}
+
+#[tokio::test]
+async fn grant_lifecycle_pending_accept_disabled_active() {
+    let h = Harness::start().await;
+    let isv = h.client(ISV).await;
+    let customer = h.client(CUSTOMER).await;
+    let stranger = h.client(STRANGER).await;
+    let license = create_license(
+        &isv,
+        "acme-pro",
+        vec![counted("Users", 5, false)],
+        provisional(60),
+    )
+    .await;
+    let grant_arn = grant(&isv, &license, CUSTOMER).await;
+    assert!(grant_arn.starts_with(&format!("arn:aws:license-manager::{ISV}:grant:g-")));
+    let id = grant_arn.rsplit("g-").next().unwrap();
+    assert_eq!(id.len(), 32);
+
+    // The customer sees it pending; the ISV sees it distributed.
+    let received = customer.list_received_grants().send().await.unwrap();
+    assert_eq!(received.grants().len(), 1);
+    let g = &received.grants()[0];
+    assert_eq!(g.grant_status(), &GrantStatus::PendingAccept);
+    assert_eq!(
+        g.grantee_principal_arn(),
+        format!("arn:aws:iam::{CUSTOMER}:root")
+    );
+    assert_eq!(g.parent_arn(), license);
+    assert_eq!(
+        isv.list_distributed_grants()
+            .send()
+            .await
+            .unwrap()
+            .grants()
+            .len(),
+        1
+    );
+    assert!(
+        isv.list_received_grants()
+            .send()
+            .await
+            .unwrap()
+            .grants()
+            .is_empty()
+    );
+
+    // Pending: no checkout yet.
+    assert_eq!(
+        checkout(&customer).await,
+        Err("ResourceNotFoundException".into())
+    );
+
+    // Only the grantee may accept.
+    for other in [&isv, &stranger] {
+        let err = other
+            .accept_grant()
+            .grant_arn(&grant_arn)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "AccessDeniedException");
+    }
+    // Activating before accepting is refused.
+    let err = customer
+        .create_grant_version()
+        .grant_arn(&grant_arn)
+        .client_token("early")
+        .status(GrantStatus::Active)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ValidationException");
+
+    let accepted = customer
+        .accept_grant()
+        .grant_arn(&grant_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), Some(&GrantStatus::Disabled));
+    // Accepted but not active: still no checkout.
+    assert_eq!(
+        checkout(&customer).await,
+        Err("ResourceNotFoundException".into())
+    );
+    // Accepting twice is refused.
+    let err = customer
+        .accept_grant()
+        .grant_arn(&grant_arn)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ValidationException");
+
+    // The ISV cannot activate on the customer's behalf.
+    let err = isv
+        .create_grant_version()
+        .grant_arn(&grant_arn)
+        .client_token("isv")
+        .status(GrantStatus::Active)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "AccessDeniedException");
+
+    let activated = customer
+        .create_grant_version()
+        .grant_arn(&grant_arn)
+        .client_token("activate")
+        .status(GrantStatus::Active)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(activated.status(), Some(&GrantStatus::Active));
+    assert_eq!(activated.version(), Some("2"));
+
+    // Versions: GetGrant by version.
+    let v1 = customer
+        .get_grant()
+        .grant_arn(&grant_arn)
+        .version("1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v1.grant().unwrap().grant_status(), &GrantStatus::Disabled);
+    let now = isv.get_grant().grant_arn(&grant_arn).send().await.unwrap();
+    assert_eq!(now.grant().unwrap().grant_status(), &GrantStatus::Active);
+    assert_eq!(now.grant().unwrap().version(), "2");
+    let err = stranger
+        .get_grant()
+        .grant_arn(&grant_arn)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "AccessDeniedException");
+
+    // Active: the customer checks out the ISV's license.
+    assert!(checkout(&customer).await.is_ok());
+    // A stranger without a grant cannot.
+    assert_eq!(
+        checkout(&stranger).await,
+        Err("ResourceNotFoundException".into())
+    );
+
+    // Received licenses carry the grant's status and operations.
+    let received = customer.list_received_licenses().send().await.unwrap();
+    assert_eq!(received.licenses().len(), 1);
+    let l = &received.licenses()[0];
+    assert_eq!(l.license_arn(), Some(license.as_str()));
+    let meta = l.received_metadata().unwrap();
+    assert_eq!(meta.received_status(), Some(&ReceivedStatus::Active));
+    assert!(
+        meta.allowed_operations()
+            .contains(&AllowedOperation::CheckoutLicense)
+    );
+    // The grantee can read the license and its usage.
+    let got = customer
+        .get_license()
+        .license_arn(&license)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.license().unwrap().license_arn(), Some(license.as_str()));
+    let usage = customer
+        .get_license_usage()
+        .license_arn(&license)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        usage.license_usage().unwrap().entitlement_usages()[0].consumed_value(),
+        "1"
+    );
+
+    // Disabling again stops checkouts.
+    customer
+        .create_grant_version()
+        .grant_arn(&grant_arn)
+        .client_token("disable")
+        .status(GrantStatus::Disabled)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        checkout(&customer).await,
+        Err("ResourceNotFoundException".into())
+    );
+}
+
+#[tokio::test]
+async fn grantee_rejects_a_grant() {
+    let h = Harness::start().await;
+    let isv = h.client(ISV).await;
+    let customer = h.client(CUSTOMER).await;
+    let license = create_license(
+        &isv,
+        "acme-pro",
+        vec![counted("Users", 5, false)],
+        provisional(60),
+    )
+    .await;
+    let grant_arn = grant(&isv, &license, CUSTOMER).await;
+    let err = isv
+        .reject_grant()
+        .grant_arn(&grant_arn)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "AccessDeniedException");
+    let rejected = customer
+        .reject_grant()
+        .grant_arn(&grant_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rejected.status(), Some(&GrantStatus::Rejected));
+    let err = customer
+        .accept_grant()
+        .grant_arn(&grant_arn)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ValidationException");
+    // A rejected grant does not make the license a received one.
+    assert!(
+        customer
+            .list_received_licenses()
+            .send()
+            .await
+            .unwrap()
+            .licenses()
+            .is_empty()
+    );
+    let filtered = isv
+        .list_distributed_grants()
+        .filters(
+            Filter::builder()
+                .name("GrantStatus")
+                .values("REJECTED")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(filtered.grants().len(), 1);
+}
+
+#[tokio::test]
+async fn grant_filters_idempotency_and_deletion() {
+    let h = Harness::start().await;
+    let isv = h.client(ISV).await;
+    let customer = h.client(CUSTOMER).await;
+    let a = create_license(
+        &isv,
+        "acme-pro",
+        vec![counted("Users", 5, false)],
+        provisional(60),
+    )
+    .await;
+    let b = create_license(
+        &isv,
+        "acme-lite",
+        vec![counted("Users", 5, false)],
+        provisional(60),
+    )
+    .await;
+    let grant_a = grant(&isv, &a, CUSTOMER).await;
+    grant(&isv, &b, STRANGER).await;
+
+    let by_sku = customer
+        .list_received_grants()
+        .filters(
+            Filter::builder()
+                .name("ProductSKU")
+                .values("acme-pro")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_sku.grants().len(), 1);
+    let by_granter = customer
+        .list_received_grants()
+        .filters(
+            Filter::builder()
+                .name("GranterAccountId")
+                .values(STRANGER)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(by_granter.grants().is_empty());
+    let by_grantee = isv
+        .list_distributed_grants()
+        .filters(
+            Filter::builder()
+                .name("GranteePrincipalARN")
+                .values(format!("arn:aws:iam::{STRANGER}:root"))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_grantee.grants().len(), 1);
+    assert_eq!(by_grantee.grants()[0].license_arn(), b);
+    let by_arn = isv
+        .list_distributed_grants()
+        .grant_arns(&grant_a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_arn.grants().len(), 1);
+    let paged = isv
+        .list_distributed_grants()
+        .max_results(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paged.grants().len(), 1);
+    assert!(paged.next_token().is_some());
+
+    // Same ClientToken, same grant.
+    let send = || {
+        isv.create_grant()
+            .client_token("grant-once")
+            .grant_name("g")
+            .license_arn(&a)
+            .principals(format!("arn:aws:iam::{CUSTOMER}:root"))
+            .home_region("us-east-1")
+            .allowed_operations(AllowedOperation::CheckoutLicense)
+            .send()
+    };
+    let first = send().await.unwrap();
+    let second = send().await.unwrap();
+    assert_eq!(first.grant_arn(), second.grant_arn());
+
+    // Only the issuer grants; principals must carry an account.
+    let err = customer
+        .create_grant()
+        .client_token("x")
+        .grant_name("g")
+        .license_arn(&a)
+        .principals(format!("arn:aws:iam::{STRANGER}:root"))
+        .home_region("us-east-1")
+        .allowed_operations(AllowedOperation::CheckoutLicense)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "AccessDeniedException");
+    let err = isv
+        .create_grant()
+        .client_token("y")
+        .grant_name("g")
+        .license_arn(&a)
+        .principals("arn:aws:iam::nobody:root")
+        .home_region("us-east-1")
+        .allowed_operations(AllowedOperation::CheckoutLicense)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidParameterValueException");
+
+    // Delete needs the current version, and only the granter deletes.
+    let err = isv
+        .delete_grant()
+        .grant_arn(&grant_a)
+        .version("7")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidParameterValueException");
+    let err = customer
+        .delete_grant()
+        .grant_arn(&grant_a)
+        .version("1")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "AccessDeniedException");
+    let deleted = isv
+        .delete_grant()
+        .grant_arn(&grant_a)
+        .version("1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), Some(&GrantStatus::Deleted));
+    let err = isv
+        .get_grant()
+        .grant_arn("arn:aws:license-manager::111122223333:grant:g-00000000000000000000000000000000")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidParameterValueException");
+}
