@@ -8,7 +8,6 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -64,24 +63,9 @@ struct Operation {
     required: Vec<String>,
 }
 
-fn model_path() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        manifest.join("model/license-manager-2018-08-01.json"),
-        manifest.join("../../../shared/aws-models/license-manager-2018-08-01.json"),
-    ];
-    candidates
-        .iter()
-        .find(|path| path.is_file())
-        .cloned()
-        .unwrap_or_else(|| panic!("the API model is at none of {candidates:?}"))
-}
-
 fn model() -> &'static Value {
     static MODEL: OnceLock<Value> = OnceLock::new();
-    MODEL.get_or_init(|| {
-        serde_json::from_str(&std::fs::read_to_string(model_path()).unwrap()).unwrap()
-    })
+    MODEL.get_or_init(|| serde_json::from_str(license_manager_local::model::MODEL_JSON).unwrap())
 }
 
 fn shape(name: &str) -> &'static Value {
@@ -602,6 +586,183 @@ fn proptest_config() -> ProptestConfig {
     }
 }
 
+/// Existing resources (created once by the default account) whose identifiers the typed
+/// strategy mixes into bodies, so random requests also reach the operations' logic.
+struct Seeded {
+    license_arn: String,
+    configuration_arn: String,
+    consumption_token: String,
+}
+
+fn seeded() -> &'static Seeded {
+    static SEEDED: OnceLock<Seeded> = OnceLock::new();
+    SEEDED.get_or_init(|| {
+        let created = call_json(
+            "CreateLicense",
+            &json!({
+                "LicenseName": "fuzz", "ProductName": "fuzz", "ProductSKU": "fuzz-sku",
+                "Issuer": {"Name": "Fuzz"}, "HomeRegion": "us-east-1",
+                "Validity": {"Begin": "2026-01-01T00:00:00Z"},
+                "Entitlements": [
+                    {"Name": "Users", "Unit": "Count", "MaxCount": 5, "AllowCheckIn": true},
+                    {"Name": "Feature", "Unit": "None", "Value": "On"}
+                ],
+                "Beneficiary": "123456789012",
+                "ConsumptionConfiguration": {
+                    "ProvisionalConfiguration": {"MaxTimeToLiveInMinutes": 60},
+                    "BorrowConfiguration": {"MaxTimeToLiveInMinutes": 60, "AllowEarlyCheckIn": true}
+                },
+                "ClientToken": "fuzz-license"
+            }),
+        );
+        assert_eq!(created.status, 200, "{}", created.describe());
+        let configuration = call_json(
+            "CreateLicenseConfiguration",
+            &json!({"Name": "fuzz", "LicenseCountingType": "Instance", "LicenseCount": 2,
+                    "LicenseCountHardLimit": true}),
+        );
+        assert_eq!(configuration.status, 200, "{}", configuration.describe());
+        let checkout = call_json(
+            "CheckoutLicense",
+            &json!({"ProductSKU": "fuzz-sku", "CheckoutType": "PROVISIONAL",
+                    "KeyFingerprint": "aws:123456789012:Fuzz:issuer-fingerprint",
+                    "Entitlements": [{"Name": "Users", "Unit": "Count", "Value": "1"}],
+                    "Beneficiary": "123456789012", "ClientToken": "fuzz-checkout"}),
+        );
+        assert_eq!(checkout.status, 200, "{}", checkout.describe());
+        let field = |response: &Response, name: &str| {
+            response.json().unwrap()[name].as_str().unwrap().to_owned()
+        };
+        Seeded {
+            license_arn: field(&created, "LicenseArn"),
+            configuration_arn: field(&configuration, "LicenseConfigurationArn"),
+            consumption_token: field(&checkout, "LicenseConsumptionToken"),
+        }
+    })
+}
+
+/// Strings worth trying anywhere a string goes: real identifiers, near misses, numbers as
+/// text, extremes.
+fn interesting_strings() -> Vec<String> {
+    let seeded = seeded();
+    [
+        seeded.license_arn.as_str(),
+        seeded.configuration_arn.as_str(),
+        seeded.consumption_token.as_str(),
+        "arn:aws:license-manager::123456789012:license:l-00000000000000000000000000000000",
+        "arn:aws:license-manager::111122223333:grant:g-00000000000000000000000000000000",
+        "arn:aws:iam::111122223333:root",
+        "arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0",
+        "aws:123456789012:Fuzz:issuer-fingerprint",
+        "fuzz-sku",
+        "Users",
+        "Feature",
+        "123456789012",
+        "",
+        "x",
+        "0",
+        "1",
+        "-1",
+        "1.5",
+        "18446744073709551616",
+        "9223372036854775807",
+        "2026-01-01T00:00:00Z",
+        "not a date",
+        "\u{0}",
+        "\u{1F4A5}",
+    ]
+    .iter()
+    .map(|text| (*text).to_owned())
+    .chain(["a".repeat(5000)])
+    .collect()
+}
+
+/// A random value of the right JSON type for a shape: enums from their values (or not),
+/// numbers including the extremes, strings from [`interesting_strings`].
+fn typed(shape_name: &str, depth: u32) -> BoxedStrategy<Value> {
+    let shape = shape(shape_name);
+    let strings = prop::sample::select(interesting_strings());
+    match shape["type"].as_str().unwrap() {
+        "string" | "blob" => match shape["enum"].as_array() {
+            Some(values) => prop_oneof![
+                3 => prop::sample::select(values.clone()),
+                1 => strings.prop_map(Value::String),
+            ]
+            .boxed(),
+            None => prop_oneof![
+                4 => strings.prop_map(Value::String),
+                1 => ".{0,12}".prop_map(Value::String),
+            ]
+            .boxed(),
+        },
+        "long" | "integer" => prop_oneof![
+            prop::sample::select(vec![
+                0_i64,
+                1,
+                -1,
+                5,
+                i64::MAX,
+                i64::MIN,
+                i64::from(i32::MAX)
+            ]),
+            any::<i64>(),
+        ]
+        .prop_map(|n| json!(n))
+        .boxed(),
+        "boolean" => any::<bool>().prop_map(Value::Bool).boxed(),
+        "timestamp" => prop_oneof![
+            any::<i32>().prop_map(|n| json!(n)),
+            strings.prop_map(Value::String),
+        ]
+        .boxed(),
+        "list" if depth < 4 => {
+            let member = shape["member"]["shape"].as_str().unwrap();
+            prop::collection::vec(typed(member, depth + 1), 0..3)
+                .prop_map(Value::Array)
+                .boxed()
+        }
+        "map" if depth < 4 => {
+            let value = shape["value"]["shape"].as_str().unwrap();
+            prop::collection::btree_map(strings, typed(value, depth + 1), 0..3)
+                .prop_map(|map| Value::Object(map.into_iter().collect()))
+                .boxed()
+        }
+        "structure" if depth < 4 => {
+            let required = required_members(shape);
+            let members: Vec<BoxedStrategy<Option<(String, Value)>>> = member_shapes(shape)
+                .into_iter()
+                .map(|(name, member)| {
+                    let value = typed(&member, depth + 1);
+                    if required.contains(&name) {
+                        value.prop_map(move |v| Some((name.clone(), v))).boxed()
+                    } else {
+                        prop::option::of(value.prop_map(move |v| (name.clone(), v))).boxed()
+                    }
+                })
+                .collect();
+            members
+                .prop_map(|pairs| Value::Object(pairs.into_iter().flatten().collect()))
+                .boxed()
+        }
+        "list" => Just(json!([])).boxed(),
+        _ => Just(json!({})).boxed(),
+    }
+}
+
+/// An operation and a body of the right shape with random values.
+fn well_typed_random_body() -> impl Strategy<Value = (usize, Value)> {
+    operation_index().prop_flat_map(|index| {
+        let input = model()["operations"][&operations()[index].name]["input"]["shape"]
+            .as_str()
+            .map(str::to_owned);
+        let body = match input {
+            Some(input) => typed(&input, 0),
+            None => Just(json!({})).boxed(),
+        };
+        (Just(index), body)
+    })
+}
+
 proptest! {
     #![proptest_config(proptest_config())]
 
@@ -620,6 +781,16 @@ proptest! {
     fn random_json_never_causes_a_server_error(
         index in operation_index(),
         body in json_value(),
+        auth in authorization(),
+    ) {
+        let response = send_random(index, serde_json::to_vec(&body).unwrap(), auth);
+        assert_answered_without_server_error(&response, &format!("{} {body}", operations()[index].name));
+        assert_still_up();
+    }
+
+    #[test]
+    fn well_typed_random_values_never_cause_a_server_error(
+        (index, body) in well_typed_random_body(),
         auth in authorization(),
     ) {
         let response = send_random(index, serde_json::to_vec(&body).unwrap(), auth);
