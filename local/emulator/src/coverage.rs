@@ -6,6 +6,45 @@ use crate::{model, ops};
 pub const REGENERATE: &str =
     "cargo run -p license-manager-local -- coverage > docs/emulator-coverage.md";
 
+/// How the implemented operations behave, appended to the coverage table.
+const NOTES: &str = "\
+## Behaviour notes
+
+- Wire protocol: awsJson1_1, `POST /` with `X-Amz-Target: AWSLicenseManager.<Operation>`.
+  Every request is validated against the embedded model (required members, types, enums,
+  lengths, ranges; all problems are listed) before it reaches an operation. Patterns are not
+  enforced. Bodies over 1 MiB, malformed JSON and non-JSON content types are refused with
+  `ValidationException`; an unknown target answers `UnknownOperationException`.
+- Errors are `{\"__type\": \"<Name>Exception\", \"message\": ...}`. The model declares no HTTP
+  status codes, so client errors are 400, `ServerInternalException` 500 and
+  `RateLimitExceededException` 429. An error an operation does not declare in the model is
+  answered as `InvalidParameterValueException` (or `ValidationException`), e.g. GetLicense of
+  an unknown ARN.
+- Accounts: the SigV4 access key id when it is 12 digits, else `--account-id`. Signatures
+  are not verified.
+- Grants: PENDING_ACCEPT -> AcceptGrant (grantee only) -> DISABLED -> CreateGrantVersion
+  `Status: ACTIVE` (grantee only) -> ACTIVE; RejectGrant -> REJECTED; DeleteGrant (granter,
+  current `Version`) -> DELETED.
+- CheckoutLicense picks the most recent AVAILABLE license with the ProductSKU and
+  KeyFingerprint (and Beneficiary when given) that the caller issued or received through an
+  ACTIVE grant allowing CheckoutLicense. Counted entitlements refuse past MaxCount with
+  `NoEntitlementsAllowedException` unless Overage; `Unit: None` entitlements are unlimited.
+  PROVISIONAL checkouts hold their units for the license's
+  `ProvisionalConfiguration.MaxTimeToLiveInMinutes` (60 when absent); PERPETUAL ones forever
+  and cannot be checked in or extended.
+- CheckoutBorrowLicense needs a `BorrowConfiguration` and returns a PS384 JWT with the claims
+  `licenseArn`, `licenseConsumptionToken`, `entitlementsAllowed` (`name`, `value`, `unit`),
+  `nodeId`, `issuedAt`, `expiration` (plus `iat`/`exp`). The RSA key is generated once per
+  state file; `--public-key-out PATH` writes its PEM public key at start.
+- License configurations count one license per associated resource whatever the counting
+  type (the emulator has no inventory of vCPUs, cores or sockets); a hard limit refuses an
+  association past LicenseCount with `LicenseUsageException`. ListResourceInventory lists the
+  resources known through associations.
+- `--state-file` is rewritten atomically (temporary file and rename) after every change and
+  reloaded on start; a corrupt file is refused and left untouched.
+- Not emulated: License Manager's own EventBridge events.
+";
+
 /// The coverage document: every operation of the model, implemented or not, with totals.
 pub fn coverage_markdown() -> String {
     let names = model::operation_names();
@@ -36,10 +75,11 @@ pub fn coverage_markdown() -> String {
         ));
     }
     out.push_str(&format!(
-        "\nTotals: {implemented} implemented, {} not implemented, {} in the model.\n",
+        "\nTotals: {implemented} implemented, {} not implemented, {} in the model.\n\n",
         names.len() - implemented,
         names.len()
     ));
+    out.push_str(NOTES);
     out
 }
 

@@ -3,7 +3,8 @@
 use crate::shapes::{EntitlementData, Grant, License, ProductInformation, Tag};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -81,6 +82,9 @@ pub struct Consumption {
     /// Unix seconds; `None` for perpetual checkouts.
     pub expiration: Option<i64>,
     pub checked_in: bool,
+    /// Its units have left the running totals (checked in or expired).
+    #[serde(default)]
+    pub settled: bool,
 }
 
 impl Consumption {
@@ -88,6 +92,24 @@ impl Consumption {
     pub fn is_active(&self, now: i64) -> bool {
         !self.checked_in && self.expiration.is_none_or(|e| e > now)
     }
+}
+
+/// Units of an entitlement a checkout holds (`Value`, or 1 when absent or not a number).
+pub fn units(e: &EntitlementData) -> i64 {
+    e.value
+        .as_deref()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .unwrap_or(1)
+}
+
+/// Running totals of held units per (license, entitlement) and the pending expirations,
+/// so that a checkout costs O(log n) however many checkouts came before it. Rebuilt from
+/// the consumptions after a reload.
+#[derive(Debug, Clone, Default)]
+pub struct UsageIndex {
+    built: bool,
+    totals: HashMap<(String, String), i64>,
+    expiries: BinaryHeap<Reverse<(i64, String)>>,
 }
 
 /// A refresh token created by CreateToken.
@@ -149,6 +171,8 @@ pub struct State {
     pub settings: BTreeMap<String, Value>,
     /// Responses remembered per `account/operation/ClientToken`.
     pub idempotency: BTreeMap<String, Value>,
+    #[serde(skip)]
+    usage: UsageIndex,
 }
 
 impl State {
@@ -165,6 +189,103 @@ impl State {
     pub fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq
+    }
+
+    fn adjust(&mut self, c: &Consumption, sign: i64) {
+        for e in &c.entitlements {
+            *self
+                .usage
+                .totals
+                .entry((c.license_arn.clone(), e.name.clone()))
+                .or_default() += sign * units(e);
+        }
+    }
+
+    fn ensure_index(&mut self) {
+        if self.usage.built {
+            return;
+        }
+        self.usage.built = true;
+        let pending: Vec<(String, Consumption)> = self
+            .consumptions
+            .iter()
+            .filter(|(_, c)| !c.settled && !c.checked_in)
+            .map(|(t, c)| (t.clone(), c.clone()))
+            .collect();
+        for (token, c) in pending {
+            self.adjust(&c, 1);
+            if let Some(e) = c.expiration {
+                self.usage.expiries.push(Reverse((e, token)));
+            }
+        }
+    }
+
+    /// Takes the units of checkouts expired by `now` out of the totals.
+    fn settle(&mut self, now: i64) {
+        self.ensure_index();
+        while let Some(Reverse((at, _))) = self.usage.expiries.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((_, token))) = self.usage.expiries.pop() else {
+                break;
+            };
+            let Some(c) = self.consumptions.get(&token).cloned() else {
+                continue;
+            };
+            if !c.settled && !c.checked_in && c.expiration.is_some_and(|e| e <= now) {
+                self.adjust(&c, -1);
+                if let Some(stored) = self.consumptions.get_mut(&token) {
+                    stored.settled = true;
+                }
+            }
+        }
+    }
+
+    /// Units of entitlement `name` of license `arn` held by checkouts at `now`.
+    pub fn held(&mut self, arn: &str, name: &str, now: i64) -> i64 {
+        self.settle(now);
+        self.usage
+            .totals
+            .get(&(arn.to_string(), name.to_string()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Records a new checkout under `token`.
+    pub fn add_consumption(&mut self, token: String, c: Consumption) {
+        self.ensure_index();
+        self.adjust(&c, 1);
+        if let Some(e) = c.expiration {
+            self.usage.expiries.push(Reverse((e, token.clone())));
+        }
+        self.consumptions.insert(token, c);
+    }
+
+    /// Checks a checkout in: its units return to the pool.
+    pub fn check_in(&mut self, token: &str) {
+        self.ensure_index();
+        let Some(c) = self.consumptions.get(token).cloned() else {
+            return;
+        };
+        if !c.settled && !c.checked_in {
+            self.adjust(&c, -1);
+        }
+        if let Some(stored) = self.consumptions.get_mut(token) {
+            stored.checked_in = true;
+            stored.settled = true;
+        }
+    }
+
+    /// Moves a checkout's expiration.
+    pub fn extend(&mut self, token: &str, expiration: i64) {
+        self.ensure_index();
+        if let Some(stored) = self.consumptions.get_mut(token) {
+            stored.expiration = Some(expiration);
+            self.usage
+                .expiries
+                .push(Reverse((expiration, token.to_string())));
+        }
     }
 
     /// Loads the state file; `Ok(None)` when it does not exist.
@@ -248,6 +369,47 @@ mod tests {
             .count();
         assert_eq!(leftovers, 0);
         let _ = std::fs::remove_file(&path);
+    }
+
+    fn checkout(expiration: Option<i64>, value: &str) -> Consumption {
+        Consumption {
+            license_arn: "l".into(),
+            account: "a".into(),
+            beneficiary: None,
+            checkout_type: "PROVISIONAL".into(),
+            borrow: false,
+            entitlements: vec![EntitlementData {
+                name: "Users".into(),
+                value: Some(value.into()),
+                unit: "Count".into(),
+            }],
+            node_id: None,
+            issued_at: 0,
+            expiration,
+            checked_in: false,
+            settled: false,
+        }
+    }
+
+    #[test]
+    fn held_units_follow_checkouts_expiry_extension_and_check_in() {
+        let mut state = State::new("k".into());
+        state.add_consumption("a".into(), checkout(Some(100), "2"));
+        state.add_consumption("b".into(), checkout(Some(200), "3"));
+        state.add_consumption("p".into(), checkout(None, "1"));
+        assert_eq!(state.held("l", "Users", 0), 6);
+        state.extend("a", 300);
+        assert_eq!(state.held("l", "Users", 150), 6);
+        assert_eq!(state.held("l", "Users", 250), 3);
+        // A reloaded state rebuilds the totals from its checkouts.
+        let mut reloaded: State =
+            serde_json::from_slice(&serde_json::to_vec(&state).expect("ser")).expect("de");
+        assert_eq!(reloaded.held("l", "Users", 250), 3);
+        reloaded.check_in("a");
+        reloaded.check_in("a");
+        assert_eq!(reloaded.held("l", "Users", 250), 1);
+        assert_eq!(reloaded.held("l", "Users", 10_000), 1);
+        assert_eq!(reloaded.held("l", "Other", 0), 0);
     }
 
     #[test]

@@ -557,3 +557,61 @@ async fn borrow_needs_a_borrow_configuration_and_respects_early_check_in() {
     .unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
 }
+
+#[tokio::test]
+async fn one_request_cannot_overdraw_by_repeating_an_entitlement() {
+    let h = Harness::start().await;
+    let isv = h.client(ISV).await;
+    let license = create_license(
+        &isv,
+        "acme-pro",
+        vec![counted("Users", 3, false)],
+        provisional(60),
+    )
+    .await;
+    let err = isv
+        .checkout_license()
+        .product_sku("acme-pro")
+        .checkout_type(CheckoutType::Provisional)
+        .key_fingerprint(fingerprint())
+        .entitlements(users(2))
+        .entitlements(users(2))
+        .client_token("twice")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "NoEntitlementsAllowedException");
+    assert_eq!(consumed(&isv, &license, "Users").await, "0");
+}
+
+#[tokio::test]
+async fn a_license_outside_its_validity_cannot_be_checked_out() {
+    use aws_sdk_licensemanager::types::{DatetimeRange, Issuer};
+    let h = Harness::start().await;
+    let isv = h.client(ISV).await;
+    isv.create_license()
+        .license_name("expired")
+        .product_name("Acme Widget")
+        .product_sku("acme-pro")
+        .issuer(Issuer::builder().name("Acme").build().unwrap())
+        .home_region("us-east-1")
+        .validity(
+            DatetimeRange::builder()
+                .begin("2024-01-01T00:00:00Z")
+                .end("2025-01-01T00:00:00Z")
+                .build()
+                .unwrap(),
+        )
+        .entitlements(counted("Users", 3, false))
+        .beneficiary("customer-1")
+        .consumption_configuration(provisional(60))
+        .client_token("expired")
+        .send()
+        .await
+        .unwrap();
+    let err = checkout(&isv, CheckoutType::Provisional, users(1), "x")
+        .await
+        .unwrap_err();
+    assert!(err.starts_with("NoEntitlementsAllowedException"), "{err}");
+    assert!(err.contains("not valid"), "{err}");
+}

@@ -1,8 +1,8 @@
 //! Checkouts: CheckoutLicense (PROVISIONAL / PERPETUAL), CheckoutBorrowLicense (signed
 //! JWT), ExtendLicenseConsumption and CheckInLicense.
 
-use super::licenses::{consumed, current_license, received_grant};
-use super::{Ctx, fmt_time, idempotent, new_id, parse};
+use super::licenses::{current_license, received_grant};
+use super::{Ctx, fmt_time, idempotent, new_id, parse, sign_jwt};
 use crate::protocol::{ApiError, ErrorKind};
 use crate::shapes::{EntitlementData, License, Metadata};
 use crate::state::{Consumption, State};
@@ -46,7 +46,7 @@ fn check_validity(license: &License, now: i64) -> Result<(), ApiError> {
 /// Checks the requested entitlements against the license and what is already checked out;
 /// returns what is allowed. `missing` is the error kind for an entitlement the license lacks.
 fn draw(
-    state: &State,
+    state: &mut State,
     license: &License,
     requested: &[EntitlementData],
     now: i64,
@@ -58,6 +58,8 @@ fn draw(
         ));
     }
     let mut allowed = Vec::new();
+    // Units of each entitlement drawn by earlier items of this same request.
+    let mut drawn: std::collections::BTreeMap<&str, i64> = Default::default();
     for want in requested {
         let have = license
             .entitlements
@@ -95,7 +97,8 @@ fn draw(
                 })?,
         };
         if let Some(max) = have.max_count {
-            let used = consumed(state, &license.license_arn, &want.name, now);
+            let used = state.held(&license.license_arn, &want.name, now)
+                + drawn.get(want.name.as_str()).copied().unwrap_or(0);
             if used.saturating_add(quantity) > max && !have.overage.unwrap_or(false) {
                 return Err(no_entitlements(format!(
                     "No Entitlements Allowed: {quantity} {} of '{}' requested, {} of {max} available \
@@ -106,6 +109,7 @@ fn draw(
                 )));
             }
         }
+        *drawn.entry(&want.name).or_default() += quantity;
         allowed.push(EntitlementData {
             name: want.name.clone(),
             value: Some(quantity.to_string()),
@@ -138,7 +142,7 @@ struct CheckoutRequest {
 /// Draws `allowed` from `license` for the caller and returns the consumption token.
 fn record_consumption(ctx: &mut Ctx<'_>, consumption: Consumption) -> String {
     let token = new_id();
-    ctx.state.consumptions.insert(token.clone(), consumption);
+    ctx.state.add_consumption(token.clone(), consumption);
     token
 }
 
@@ -210,6 +214,7 @@ pub fn checkout_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiErr
                 issued_at: now,
                 expiration,
                 checked_in: false,
+                settled: false,
             },
         );
         let mut claims = json!({
@@ -225,9 +230,7 @@ pub fn checkout_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiErr
             claims["expiration"] = json!(fmt_time(exp));
             claims["exp"] = json!(exp);
         }
-        let signed = ctx.signer.sign(&claims).map_err(|e| {
-            ApiError::new(ErrorKind::ServerInternal, format!("cannot sign token: {e}"))
-        })?;
+        let signed = sign_jwt(ctx, &claims)?;
         let mut out = json!({
             "CheckoutType": req.checkout_type,
             "LicenseConsumptionToken": token,
@@ -313,6 +316,7 @@ pub fn checkout_borrow_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value,
                 issued_at: now,
                 expiration: Some(expiration),
                 checked_in: false,
+                settled: false,
             },
         );
         let claims = json!({
@@ -325,9 +329,7 @@ pub fn checkout_borrow_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value,
             "iat": now,
             "exp": expiration,
         });
-        let signed = ctx.signer.sign(&claims).map_err(|e| {
-            ApiError::new(ErrorKind::ServerInternal, format!("cannot sign token: {e}"))
-        })?;
+        let signed = sign_jwt(ctx, &claims)?;
         let mut out = json!({
             "LicenseArn": req.license_arn,
             "LicenseConsumptionToken": token,
@@ -393,13 +395,8 @@ pub fn extend_license_consumption(ctx: &mut Ctx<'_>, input: Value) -> Result<Val
         .as_ref()
         .map_or(DEFAULT_TTL_MINUTES, |p| p.max_time_to_live_in_minutes);
     let expiration = ctx.now_unix() + ttl * 60;
-    if !req.dry_run
-        && let Some(stored) = ctx
-            .state
-            .consumptions
-            .get_mut(&req.license_consumption_token)
-    {
-        stored.expiration = Some(expiration);
+    if !req.dry_run {
+        ctx.state.extend(&req.license_consumption_token, expiration);
     }
     Ok(json!({
         "LicenseConsumptionToken": req.license_consumption_token,
@@ -451,8 +448,6 @@ pub fn check_in_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiErr
             e.name, c.license_arn
         )));
     }
-    if let Some(stored) = ctx.state.consumptions.get_mut(token) {
-        stored.checked_in = true;
-    }
+    ctx.state.check_in(token);
     Ok(json!({}))
 }

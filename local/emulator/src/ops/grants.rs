@@ -2,7 +2,8 @@
 
 use super::licenses::{current_license, record};
 use super::{
-    Ctx, Field, Filter, apply_filters, arn_account, idempotent, new_id, one, page, parse, to_value,
+    Ctx, Field, Filter, apply_filters, arn_account, idempotent, latest, lookup, new_id, one, page,
+    parse, to_value,
 };
 use crate::protocol::ApiError;
 use crate::shapes::{Grant, GrantOptions, Tag};
@@ -92,15 +93,11 @@ pub fn create_grant(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> 
 }
 
 fn grant_record<'a>(state: &'a State, arn: &str) -> Result<&'a GrantRecord, ApiError> {
-    state
-        .grants
-        .get(arn)
-        .ok_or_else(|| ApiError::not_found(format!("Grant {arn} not found")))
+    lookup(&state.grants, arn, "Grant")
 }
 
 fn current(rec: &GrantRecord) -> Result<&Grant, ApiError> {
-    rec.current()
-        .ok_or_else(|| ApiError::not_found("Grant has no versions"))
+    latest(&rec.versions, "Grant")
 }
 
 /// The grant when the caller is its grantee.

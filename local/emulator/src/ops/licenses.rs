@@ -1,7 +1,8 @@
 //! Licenses: create, version, get, list, delete, received licenses and usage.
 
 use super::{
-    Ctx, Field, Filter, apply_filters, idempotent, new_id, one, page, parse, parse_time, to_value,
+    Ctx, Field, Filter, apply_filters, idempotent, latest, lookup, new_id, one, page, parse,
+    parse_time, to_value,
 };
 use crate::protocol::ApiError;
 use crate::shapes::{
@@ -182,15 +183,11 @@ pub fn create_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError
 
 /// The license `arn`, or ResourceNotFoundException.
 pub fn record<'a>(state: &'a State, arn: &str) -> Result<&'a LicenseRecord, ApiError> {
-    state
-        .licenses
-        .get(arn)
-        .ok_or_else(|| ApiError::not_found(format!("License {arn} not found")))
+    lookup(&state.licenses, arn, "License")
 }
 
 fn current(rec: &LicenseRecord) -> Result<&License, ApiError> {
-    rec.current()
-        .ok_or_else(|| ApiError::not_found("License has no versions"))
+    latest(&rec.versions, "License")
 }
 
 /// The license `arn` when the caller issued it, else an error.
@@ -306,10 +303,15 @@ pub fn create_license_version(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, 
         };
         let license = build_license(req.body, id, req.status.clone(), next);
         if req.reset_usage {
-            for c in ctx.state.consumptions.values_mut() {
-                if c.license_arn == req.license_arn {
-                    c.checked_in = true;
-                }
+            let tokens: Vec<String> = ctx
+                .state
+                .consumptions
+                .iter()
+                .filter(|(_, c)| c.license_arn == req.license_arn)
+                .map(|(t, _)| t.clone())
+                .collect();
+            for token in tokens {
+                ctx.state.check_in(&token);
             }
         }
         if let Some(rec) = ctx.state.licenses.get_mut(&req.license_arn) {
@@ -367,13 +369,17 @@ pub fn list_licenses(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError>
         .collect();
     let licenses = restrict_arns(licenses, req.license_arns.as_ref(), |l| &l.license_arn);
     let licenses = apply_filters(licenses, &req.filters, LICENSE_FIELDS)?;
+    license_page(&licenses, req.max_results, req.next_token.as_deref())
+}
+
+/// One page of `licenses` under `Licenses`.
+fn license_page(
+    licenses: &[License],
+    max_results: Option<i64>,
+    next_token: Option<&str>,
+) -> Result<Value, ApiError> {
     let items = licenses.iter().map(to_value).collect::<Result<_, _>>()?;
-    page(
-        items,
-        "Licenses",
-        req.max_results,
-        req.next_token.as_deref(),
-    )
+    page(items, "Licenses", max_results, next_token)
 }
 
 #[derive(Deserialize)]
@@ -387,17 +393,7 @@ struct ListVersionsRequest {
 pub fn list_license_versions(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
     let req: ListVersionsRequest = parse(input)?;
     let rec = visible(ctx, &req.license_arn)?;
-    let items = rec
-        .versions
-        .iter()
-        .map(to_value)
-        .collect::<Result<_, _>>()?;
-    page(
-        items,
-        "Licenses",
-        req.max_results,
-        req.next_token.as_deref(),
-    )
+    license_page(&rec.versions, req.max_results, req.next_token.as_deref())
 }
 
 #[derive(Deserialize)]
@@ -480,23 +476,6 @@ pub fn list_received_licenses(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, 
     )
 }
 
-/// Units of entitlement `name` of license `arn` held by active checkouts at `now`.
-pub fn consumed(state: &State, arn: &str, name: &str, now: i64) -> i64 {
-    state
-        .consumptions
-        .values()
-        .filter(|c| c.license_arn == arn && c.is_active(now))
-        .flat_map(|c| c.entitlements.iter())
-        .filter(|e| e.name == name)
-        .map(|e| {
-            e.value
-                .as_deref()
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(1)
-        })
-        .sum()
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct UsageRequest {
@@ -505,7 +484,7 @@ struct UsageRequest {
 
 pub fn get_license_usage(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
     let req: UsageRequest = parse(input)?;
-    let license = current(visible(ctx, &req.license_arn)?)?;
+    let license = current(visible(ctx, &req.license_arn)?)?.clone();
     let now = ctx.now_unix();
     let usages: Vec<Value> = license
         .entitlements
@@ -513,7 +492,7 @@ pub fn get_license_usage(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiEr
         .map(|e| {
             let mut u = json!({
                 "Name": e.name,
-                "ConsumedValue": consumed(ctx.state, &req.license_arn, &e.name, now).to_string(),
+                "ConsumedValue": ctx.state.held(&req.license_arn, &e.name, now).to_string(),
                 "Unit": e.unit,
             });
             if let Some(max) = e.max_count {

@@ -202,6 +202,33 @@ pub fn arn_account(arn: &str) -> Option<&str> {
         .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// The resource `arn` of `map`, or ResourceNotFoundException naming it as `what`.
+pub fn lookup<'a, T>(
+    map: &'a std::collections::BTreeMap<String, T>,
+    arn: &str,
+    what: &str,
+) -> Result<&'a T, ApiError> {
+    map.get(arn)
+        .ok_or_else(|| ApiError::not_found(format!("{what} {arn} not found")))
+}
+
+/// The latest of `versions` of a `what`.
+pub fn latest<'a, T>(versions: &'a [T], what: &str) -> Result<&'a T, ApiError> {
+    versions
+        .last()
+        .ok_or_else(|| ApiError::not_found(format!("{what} has no versions")))
+}
+
+/// Signs `claims` with the emulator's key.
+pub fn sign_jwt(ctx: &Ctx<'_>, claims: &Value) -> Result<String, ApiError> {
+    ctx.signer.sign(claims).map_err(|e| {
+        ApiError::new(
+            crate::protocol::ErrorKind::ServerInternal,
+            format!("cannot sign token: {e}"),
+        )
+    })
+}
+
 /// Runs `create` once per `ClientToken`: a repeated token answers the first result.
 pub fn idempotent(
     ctx: &mut Ctx<'_>,

@@ -1,8 +1,10 @@
 //! Refresh tokens: CreateToken, ListTokens, DeleteToken, GetAccessToken.
 
 use super::licenses::visible;
-use super::{Ctx, Field, Filter, apply_filters, fmt_time, idempotent, new_id, page, parse};
-use crate::protocol::{ApiError, ErrorKind};
+use super::{
+    Ctx, Field, Filter, apply_filters, fmt_time, idempotent, new_id, page, parse, sign_jwt,
+};
+use crate::protocol::ApiError;
 use crate::state::TokenRecord;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -20,12 +22,6 @@ struct CreateTokenRequest {
     expiration_in_days: Option<i64>,
     token_properties: Option<Vec<String>>,
     client_token: String,
-}
-
-fn sign(ctx: &Ctx<'_>, claims: &Value) -> Result<String, ApiError> {
-    ctx.signer
-        .sign(claims)
-        .map_err(|e| ApiError::new(ErrorKind::ServerInternal, format!("cannot sign token: {e}")))
 }
 
 pub fn create_token(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
@@ -54,7 +50,7 @@ pub fn create_token(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> 
             "iat": now,
             "exp": expiration,
         });
-        let token = sign(ctx, &claims)?;
+        let token = sign_jwt(ctx, &claims)?;
         let seq = ctx.state.next_seq();
         ctx.state.tokens.insert(
             id.clone(),
@@ -185,5 +181,5 @@ pub fn get_access_token(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiErr
         "iat": now,
         "exp": now + ACCESS_TOKEN_SECONDS,
     });
-    Ok(json!({ "AccessToken": sign(ctx, &access)? }))
+    Ok(json!({ "AccessToken": sign_jwt(ctx, &access)? }))
 }
