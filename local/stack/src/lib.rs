@@ -58,8 +58,12 @@ pub async fn run(options: Options) -> Result<bool> {
     .await?;
     println!("local stack");
     println!(
-        "  moto server      {}  (EventBridge, DynamoDB, SQS, SNS)",
+        "  moto server      {}  (EventBridge, DynamoDB, SQS, SNS, STS, KMS, ...)",
         stack.moto_url()
+    );
+    println!(
+        "  moto's log       {}",
+        options.work_dir.join("moto.log").display()
     );
     println!(
         "  License Manager  {}  (license-manager-local)",

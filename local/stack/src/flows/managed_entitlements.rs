@@ -157,7 +157,10 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
                 .map_err(sdk_error)?;
             done(
                 (),
-                format!("now expires {}", out.expiration().unwrap_or("-")),
+                format!(
+                    "now expires {} (the 60-minute lease restarts from now)",
+                    out.expiration().unwrap_or("-")
+                ),
             )
         })
         .await?;
