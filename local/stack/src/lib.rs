@@ -46,16 +46,21 @@ pub struct Options {
     pub keep_running: bool,
 }
 
-/// Starts the stack, runs the demo and stops the stack (also on error and Ctrl-C).
-/// `Ok(true)` when every step passed.
+/// Starts the stack, runs the demo and stops the stack (also on error, Ctrl-C and SIGTERM,
+/// including while it starts). `Ok(true)` when every step passed.
 pub async fn run(options: Options) -> Result<bool> {
-    let stack = Stack::start(&StackOptions {
+    let stack_options = StackOptions {
         moto_server: options.moto_server.clone(),
         port: options.port,
         state_file: options.state_file.clone(),
         work_dir: options.work_dir.clone(),
-    })
-    .await?;
+    };
+    let starting = Stack::start(&stack_options);
+    let stack = tokio::select! {
+        stack = starting => stack?,
+        // Dropping the half-started stack kills moto's server (kill_on_drop).
+        () = stop_requested() => anyhow::bail!("interrupted while starting the stack"),
+    };
     println!("local stack");
     println!(
         "  moto server      {}  (EventBridge, DynamoDB, SQS, SNS, STS, KMS, ...)",
@@ -72,7 +77,7 @@ pub async fn run(options: Options) -> Result<bool> {
 
     let outcome = tokio::select! {
         outcome = demo(&stack) => Some(outcome),
-        _ = tokio::signal::ctrl_c() => None,
+        () = stop_requested() => None,
     };
     let Some((summary, context)) = outcome else {
         stack.stop().await;
@@ -86,14 +91,36 @@ pub async fn run(options: Options) -> Result<bool> {
             println!("  export {name}={value}");
         }
         println!("Press Ctrl-C to stop it.");
-        let waited = tokio::signal::ctrl_c().await;
+        stop_requested().await;
         stack.stop().await;
-        waited?;
         println!("stopped.");
     } else {
         stack.stop().await;
     }
     Ok(summary.failed == 0)
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM. If no handler can be installed it never resolves,
+/// so the demo is not mistaken for interrupted.
+async fn stop_requested() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => tokio::select! {
+                () = interrupt => {}
+                _ = terminate.recv() => {}
+            },
+            Err(_) => interrupt.await,
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await;
 }
 
 /// Runs every flow against a started stack, prints the summary line and returns it with

@@ -26,8 +26,12 @@ fn moto_server() -> PathBuf {
     path
 }
 
+fn work_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("local-stack-test-{}", std::process::id()))
+}
+
 async fn start() -> Stack {
-    let work_dir = std::env::temp_dir().join(format!("local-stack-test-{}", std::process::id()));
+    let work_dir = work_dir();
     Stack::start(&StackOptions {
         moto_server: moto_server(),
         port: 0,
@@ -41,6 +45,7 @@ async fn start() -> Stack {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_passes_and_leaves_the_scenario_ready_for_the_functions() {
     let stack = start().await;
+    let stack_public_key = stack.public_key_path().clone();
     let (summary, context) = local_stack::demo(&stack).await;
     assert_eq!(summary.failed, 0, "{summary}");
     assert!(summary.ok >= 15, "{summary}");
@@ -138,6 +143,9 @@ async fn the_demo_passes_and_leaves_the_scenario_ready_for_the_functions() {
     );
 
     stack.stop().await;
+    // The borrow public key was published where the stack said.
+    assert!(stack_public_key.is_file());
+    std::fs::remove_dir_all(work_dir()).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
