@@ -5,7 +5,7 @@ import jwt
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import create_license, error_of, token
+from helpers import checkout, create_license, error_of, token
 
 
 def borrow(client, license_arn: str) -> dict:
@@ -41,3 +41,12 @@ def test_borrow_needs_a_borrow_configuration(isv):
     with pytest.raises(ClientError) as excinfo:
         borrow(isv, arn)
     assert error_of(excinfo) == ("NoEntitlementsAllowedException", 400)
+
+
+def test_a_checkout_signed_token_verifies_too(emulator, isv):
+    arn = create_license(isv, sku="acme-signed")["LicenseArn"]
+    out = checkout(isv, sku="acme-signed")
+    claims = jwt.decode(out["SignedToken"], emulator.public_key.read_text(), algorithms=["PS384"])
+    assert claims["licenseArn"] == arn
+    assert claims["licenseConsumptionToken"] == out["LicenseConsumptionToken"]
+    assert claims["entitlementsAllowed"] == [{"name": "Users", "unit": "Count", "value": "1"}]

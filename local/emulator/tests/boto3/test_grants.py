@@ -3,7 +3,7 @@
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import CUSTOMER, ISV, checkout, create_license, error_of, token
+from helpers import CUSTOMER, ISV, checkout, consumed, create_license, error_of, token, users
 
 OPERATIONS = ["CheckoutLicense", "CheckInLicense", "ExtendConsumptionLicense", "ListPurchasedLicenses"]
 
@@ -86,3 +86,26 @@ def test_unknown_grant_is_not_found(customer):
         customer.get_grant(GrantArn=f"arn:aws:license-manager::{ISV}:grant:g-{'0' * 32}")
     # GetGrant's model lists no ResourceNotFoundException: an unknown ARN is an invalid value.
     assert error_of(excinfo) == ("InvalidParameterValueException", 400)
+
+
+def test_a_granted_license_shares_its_counts_and_a_deleted_grant_revokes_it(isv, customer):
+    license_arn = create_license(isv, sku="acme-shared", beneficiary=CUSTOMER, entitlements=[users(max_count=2)])["LicenseArn"]
+    grant_arn = grant(isv, license_arn)["GrantArn"]
+    customer.accept_grant(GrantArn=grant_arn)
+    # Accepted but not yet activated (DISABLED): still nothing to check out.
+    with pytest.raises(ClientError) as excinfo:
+        checkout(customer, sku="acme-shared", beneficiary=None)
+    assert error_of(excinfo) == ("ResourceNotFoundException", 400)
+    customer.create_grant_version(GrantArn=grant_arn, Status="ACTIVE", ClientToken=token())
+
+    checkout(customer, sku="acme-shared", beneficiary=None)
+    checkout(customer, sku="acme-shared", beneficiary=None)
+    assert consumed(isv, license_arn) == "2"
+    with pytest.raises(ClientError) as excinfo:
+        checkout(customer, sku="acme-shared", beneficiary=None)
+    assert error_of(excinfo) == ("NoEntitlementsAllowedException", 400)
+
+    assert isv.delete_grant(GrantArn=grant_arn, Version="2")["Status"] == "DELETED"
+    with pytest.raises(ClientError) as excinfo:
+        checkout(customer, sku="acme-shared", beneficiary=None)
+    assert error_of(excinfo) == ("ResourceNotFoundException", 400)
