@@ -65,13 +65,7 @@ async fn consumed(client: &Client, license: &str, name: &str) -> String {
 async fn counting_refuses_past_max_count_and_checkin_returns_units() {
     let h = Harness::start().await;
     let isv = h.client(ISV).await;
-    let license = create_license(
-        &isv,
-        "acme-pro",
-        vec![counted("Users", 3, false)],
-        provisional(60),
-    )
-    .await;
+    let license = users_license(&isv, "acme-pro", 3).await;
     let first = checkout(&isv, CheckoutType::Provisional, users(2), "a")
         .await
         .unwrap();
@@ -97,11 +91,7 @@ async fn counting_refuses_past_max_count_and_checkin_returns_units() {
 
     // Check in the first: its units return to the pool.
     let token = first.license_consumption_token().unwrap();
-    isv.check_in_license()
-        .license_consumption_token(token)
-        .send()
-        .await
-        .unwrap();
+    check_in(&isv, token).await.unwrap();
     assert_eq!(consumed(&isv, &license, "Users").await, "1");
     assert!(
         checkout(&isv, CheckoutType::Provisional, users(2), "d")
@@ -109,32 +99,20 @@ async fn counting_refuses_past_max_count_and_checkin_returns_units() {
             .is_ok()
     );
     // Checking in twice is an error.
-    let err = isv
-        .check_in_license()
-        .license_consumption_token(token)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "ConflictException");
+    assert_eq!(check_in(&isv, token).await, Err("ConflictException".into()));
     // An unknown token is not found.
-    let err = isv
-        .check_in_license()
-        .license_consumption_token("nope")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "ResourceNotFoundException");
+    assert_eq!(
+        check_in(&isv, "nope").await,
+        Err("ResourceNotFoundException".into())
+    );
     // Someone else's token is not theirs to check in.
     let customer = h.client(CUSTOMER).await;
     let other = checkout(&isv, CheckoutType::Provisional, users(1), "e").await;
     assert!(other.is_err(), "pool is full again: {other:?}");
-    let err = customer
-        .check_in_license()
-        .license_consumption_token(first.license_consumption_token().unwrap())
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "ResourceNotFoundException");
+    assert_eq!(
+        check_in(&customer, first.license_consumption_token().unwrap()).await,
+        Err("ResourceNotFoundException".into())
+    );
 }
 
 #[tokio::test]
@@ -251,13 +229,15 @@ async fn provisional_checkouts_expire_and_return_units() {
         .await
         .unwrap();
     assert_eq!(dry.expiration(), Some("2026-01-01T00:55:00Z"));
-    h.advance_minutes(24); // 00:49, still held
+    // Extending for real again moves it no further than now + TTL.
+    assert_eq!(extend(&isv, token).await, Ok("2026-01-01T00:55:00Z".into()));
+    h.advance_minutes(29); // 00:54, still held
     assert!(
         checkout(&isv, CheckoutType::Provisional, users(1), "c")
             .await
             .is_err()
     );
-    h.advance_minutes(2); // 00:51, expired
+    h.advance_minutes(2); // 00:56, expired
     assert_eq!(consumed(&isv, &license, "Users").await, "0");
     assert!(
         checkout(&isv, CheckoutType::Provisional, users(1), "d")
@@ -265,20 +245,14 @@ async fn provisional_checkouts_expire_and_return_units() {
             .is_ok()
     );
     // An expired token can be neither extended nor checked in.
-    let err = isv
-        .extend_license_consumption()
-        .license_consumption_token(token)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "ResourceNotFoundException");
-    let err = isv
-        .check_in_license()
-        .license_consumption_token(token)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "ResourceNotFoundException");
+    assert_eq!(
+        extend(&isv, token).await,
+        Err("ResourceNotFoundException".into())
+    );
+    assert_eq!(
+        check_in(&isv, token).await,
+        Err("ResourceNotFoundException".into())
+    );
 }
 
 #[tokio::test]
@@ -307,13 +281,10 @@ async fn perpetual_checkouts_draw_down_and_cannot_be_checked_in() {
         .unwrap_err();
     assert_eq!(code(&err), "ValidationException");
     assert!(message(&err).contains("PERPETUAL"));
-    let err = isv
-        .extend_license_consumption()
-        .license_consumption_token(token)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "InvalidParameterValueException");
+    assert_eq!(
+        extend(&isv, token).await,
+        Err("InvalidParameterValueException".into())
+    );
     let err = checkout(&isv, CheckoutType::Perpetual, users(4), "q")
         .await
         .unwrap_err();
@@ -328,13 +299,7 @@ async fn perpetual_checkouts_draw_down_and_cannot_be_checked_in() {
 async fn client_token_makes_checkout_idempotent() {
     let h = Harness::start().await;
     let isv = h.client(ISV).await;
-    let license = create_license(
-        &isv,
-        "acme-pro",
-        vec![counted("Users", 5, false)],
-        provisional(60),
-    )
-    .await;
+    let license = users_license(&isv, "acme-pro", 5).await;
     let a = checkout(&isv, CheckoutType::Provisional, users(2), "same")
         .await
         .unwrap();
@@ -349,41 +314,36 @@ async fn client_token_makes_checkout_idempotent() {
 async fn checkout_matches_sku_fingerprint_and_beneficiary() {
     let h = Harness::start().await;
     let isv = h.client(ISV).await;
-    create_license(
-        &isv,
-        "acme-pro",
-        vec![counted("Users", 5, false)],
-        provisional(60),
-    )
-    .await;
+    users_license(&isv, "acme-pro", 5).await;
     let base = || {
         isv.checkout_license()
             .checkout_type(CheckoutType::Provisional)
             .entitlements(users(1))
             .client_token(uuid::Uuid::new_v4().to_string())
     };
-    let err = base()
-        .product_sku("acme-pro")
-        .key_fingerprint("aws:999999999999:Acme:issuer-fingerprint")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "ResourceNotFoundException");
-    let err = base()
-        .product_sku("other")
-        .key_fingerprint(fingerprint())
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "ResourceNotFoundException");
-    let err = base()
-        .product_sku("acme-pro")
-        .key_fingerprint(fingerprint())
-        .beneficiary("somebody-else")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "ResourceNotFoundException");
+    let misses = [
+        (
+            "acme-pro",
+            "aws:999999999999:Acme:issuer-fingerprint".to_string(),
+            None,
+        ),
+        ("other", fingerprint(), None),
+        ("acme-pro", fingerprint(), Some("somebody-else")),
+    ];
+    for (sku, fp, beneficiary) in misses {
+        let err = base()
+            .product_sku(sku)
+            .key_fingerprint(fp)
+            .set_beneficiary(beneficiary.map(str::to_string))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            code(&err),
+            "ResourceNotFoundException",
+            "{sku} {beneficiary:?}"
+        );
+    }
     let ok = base()
         .product_sku("acme-pro")
         .key_fingerprint(fingerprint())
@@ -492,9 +452,7 @@ async fn borrow_returns_a_ps384_jwt_verifiable_with_the_published_key() {
         .unwrap_err();
     assert_eq!(code(&err), "EntitlementNotAllowedException");
     // ...early check-in is allowed by this license.
-    isv.check_in_license()
-        .license_consumption_token(out.license_consumption_token().unwrap())
-        .send()
+    check_in(&isv, out.license_consumption_token().unwrap())
         .await
         .unwrap();
     assert_eq!(consumed(&isv, &license, "Users").await, "0");
@@ -505,13 +463,7 @@ async fn borrow_returns_a_ps384_jwt_verifiable_with_the_published_key() {
 async fn borrow_needs_a_borrow_configuration_and_respects_early_check_in() {
     let h = Harness::start().await;
     let isv = h.client(ISV).await;
-    let provisional_only = create_license(
-        &isv,
-        "acme-pro",
-        vec![counted("Users", 2, false)],
-        provisional(60),
-    )
-    .await;
+    let provisional_only = users_license(&isv, "acme-pro", 2).await;
     let borrow = |arn: String, token: &'static str| {
         isv.checkout_borrow_license()
             .license_arn(arn)
@@ -532,22 +484,16 @@ async fn borrow_needs_a_borrow_configuration_and_respects_early_check_in() {
     )
     .await;
     let out = borrow(strict, "y").await.unwrap();
-    let err = isv
-        .check_in_license()
-        .license_consumption_token(out.license_consumption_token().unwrap())
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "ValidationException");
+    assert_eq!(
+        check_in(&isv, out.license_consumption_token().unwrap()).await,
+        Err("ValidationException".into())
+    );
     // Borrowed units return when the borrow expires.
     h.advance_minutes(61);
-    let err = isv
-        .check_in_license()
-        .license_consumption_token(out.license_consumption_token().unwrap())
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "ResourceNotFoundException");
+    assert_eq!(
+        check_in(&isv, out.license_consumption_token().unwrap()).await,
+        Err("ResourceNotFoundException".into())
+    );
     // A license the caller cannot see is not found.
     let err = borrow(
         "arn:aws:license-manager::111122223333:license:l-00000000000000000000000000000000".into(),
@@ -562,13 +508,7 @@ async fn borrow_needs_a_borrow_configuration_and_respects_early_check_in() {
 async fn one_request_cannot_overdraw_by_repeating_an_entitlement() {
     let h = Harness::start().await;
     let isv = h.client(ISV).await;
-    let license = create_license(
-        &isv,
-        "acme-pro",
-        vec![counted("Users", 3, false)],
-        provisional(60),
-    )
-    .await;
+    let license = users_license(&isv, "acme-pro", 3).await;
     let err = isv
         .checkout_license()
         .product_sku("acme-pro")

@@ -27,6 +27,20 @@ async fn configuration(client: &Client, name: &str, count: i64, hard: bool) -> S
         .unwrap()
 }
 
+/// ARNs of the configurations ListLicenseConfigurations returns for one filter.
+async fn filtered(client: &Client, name: &str, value: &str) -> Vec<String> {
+    client
+        .list_license_configurations()
+        .filters(Filter::builder().name(name).values(value).build())
+        .send()
+        .await
+        .unwrap()
+        .license_configurations()
+        .iter()
+        .filter_map(|c| c.license_configuration_arn().map(str::to_string))
+        .collect()
+}
+
 fn instance(n: u32) -> String {
     format!("arn:aws:ec2:us-east-1:{ISV}:instance/i-{n:017x}")
 }
@@ -107,34 +121,21 @@ async fn create_get_update_list_delete_configuration() {
     configuration(&isv, "soft", 1, false).await;
     let listed = isv.list_license_configurations().send().await.unwrap();
     assert_eq!(listed.license_configurations().len(), 2);
-    let hard = isv
-        .list_license_configurations()
-        .filters(
-            Filter::builder()
-                .name("enforceLicenseCount")
-                .values("true")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(hard.license_configurations().len(), 1);
     assert_eq!(
-        hard.license_configurations()[0].license_configuration_arn(),
-        Some(arn.as_str())
+        filtered(&isv, "enforceLicenseCount", "true").await,
+        std::slice::from_ref(&arn)
     );
-    let by_type = isv
-        .list_license_configurations()
-        .filters(
-            Filter::builder()
-                .name("licenseCountingType")
-                .values("vCPU")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert!(by_type.license_configurations().is_empty());
+    assert!(
+        filtered(&isv, "licenseCountingType", "vCPU")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        filtered(&isv, "licenseCountingType", "Instance")
+            .await
+            .len(),
+        2
+    );
     let by_arn = isv
         .list_license_configurations()
         .license_configuration_arns(&arn)
@@ -211,21 +212,9 @@ async fn hard_limit_refuses_and_soft_limit_allows_exceeding() {
         .await
         .unwrap();
     assert_eq!(got.consumed_licenses(), Some(3));
-    let exceeded = isv
-        .list_license_configurations()
-        .filters(
-            Filter::builder()
-                .name("usagelimitExceeded")
-                .values("true")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(exceeded.license_configurations().len(), 1);
     assert_eq!(
-        exceeded.license_configurations()[0].license_configuration_arn(),
-        Some(soft.as_str())
+        filtered(&isv, "usagelimitExceeded", "true").await,
+        std::slice::from_ref(&soft)
     );
 
     // Usage and associations.
@@ -321,13 +310,7 @@ async fn tags_on_licenses_and_configurations() {
     let h = Harness::start().await;
     let isv = h.client(ISV).await;
     let config = configuration(&isv, "sql", 1, false).await;
-    let license = create_license(
-        &isv,
-        "acme-pro",
-        vec![counted("Users", 1, false)],
-        provisional(60),
-    )
-    .await;
+    let license = users_license(&isv, "acme-pro", 1).await;
     for arn in [&config, &license] {
         isv.tag_resource()
             .resource_arn(arn)

@@ -11,14 +11,44 @@ use aws_sdk_licensemanager::types::{
 };
 use common::*;
 
-async fn grant(isv: &Client, license: &str, to: &str) -> String {
-    isv.create_grant()
-        .client_token(uuid::Uuid::new_v4().to_string())
+/// A CreateGrant of `license` to `principal` allowing CheckoutLicense.
+fn grant_request(
+    client: &Client,
+    license: &str,
+    principal: &str,
+    token: &str,
+) -> aws_sdk_licensemanager::operation::create_grant::builders::CreateGrantFluentBuilder {
+    client
+        .create_grant()
+        .client_token(token)
         .grant_name("customer grant")
         .license_arn(license)
-        .principals(format!("arn:aws:iam::{to}:root"))
+        .principals(principal)
         .home_region("us-east-1")
         .allowed_operations(AllowedOperation::CheckoutLicense)
+}
+
+/// CreateGrantVersion moving `grant_arn` to `status`.
+async fn set_status(
+    client: &Client,
+    grant_arn: &str,
+    token: &str,
+    status: GrantStatus,
+) -> Result<aws_sdk_licensemanager::operation::create_grant_version::CreateGrantVersionOutput, String>
+{
+    client
+        .create_grant_version()
+        .grant_arn(grant_arn)
+        .client_token(token)
+        .status(status)
+        .send()
+        .await
+        .map_err(|e| code(&e))
+}
+
+async fn grant(isv: &Client, license: &str, to: &str) -> String {
+    let token = uuid::Uuid::new_v4().to_string();
+    grant_request(isv, license, &format!("arn:aws:iam::{to}:root"), &token)
         .allowed_operations(AllowedOperation::CheckInLicense)
         .allowed_operations(AllowedOperation::ExtendConsumptionLicense)
         .send()
@@ -55,13 +85,7 @@ async fn grant_lifecycle_pending_accept_disabled_active() {
     let isv = h.client(ISV).await;
     let customer = h.client(CUSTOMER).await;
     let stranger = h.client(STRANGER).await;
-    let license = create_license(
-        &isv,
-        "acme-pro",
-        vec![counted("Users", 5, false)],
-        provisional(60),
-    )
-    .await;
+    let license = users_license(&isv, "acme-pro", 5).await;
     let grant_arn = grant(&isv, &license, CUSTOMER).await;
     assert!(grant_arn.starts_with(&format!("arn:aws:license-manager::{ISV}:grant:g-")));
     let id = grant_arn.rsplit("g-").next().unwrap();
@@ -112,15 +136,10 @@ async fn grant_lifecycle_pending_accept_disabled_active() {
         assert_eq!(code(&err), "AccessDeniedException");
     }
     // Activating before accepting is refused.
-    let err = customer
-        .create_grant_version()
-        .grant_arn(&grant_arn)
-        .client_token("early")
-        .status(GrantStatus::Active)
-        .send()
+    let err = set_status(&customer, &grant_arn, "early", GrantStatus::Active)
         .await
         .unwrap_err();
-    assert_eq!(code(&err), "ValidationException");
+    assert_eq!(err, "ValidationException");
 
     let accepted = customer
         .accept_grant()
@@ -144,22 +163,12 @@ async fn grant_lifecycle_pending_accept_disabled_active() {
     assert_eq!(code(&err), "ValidationException");
 
     // The ISV cannot activate on the customer's behalf.
-    let err = isv
-        .create_grant_version()
-        .grant_arn(&grant_arn)
-        .client_token("isv")
-        .status(GrantStatus::Active)
-        .send()
+    let err = set_status(&isv, &grant_arn, "isv", GrantStatus::Active)
         .await
         .unwrap_err();
-    assert_eq!(code(&err), "AccessDeniedException");
+    assert_eq!(err, "AccessDeniedException");
 
-    let activated = customer
-        .create_grant_version()
-        .grant_arn(&grant_arn)
-        .client_token("activate")
-        .status(GrantStatus::Active)
-        .send()
+    let activated = set_status(&customer, &grant_arn, "activate", GrantStatus::Active)
         .await
         .unwrap();
     assert_eq!(activated.status(), Some(&GrantStatus::Active));
@@ -224,12 +233,7 @@ async fn grant_lifecycle_pending_accept_disabled_active() {
     );
 
     // Disabling again stops checkouts.
-    customer
-        .create_grant_version()
-        .grant_arn(&grant_arn)
-        .client_token("disable")
-        .status(GrantStatus::Disabled)
-        .send()
+    set_status(&customer, &grant_arn, "disable", GrantStatus::Disabled)
         .await
         .unwrap();
     assert_eq!(
@@ -243,13 +247,7 @@ async fn grantee_rejects_a_grant() {
     let h = Harness::start().await;
     let isv = h.client(ISV).await;
     let customer = h.client(CUSTOMER).await;
-    let license = create_license(
-        &isv,
-        "acme-pro",
-        vec![counted("Users", 5, false)],
-        provisional(60),
-    )
-    .await;
+    let license = users_license(&isv, "acme-pro", 5).await;
     let grant_arn = grant(&isv, &license, CUSTOMER).await;
     let err = isv
         .reject_grant()
@@ -301,20 +299,8 @@ async fn grant_filters_idempotency_and_deletion() {
     let h = Harness::start().await;
     let isv = h.client(ISV).await;
     let customer = h.client(CUSTOMER).await;
-    let a = create_license(
-        &isv,
-        "acme-pro",
-        vec![counted("Users", 5, false)],
-        provisional(60),
-    )
-    .await;
-    let b = create_license(
-        &isv,
-        "acme-lite",
-        vec![counted("Users", 5, false)],
-        provisional(60),
-    )
-    .await;
+    let a = users_license(&isv, "acme-pro", 5).await;
+    let b = users_license(&isv, "acme-lite", 5).await;
     let grant_a = grant(&isv, &a, CUSTOMER).await;
     grant(&isv, &b, STRANGER).await;
 
@@ -372,41 +358,19 @@ async fn grant_filters_idempotency_and_deletion() {
     assert!(paged.next_token().is_some());
 
     // Same ClientToken, same grant.
-    let send = || {
-        isv.create_grant()
-            .client_token("grant-once")
-            .grant_name("g")
-            .license_arn(&a)
-            .principals(format!("arn:aws:iam::{CUSTOMER}:root"))
-            .home_region("us-east-1")
-            .allowed_operations(AllowedOperation::CheckoutLicense)
-            .send()
-    };
+    let to_customer = format!("arn:aws:iam::{CUSTOMER}:root");
+    let send = || grant_request(&isv, &a, &to_customer, "grant-once").send();
     let first = send().await.unwrap();
     let second = send().await.unwrap();
     assert_eq!(first.grant_arn(), second.grant_arn());
 
     // Only the issuer grants; principals must carry an account.
-    let err = customer
-        .create_grant()
-        .client_token("x")
-        .grant_name("g")
-        .license_arn(&a)
-        .principals(format!("arn:aws:iam::{STRANGER}:root"))
-        .home_region("us-east-1")
-        .allowed_operations(AllowedOperation::CheckoutLicense)
+    let err = grant_request(&customer, &a, &format!("arn:aws:iam::{STRANGER}:root"), "x")
         .send()
         .await
         .unwrap_err();
     assert_eq!(code(&err), "AccessDeniedException");
-    let err = isv
-        .create_grant()
-        .client_token("y")
-        .grant_name("g")
-        .license_arn(&a)
-        .principals("arn:aws:iam::nobody:root")
-        .home_region("us-east-1")
-        .allowed_operations(AllowedOperation::CheckoutLicense)
+    let err = grant_request(&isv, &a, "arn:aws:iam::nobody:root", "y")
         .send()
         .await
         .unwrap_err();

@@ -10,13 +10,7 @@ use common::*;
 async fn create_get_and_list_a_license() {
     let h = Harness::start().await;
     let isv = h.client(ISV).await;
-    let arn = create_license(
-        &isv,
-        "acme-pro",
-        vec![counted("Users", 10, false)],
-        provisional(60),
-    )
-    .await;
+    let arn = users_license(&isv, "acme-pro", 10).await;
     let re = regex_like_license_arn(&arn);
     assert!(re, "unexpected ARN {arn}");
     assert!(arn.starts_with(&format!("arn:aws:license-manager::{ISV}:license:l-")));
@@ -184,70 +178,40 @@ async fn versions_advance_and_delete_checks_the_source_version() {
     use aws_sdk_licensemanager::types::LicenseDeletionStatus;
     let h = Harness::start().await;
     let isv = h.client(ISV).await;
-    let arn = create_license(
-        &isv,
-        "acme-pro",
-        vec![counted("Users", 10, false)],
-        provisional(60),
-    )
-    .await;
-    let new_version = |status: LicenseStatus, source: Option<&str>, token: &str| {
-        isv.create_license_version()
-            .license_arn(&arn)
-            .license_name("acme-pro v2")
-            .product_name("Acme Widget")
-            .issuer(Issuer::builder().name("Acme").build().unwrap())
-            .home_region("us-east-1")
-            .validity(
-                DatetimeRange::builder()
-                    .begin("2025-01-01T00:00:00Z")
-                    .build()
-                    .unwrap(),
-            )
-            .entitlements(counted("Users", 20, false))
-            .consumption_configuration(provisional(60))
-            .status(status)
-            .set_source_version(source.map(str::to_string))
-            .client_token(token)
-            .send()
-    };
-    let v2 = new_version(LicenseStatus::Available, Some("1"), "v2")
-        .await
-        .unwrap();
+    let arn = users_license(&isv, "acme-pro", 10).await;
+    let customer = h.client(CUSTOMER).await;
+    let version_by =
+        |client: &aws_sdk_licensemanager::Client, source: Option<&str>, token: &str| {
+            client
+                .create_license_version()
+                .license_arn(&arn)
+                .license_name("acme-pro v2")
+                .product_name("Acme Widget")
+                .issuer(Issuer::builder().name("Acme").build().unwrap())
+                .home_region("us-east-1")
+                .validity(
+                    DatetimeRange::builder()
+                        .begin("2025-01-01T00:00:00Z")
+                        .build()
+                        .unwrap(),
+                )
+                .entitlements(counted("Users", 20, false))
+                .consumption_configuration(provisional(60))
+                .status(LicenseStatus::Available)
+                .set_source_version(source.map(str::to_string))
+                .client_token(token)
+                .send()
+        };
+    let v2 = version_by(&isv, Some("1"), "v2").await.unwrap();
     assert_eq!(v2.version(), Some("2"));
     // Same ClientToken: same answer, no third version.
-    let again = new_version(LicenseStatus::Available, Some("1"), "v2")
-        .await
-        .unwrap();
+    let again = version_by(&isv, Some("1"), "v2").await.unwrap();
     assert_eq!(again.version(), Some("2"));
     // A stale SourceVersion conflicts.
-    let err = new_version(LicenseStatus::Available, Some("1"), "v3")
-        .await
-        .unwrap_err();
+    let err = version_by(&isv, Some("1"), "v3").await.unwrap_err();
     assert_eq!(code(&err), "ConflictException");
     // Only the issuer versions a license.
-    let err = h
-        .client(CUSTOMER)
-        .await
-        .create_license_version()
-        .license_arn(&arn)
-        .license_name("x")
-        .product_name("x")
-        .issuer(Issuer::builder().name("Acme").build().unwrap())
-        .home_region("us-east-1")
-        .validity(
-            DatetimeRange::builder()
-                .begin("2025-01-01T00:00:00Z")
-                .build()
-                .unwrap(),
-        )
-        .entitlements(counted("Users", 1, false))
-        .consumption_configuration(provisional(60))
-        .status(LicenseStatus::Available)
-        .client_token("c")
-        .send()
-        .await
-        .unwrap_err();
+    let err = version_by(&customer, None, "c").await.unwrap_err();
     assert_eq!(code(&err), "AccessDeniedException");
 
     let current = isv

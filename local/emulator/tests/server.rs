@@ -62,37 +62,30 @@ async fn an_unimplemented_operation_is_named_never_faked() {
 
 #[tokio::test]
 async fn faults_are_injected_at_the_rate_and_deterministic_under_a_seed() {
-    let throttled = Harness::with_config(Config {
-        fault_rate: 1.0,
-        faults: vec![Fault::Throttle],
-        ..Config::default()
-    })
-    .await;
-    let err = throttled
-        .client(ISV)
-        .await
-        .list_licenses()
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "RateLimitExceededException");
-    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(429));
-
-    let internal = Harness::with_config(Config {
-        fault_rate: 1.0,
-        faults: vec![Fault::Internal],
-        ..Config::default()
-    })
-    .await;
-    let err = internal
-        .client(ISV)
-        .await
-        .list_licenses()
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "ServerInternalException");
-    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(500));
+    let cases = [
+        (Fault::Throttle, "RateLimitExceededException", 429),
+        (Fault::Internal, "ServerInternalException", 500),
+    ];
+    for (fault, expected, status) in cases {
+        let h = Harness::with_config(Config {
+            fault_rate: 1.0,
+            faults: vec![fault],
+            ..Config::default()
+        })
+        .await;
+        let err = h
+            .client(ISV)
+            .await
+            .list_licenses()
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), expected);
+        assert_eq!(
+            err.raw_response().map(|r| r.status().as_u16()),
+            Some(status)
+        );
+    }
 
     async fn outcomes(seed: u64) -> Vec<String> {
         let h = Harness::with_config(Config {
@@ -148,13 +141,7 @@ async fn state_survives_a_restart_with_the_same_signing_key() {
     };
     let first = Harness::with_config(config(&key_a)).await;
     let isv = first.client(ISV).await;
-    let arn = create_license(
-        &isv,
-        "acme-pro",
-        vec![counted("Users", 3, false)],
-        provisional(60),
-    )
-    .await;
+    let arn = users_license(&isv, "acme-pro", 3).await;
     isv.checkout_license()
         .product_sku("acme-pro")
         .checkout_type(aws_sdk_licensemanager::types::CheckoutType::Perpetual)

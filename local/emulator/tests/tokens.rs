@@ -10,20 +10,8 @@ use common::*;
 async fn create_list_use_and_delete_tokens() {
     let h = Harness::start().await;
     let isv = h.client(ISV).await;
-    let a = create_license(
-        &isv,
-        "acme-pro",
-        vec![counted("Users", 1, false)],
-        provisional(60),
-    )
-    .await;
-    let b = create_license(
-        &isv,
-        "acme-lite",
-        vec![counted("Users", 1, false)],
-        provisional(60),
-    )
-    .await;
+    let a = users_license(&isv, "acme-pro", 1).await;
+    let b = users_license(&isv, "acme-lite", 1).await;
     let created = isv
         .create_token()
         .license_arn(&a)
@@ -151,13 +139,7 @@ async fn create_list_use_and_delete_tokens() {
 async fn refresh_tokens_expire() {
     let h = Harness::start().await;
     let isv = h.client(ISV).await;
-    let a = create_license(
-        &isv,
-        "acme-pro",
-        vec![counted("Users", 1, false)],
-        provisional(60),
-    )
-    .await;
+    let a = users_license(&isv, "acme-pro", 1).await;
     let created = isv
         .create_token()
         .license_arn(&a)

@@ -52,6 +52,7 @@ fn draw(
     now: i64,
     missing: ErrorKind,
 ) -> Result<Vec<EntitlementData>, ApiError> {
+    check_validity(license, now)?;
     if requested.is_empty() {
         return Err(ApiError::validation(
             "Entitlements must name at least one entitlement",
@@ -139,11 +140,49 @@ struct CheckoutRequest {
     node_id: Option<String>,
 }
 
-/// Draws `allowed` from `license` for the caller and returns the consumption token.
-fn record_consumption(ctx: &mut Ctx<'_>, consumption: Consumption) -> String {
+/// Records `c` as a new checkout, signs its claims and returns the members of the
+/// response both checkout operations share.
+fn issue(ctx: &mut Ctx<'_>, c: Consumption) -> Result<Value, ApiError> {
     let token = new_id();
-    ctx.state.add_consumption(token.clone(), consumption);
-    token
+    let mut claims = json!({
+        "licenseArn": c.license_arn,
+        "licenseConsumptionToken": token,
+        "entitlementsAllowed": entitlement_claims(&c.entitlements),
+        "nodeId": c.node_id,
+        "issuedAt": fmt_time(c.issued_at),
+        "iat": c.issued_at,
+    });
+    let mut out = json!({
+        "LicenseArn": c.license_arn,
+        "LicenseConsumptionToken": token,
+        "EntitlementsAllowed": c.entitlements,
+        "IssuedAt": fmt_time(c.issued_at),
+    });
+    if !c.borrow {
+        claims["checkoutType"] = json!(c.checkout_type);
+        out["CheckoutType"] = json!(c.checkout_type);
+    }
+    if let Some(exp) = c.expiration {
+        claims["expiration"] = json!(fmt_time(exp));
+        claims["exp"] = json!(exp);
+        out["Expiration"] = json!(fmt_time(exp));
+    }
+    if let Some(node) = &c.node_id {
+        out["NodeId"] = json!(node);
+    }
+    out["SignedToken"] = json!(sign_jwt(ctx, &claims)?);
+    ctx.state.add_consumption(token, c);
+    Ok(out)
+}
+
+/// How long a PROVISIONAL checkout of `license` holds its units, in seconds.
+fn provisional_ttl(license: &License) -> i64 {
+    license
+        .consumption_configuration
+        .provisional_configuration
+        .as_ref()
+        .map_or(DEFAULT_TTL_MINUTES, |p| p.max_time_to_live_in_minutes)
+        * 60
 }
 
 pub fn checkout_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
@@ -185,7 +224,6 @@ pub fn checkout_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiErr
                     ctx.account
                 ))
             })?;
-        check_validity(&license, now)?;
         let allowed = draw(
             ctx.state,
             &license,
@@ -193,59 +231,21 @@ pub fn checkout_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiErr
             now,
             ErrorKind::NoEntitlementsAllowed,
         )?;
-        let expiration = (req.checkout_type == "PROVISIONAL").then(|| {
-            let ttl = license
-                .consumption_configuration
-                .provisional_configuration
-                .as_ref()
-                .map_or(DEFAULT_TTL_MINUTES, |p| p.max_time_to_live_in_minutes);
-            now + ttl * 60
-        });
-        let token = record_consumption(
-            ctx,
-            Consumption {
-                license_arn: license.license_arn.clone(),
-                account: ctx.account.to_string(),
-                beneficiary: req.beneficiary.clone(),
-                checkout_type: req.checkout_type.clone(),
-                borrow: false,
-                entitlements: allowed.clone(),
-                node_id: req.node_id.clone(),
-                issued_at: now,
-                expiration,
-                checked_in: false,
-                settled: false,
-            },
-        );
-        let mut claims = json!({
-            "licenseArn": license.license_arn,
-            "licenseConsumptionToken": token,
-            "checkoutType": req.checkout_type,
-            "entitlementsAllowed": entitlement_claims(&allowed),
-            "nodeId": req.node_id,
-            "issuedAt": fmt_time(now),
-            "iat": now,
-        });
-        if let Some(exp) = expiration {
-            claims["expiration"] = json!(fmt_time(exp));
-            claims["exp"] = json!(exp);
-        }
-        let signed = sign_jwt(ctx, &claims)?;
-        let mut out = json!({
-            "CheckoutType": req.checkout_type,
-            "LicenseConsumptionToken": token,
-            "EntitlementsAllowed": allowed,
-            "SignedToken": signed,
-            "IssuedAt": fmt_time(now),
-            "LicenseArn": license.license_arn,
-        });
-        if let Some(exp) = expiration {
-            out["Expiration"] = json!(fmt_time(exp));
-        }
-        if let Some(node) = req.node_id {
-            out["NodeId"] = json!(node);
-        }
-        Ok(out)
+        let consumption = Consumption {
+            license_arn: license.license_arn.clone(),
+            account: ctx.account.to_string(),
+            beneficiary: req.beneficiary,
+            borrow: false,
+            entitlements: allowed,
+            node_id: req.node_id,
+            issued_at: now,
+            expiration: (req.checkout_type == "PROVISIONAL")
+                .then(|| now + provisional_ttl(&license)),
+            checkout_type: req.checkout_type,
+            checked_in: false,
+            settled: false,
+        };
+        issue(ctx, consumption)
     })
 }
 
@@ -294,7 +294,6 @@ pub fn checkout_borrow_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value,
                     req.license_arn
                 ))
             })?;
-        check_validity(&license, now)?;
         let allowed = draw(
             ctx.state,
             &license,
@@ -302,45 +301,20 @@ pub fn checkout_borrow_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value,
             now,
             ErrorKind::EntitlementNotAllowed,
         )?;
-        let expiration = now + borrow.max_time_to_live_in_minutes * 60;
-        let token = record_consumption(
-            ctx,
-            Consumption {
-                license_arn: req.license_arn.clone(),
-                account: ctx.account.to_string(),
-                beneficiary: None,
-                checkout_type: "BORROW".into(),
-                borrow: true,
-                entitlements: allowed.clone(),
-                node_id: req.node_id.clone(),
-                issued_at: now,
-                expiration: Some(expiration),
-                checked_in: false,
-                settled: false,
-            },
-        );
-        let claims = json!({
-            "licenseArn": req.license_arn,
-            "licenseConsumptionToken": token,
-            "entitlementsAllowed": entitlement_claims(&allowed),
-            "nodeId": req.node_id,
-            "issuedAt": fmt_time(now),
-            "expiration": fmt_time(expiration),
-            "iat": now,
-            "exp": expiration,
-        });
-        let signed = sign_jwt(ctx, &claims)?;
-        let mut out = json!({
-            "LicenseArn": req.license_arn,
-            "LicenseConsumptionToken": token,
-            "EntitlementsAllowed": allowed,
-            "SignedToken": signed,
-            "IssuedAt": fmt_time(now),
-            "Expiration": fmt_time(expiration),
-        });
-        if let Some(node) = req.node_id {
-            out["NodeId"] = json!(node);
-        }
+        let consumption = Consumption {
+            license_arn: req.license_arn,
+            account: ctx.account.to_string(),
+            beneficiary: None,
+            checkout_type: "BORROW".into(),
+            borrow: true,
+            entitlements: allowed,
+            node_id: req.node_id,
+            issued_at: now,
+            expiration: Some(now + borrow.max_time_to_live_in_minutes * 60),
+            checked_in: false,
+            settled: false,
+        };
+        let mut out = issue(ctx, consumption)?;
         if let Some(meta) = req.checkout_metadata {
             out["CheckoutMetadata"] = json!(meta);
         }
@@ -389,12 +363,7 @@ pub fn extend_license_consumption(ctx: &mut Ctx<'_>, input: Value) -> Result<Val
             req.license_consumption_token, c.checkout_type
         )));
     }
-    let ttl = current_license(ctx.state, &c.license_arn)?
-        .consumption_configuration
-        .provisional_configuration
-        .as_ref()
-        .map_or(DEFAULT_TTL_MINUTES, |p| p.max_time_to_live_in_minutes);
-    let expiration = ctx.now_unix() + ttl * 60;
+    let expiration = ctx.now_unix() + provisional_ttl(current_license(ctx.state, &c.license_arn)?);
     if !req.dry_run {
         ctx.state.extend(&req.license_consumption_token, expiration);
     }

@@ -132,6 +132,39 @@ pub async fn create_license(
         .expect("arn")
 }
 
+/// A license of `sku` with `max` counted Users (no overage) and a 60-minute provisional TTL.
+pub async fn users_license(client: &Client, sku: &str, max: i64) -> String {
+    create_license(
+        client,
+        sku,
+        vec![counted("Users", max, false)],
+        provisional(60),
+    )
+    .await
+}
+
+/// CheckInLicense of `token`; the error code on failure.
+pub async fn check_in(client: &Client, token: &str) -> Result<(), String> {
+    client
+        .check_in_license()
+        .license_consumption_token(token)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| code(&e))
+}
+
+/// ExtendLicenseConsumption of `token`; the new expiration, or the error code.
+pub async fn extend(client: &Client, token: &str) -> Result<String, String> {
+    client
+        .extend_license_consumption()
+        .license_consumption_token(token)
+        .send()
+        .await
+        .map(|o| o.expiration.unwrap_or_default())
+        .map_err(|e| code(&e))
+}
+
 /// The `__type`-derived code of an SDK error.
 pub fn code<E, R>(err: &aws_sdk_licensemanager::error::SdkError<E, R>) -> String
 where
