@@ -580,7 +580,11 @@ fn send_random(index: usize, body: Vec<u8>, authorization: Option<&str>) -> Resp
 
 fn proptest_config() -> ProptestConfig {
     ProptestConfig {
-        cases: 256,
+        // Bounded so the suite runs in seconds; PROPTEST_CASES=20000 for a deeper search.
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|cases| cases.parse().ok())
+            .unwrap_or(256),
         failure_persistence: None,
         ..ProptestConfig::default()
     }
