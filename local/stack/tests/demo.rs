@@ -50,6 +50,19 @@ async fn the_demo_passes_and_leaves_the_scenario_ready_for_the_functions() {
     assert_eq!(summary.failed, 0, "{summary}");
     assert!(summary.ok >= 15, "{summary}");
 
+    // What --keep-running tells a developer to export points at this stack.
+    let environment: std::collections::HashMap<_, _> = local_stack::environment(&stack, &context)
+        .into_iter()
+        .collect();
+    assert_eq!(
+        environment["AWS_ENDPOINT_URL_LICENSE_MANAGER"],
+        stack.license_manager_url()
+    );
+    assert_eq!(environment["AWS_ENDPOINT_URL"], stack.moto_url());
+    assert_eq!(environment["AWS_ACCESS_KEY_ID"], "123456789012");
+    assert_eq!(environment["STATE_TABLE"], STATE_TABLE);
+    assert_eq!(environment["EVENT_BUS_NAME"], EVENT_BUS);
+
     let clients = &context.clients;
     let scenario = context.scenario.as_ref().expect("the scenario ran");
     let infra = context.infra.as_ref().expect("the infrastructure flow ran");
