@@ -812,3 +812,88 @@ proptest! {
         assert_still_up();
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Concurrency: counts hold when many clients check out at once.
+
+fn create_counted_license(sku: &str, max_count: i64) -> String {
+    let created = call_json(
+        "CreateLicense",
+        &json!({
+            "LicenseName": sku, "ProductName": sku, "ProductSKU": sku,
+            "Issuer": {"Name": "Race"}, "HomeRegion": "us-east-1",
+            "Validity": {"Begin": "2026-01-01T00:00:00Z"},
+            "Entitlements": [{"Name": "Seats", "Unit": "Count", "MaxCount": max_count}],
+            "Beneficiary": "123456789012",
+            "ConsumptionConfiguration": {"ProvisionalConfiguration": {"MaxTimeToLiveInMinutes": 60}},
+            "ClientToken": format!("create-{sku}")
+        }),
+    );
+    assert_eq!(created.status, 200, "{}", created.describe());
+    created.json().unwrap()["LicenseArn"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn checkout_seat(sku: &str, client_token: &str) -> Response {
+    call_json(
+        "CheckoutLicense",
+        &json!({
+            "ProductSKU": sku, "CheckoutType": "PROVISIONAL",
+            "KeyFingerprint": "aws:123456789012:Race:issuer-fingerprint",
+            "Entitlements": [{"Name": "Seats", "Unit": "Count", "Value": "1"}],
+            "Beneficiary": "123456789012", "ClientToken": client_token
+        }),
+    )
+}
+
+fn seats_consumed(license_arn: &str) -> String {
+    let usage = call_json("GetLicenseUsage", &json!({ "LicenseArn": license_arn }));
+    assert_eq!(usage.status, 200, "{}", usage.describe());
+    usage.json().unwrap()["LicenseUsage"]["EntitlementUsages"][0]["ConsumedValue"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn concurrent_checkouts_never_overdraw_an_entitlement() {
+    let license_arn = create_counted_license("race-sku", 10);
+    let answers: Vec<Response> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..40)
+            .map(|n| scope.spawn(move || checkout_seat("race-sku", &format!("race-{n}"))))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let granted = answers.iter().filter(|r| r.status == 200).count();
+    let refused = answers
+        .iter()
+        .filter(|r| r.error_type().as_deref() == Some("NoEntitlementsAllowedException"))
+        .count();
+    assert_eq!((granted, refused), (10, 30), "{answers:?}");
+    assert_eq!(seats_consumed(&license_arn), "10");
+}
+
+#[test]
+fn concurrent_retries_with_one_client_token_check_out_once() {
+    let license_arn = create_counted_license("retry-sku", 10);
+    let tokens: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..20)
+            .map(|_| scope.spawn(|| checkout_seat("retry-sku", "one-token")))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                let response = h.join().unwrap();
+                assert_eq!(response.status, 200, "{}", response.describe());
+                response.json().unwrap()["LicenseConsumptionToken"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    });
+    assert!(tokens.iter().all(|token| *token == tokens[0]), "{tokens:?}");
+    assert_eq!(seats_consumed(&license_arn), "1");
+}
