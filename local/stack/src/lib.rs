@@ -55,13 +55,17 @@ pub async fn run(options: Options) -> Result<bool> {
         state_file: options.state_file.clone(),
         work_dir: options.work_dir.clone(),
     };
+    let started = std::time::Instant::now();
     let starting = Stack::start(&stack_options);
     let stack = tokio::select! {
         stack = starting => stack?,
         // Dropping the half-started stack kills moto's server (kill_on_drop).
         () = stop_requested() => anyhow::bail!("interrupted while starting the stack"),
     };
-    println!("local stack");
+    println!(
+        "local stack (started in {:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
     println!(
         "  moto server      {}  (EventBridge, DynamoDB, SQS, SNS, STS, KMS, ...)",
         stack.moto_url()
