@@ -92,12 +92,8 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request) -> Response {
                 parts.uri.path()
             ),
         ))
-    } else if !content_type.is_empty() && !content_type.contains("json") {
-        Err(ApiError::validation(format!(
-            "Unsupported Content-Type '{content_type}' (expected application/x-amz-json-1.1)"
-        )))
     } else {
-        process(&shared, &account, target.as_deref(), body).await
+        process(&shared, &account, target.as_deref(), content_type, body).await
     };
     let (status, body) = match result {
         Ok(v) => (200, v),
@@ -128,6 +124,7 @@ async fn process(
     shared: &Shared,
     account: &str,
     target: Option<&str>,
+    content_type: &str,
     body: Body,
 ) -> Result<Value, ApiError> {
     let op = target_operation(target)?;
@@ -136,6 +133,11 @@ async fn process(
             ErrorKind::UnknownOperation,
             format!("Unknown operation '{op}': AWSLicenseManager has no such operation"),
         ));
+    }
+    if !content_type.is_empty() && !content_type.contains("json") {
+        return Err(ApiError::validation(format!(
+            "Unsupported Content-Type '{content_type}' (expected application/x-amz-json-1.1)"
+        )));
     }
     if let Some(fault) = shared.fault() {
         return Err(fault);
@@ -181,7 +183,8 @@ async fn process(
             )
         })?;
     }
-    Ok(result)
+    drop(state);
+    ops::sign_marked(&shared.signer, result)
 }
 
 /// Maps an error to one the model declares for `op`, as the real service's SDKs expect:

@@ -2,7 +2,7 @@
 //! JWT), ExtendLicenseConsumption and CheckInLicense.
 
 use super::licenses::{current_license, received_grant};
-use super::{Ctx, fmt_time, idempotent, new_id, parse, sign_jwt};
+use super::{Ctx, fmt_time, idempotent, jwt_of, new_id, parse};
 use crate::protocol::{ApiError, ErrorKind};
 use crate::shapes::{EntitlementData, License, Metadata};
 use crate::state::{Consumption, State};
@@ -170,7 +170,7 @@ fn issue(ctx: &mut Ctx<'_>, c: Consumption) -> Result<Value, ApiError> {
     if let Some(node) = &c.node_id {
         out["NodeId"] = json!(node);
     }
-    out["SignedToken"] = json!(sign_jwt(ctx, &claims)?);
+    out["SignedToken"] = jwt_of(claims);
     ctx.state.add_consumption(token, c);
     Ok(out)
 }

@@ -219,14 +219,35 @@ pub fn latest<'a, T>(versions: &'a [T], what: &str) -> Result<&'a T, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("{what} has no versions")))
 }
 
-/// Signs `claims` with the emulator's key.
-pub fn sign_jwt(ctx: &Ctx<'_>, claims: &Value) -> Result<String, ApiError> {
-    ctx.signer.sign(claims).map_err(|e| {
-        ApiError::new(
-            crate::protocol::ErrorKind::ServerInternal,
-            format!("cannot sign token: {e}"),
-        )
-    })
+/// Marks a response member that becomes a PS384 JWT of `claims`.
+const SIGN_MARKER: &str = "$license-manager-local:sign";
+
+/// A response member to be signed as a PS384 JWT of `claims` once the state lock is
+/// released: signing is the most expensive step of a checkout, so requests sign in parallel.
+pub fn jwt_of(claims: Value) -> Value {
+    json!({ SIGN_MARKER: claims })
+}
+
+/// Replaces the top-level members made by [`jwt_of`] with signed JWTs.
+pub fn sign_marked(signer: &Signer, mut response: Value) -> Result<Value, ApiError> {
+    if let Value::Object(members) = &mut response {
+        for member in members.values_mut() {
+            let claims = member
+                .as_object()
+                .filter(|o| o.len() == 1)
+                .and_then(|o| o.get(SIGN_MARKER));
+            if let Some(claims) = claims {
+                let token = signer.sign(claims).map_err(|e| {
+                    ApiError::new(
+                        crate::protocol::ErrorKind::ServerInternal,
+                        format!("cannot sign token: {e}"),
+                    )
+                })?;
+                *member = Value::String(token);
+            }
+        }
+    }
+    Ok(response)
 }
 
 /// Runs `create` once per `ClientToken`: a repeated token answers the first result.
@@ -358,6 +379,16 @@ mod tests {
         assert_eq!(second["Items"], json!([2, 3, 4]));
         assert!(second.get("NextToken").is_none());
         assert!(page(items, "Items", None, Some("bogus")).is_err());
+    }
+
+    #[test]
+    fn marked_members_are_signed() {
+        let (signer, _) = Signer::generate().expect("key");
+        let response = json!({ "Token": jwt_of(json!({"a": 1})), "Other": {"b": 2} });
+        let signed = sign_marked(&signer, response).expect("signed");
+        let token = signed["Token"].as_str().expect("a string");
+        assert_eq!(signer.verify(token), Some(json!({"a": 1})));
+        assert_eq!(signed["Other"], json!({"b": 2}));
     }
 
     #[test]

@@ -1,9 +1,7 @@
 //! Refresh tokens: CreateToken, ListTokens, DeleteToken, GetAccessToken.
 
 use super::licenses::visible;
-use super::{
-    Ctx, Field, Filter, apply_filters, fmt_time, idempotent, new_id, page, parse, sign_jwt,
-};
+use super::{Ctx, Field, Filter, apply_filters, fmt_time, idempotent, jwt_of, new_id, page, parse};
 use crate::protocol::ApiError;
 use crate::state::TokenRecord;
 use serde::Deserialize;
@@ -50,7 +48,6 @@ pub fn create_token(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> 
             "iat": now,
             "exp": expiration,
         });
-        let token = sign_jwt(ctx, &claims)?;
         let seq = ctx.state.next_seq();
         ctx.state.tokens.insert(
             id.clone(),
@@ -64,7 +61,7 @@ pub fn create_token(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> 
                 deleted: false,
             },
         );
-        Ok(json!({ "TokenId": id, "TokenType": "REFRESH_TOKEN", "Token": token }))
+        Ok(json!({ "TokenId": id, "TokenType": "REFRESH_TOKEN", "Token": jwt_of(claims) }))
     })
 }
 
@@ -181,5 +178,5 @@ pub fn get_access_token(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiErr
         "iat": now,
         "exp": now + ACCESS_TOKEN_SECONDS,
     });
-    Ok(json!({ "AccessToken": sign_jwt(ctx, &access)? }))
+    Ok(json!({ "AccessToken": jwt_of(access) }))
 }
