@@ -191,3 +191,54 @@ async fn receive_one(clients: &local_stack::clients::Clients, queue_url: &str) -
     }
     panic!("nothing arrived in {queue_url}");
 }
+
+/// `--keep-running` leaves both servers up until SIGTERM (or Ctrl-C), then stops both.
+#[cfg(unix)]
+#[test]
+fn keep_running_serves_until_told_to_stop_then_stops_everything() {
+    use std::io::{BufRead, BufReader};
+    use std::net::TcpStream;
+    use std::process::{Command, Stdio};
+
+    let work_dir = std::env::temp_dir().join(format!("local-stack-keep-{}", std::process::id()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_local-stack"))
+        .args(["--port", "0", "--keep-running", "--work-dir"])
+        .arg(&work_dir)
+        .env("MOTO_SERVER", moto_server())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut endpoints = Vec::new();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(url) = line
+            .strip_prefix("  export AWS_ENDPOINT_URL=")
+            .or_else(|| line.strip_prefix("  export AWS_ENDPOINT_URL_LICENSE_MANAGER="))
+        {
+            endpoints.push(url.trim_start_matches("http://").to_owned());
+        }
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    assert_eq!(endpoints.len(), 2, "both endpoints are printed");
+    for endpoint in &endpoints {
+        assert!(TcpStream::connect(endpoint).is_ok(), "{endpoint} is up");
+    }
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "a passing demo exits 0 after SIGTERM: {status}"
+    );
+    for endpoint in &endpoints {
+        assert!(TcpStream::connect(endpoint).is_err(), "{endpoint} is down");
+    }
+    std::fs::remove_dir_all(work_dir).unwrap();
+}
