@@ -32,6 +32,9 @@ const NOTES: &str = "\
   PROVISIONAL checkouts hold their units for the license's
   `ProvisionalConfiguration.MaxTimeToLiveInMinutes` (60 when absent); PERPETUAL ones forever
   and cannot be checked in or extended.
+- Licenses version on CreateLicenseVersion (a given SourceVersion must be current);
+  DeleteLicense needs the current SourceVersion. An AVAILABLE license past `Validity.End`
+  reads EXPIRED and refuses checkouts with `NoEntitlementsAllowedException`.
 - CheckoutBorrowLicense needs a `BorrowConfiguration` and returns a PS384 JWT with the claims
   `licenseArn`, `licenseConsumptionToken`, `entitlementsAllowed` (`name`, `value`, `unit`),
   `nodeId`, `issuedAt`, `expiration` (plus `iat`/`exp`). The RSA key is generated once per

@@ -554,4 +554,21 @@ async fn a_license_outside_its_validity_cannot_be_checked_out() {
         .unwrap_err();
     assert!(err.starts_with("NoEntitlementsAllowedException"), "{err}");
     assert!(err.contains("not valid"), "{err}");
+    // It reads EXPIRED, and the Status filter sees it so.
+    let expired = isv
+        .list_licenses()
+        .filters(
+            aws_sdk_licensemanager::types::Filter::builder()
+                .name("Status")
+                .values("EXPIRED")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expired.licenses().len(), 1);
+    assert_eq!(
+        expired.licenses()[0].status(),
+        Some(&aws_sdk_licensemanager::types::LicenseStatus::Expired)
+    );
 }

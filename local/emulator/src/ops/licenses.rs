@@ -256,20 +256,37 @@ struct GetLicenseRequest {
     version: Option<String>,
 }
 
+/// The current version of `rec` as seen at `now`: an AVAILABLE license past its
+/// `Validity.End` reads EXPIRED.
+fn seen(rec: &LicenseRecord, now: i64) -> Option<License> {
+    let mut license = rec.current()?.clone();
+    let ended = license
+        .validity
+        .end
+        .as_deref()
+        .and_then(parse_time)
+        .is_some_and(|end| end <= now);
+    if ended && license.status == "AVAILABLE" {
+        license.status = "EXPIRED".into();
+    }
+    Some(license)
+}
+
 pub fn get_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
     let req: GetLicenseRequest = parse(input)?;
     let rec = visible(ctx, &req.license_arn)?;
     let license = match &req.version {
-        None => current(rec)?,
-        Some(v) => rec
-            .versions
-            .iter()
-            .find(|l| &l.version == v)
-            .ok_or_else(|| {
-                ApiError::not_found(format!("License {} has no version {v}", req.license_arn))
-            })?,
-    };
-    Ok(json!({ "License": to_value(license)? }))
+        None => seen(rec, ctx.now_unix()),
+        Some(v) => rec.versions.iter().find(|l| &l.version == v).cloned(),
+    }
+    .ok_or_else(|| {
+        ApiError::not_found(format!(
+            "License {} has no version {}",
+            req.license_arn,
+            req.version.as_deref().unwrap_or("")
+        ))
+    })?;
+    Ok(json!({ "License": to_value(&license)? }))
 }
 
 pub fn create_license_version(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
@@ -363,9 +380,10 @@ fn restrict_arns<T>(items: Vec<T>, arns: Option<&Vec<String>>, arn: fn(&T) -> &s
 
 pub fn list_licenses(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
     let req: ListRequest = parse(input)?;
+    let now = ctx.now_unix();
     let licenses: Vec<License> = sorted_records(ctx.state, |r| r.owner == ctx.account)
         .into_iter()
-        .filter_map(|r| r.current().cloned())
+        .filter_map(|r| seen(r, now))
         .collect();
     let licenses = restrict_arns(licenses, req.license_arns.as_ref(), |l| &l.license_arn);
     let licenses = apply_filters(licenses, &req.filters, LICENSE_FIELDS)?;
@@ -431,12 +449,13 @@ pub fn list_received_licenses(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, 
     let req: ListRequest = parse(input)?;
     let state = &*ctx.state;
     let account = ctx.account;
+    let now = ctx.now_unix();
     let received: Vec<(License, &GrantRecord)> = sorted_records(state, |_| true)
         .into_iter()
         .filter_map(|r| {
-            let lic = r.current()?;
+            let lic = seen(r, now)?;
             let grant = received_grant(state, &lic.license_arn, account)?;
-            Some((lic.clone(), grant))
+            Some((lic, grant))
         })
         .collect();
     let received = restrict_arns(received, req.license_arns.as_ref(), |(l, _)| &l.license_arn);
