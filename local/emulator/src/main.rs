@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use license_manager_local::{Config, Emulator, Fault, coverage};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,9 +13,9 @@ use std::time::Duration;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Address to listen on.
+    /// Address or host name to listen on.
     #[arg(long, default_value = "127.0.0.1")]
-    host: IpAddr,
+    host: String,
     /// Port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 4599)]
     port: u16,
@@ -66,6 +66,10 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+    if cli.account_id.len() != 12 || !cli.account_id.bytes().all(|b| b.is_ascii_digit()) {
+        eprintln!("--account-id must be 12 digits, got '{}'", cli.account_id);
+        return ExitCode::from(2);
+    }
     if !(0.0..=1.0).contains(&cli.fault_rate) {
         eprintln!("--fault-rate must be between 0 and 1");
         return ExitCode::from(2);
@@ -80,7 +84,15 @@ async fn main() -> ExitCode {
         seed: cli.seed,
         public_key_out: cli.public_key_out,
     };
-    let emulator = match Emulator::start(config, SocketAddr::new(cli.host, cli.port)).await {
+    let addr: Option<SocketAddr> = (cli.host.as_str(), cli.port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next());
+    let Some(addr) = addr else {
+        eprintln!("license-manager-local: cannot resolve --host {}", cli.host);
+        return ExitCode::from(2);
+    };
+    let emulator = match Emulator::start(config, addr).await {
         Ok(e) => e,
         Err(e) => {
             eprintln!("license-manager-local: {e}");
