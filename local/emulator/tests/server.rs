@@ -236,3 +236,30 @@ fn the_coverage_document_is_current() {
     );
     assert!(on_disk.contains("62 in the model."));
 }
+
+#[test]
+fn the_cli_prints_the_coverage_document_and_refuses_bad_options() {
+    let bin = env!("CARGO_BIN_EXE_license-manager-local");
+    let out = std::process::Command::new(bin)
+        .arg("coverage")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        coverage::coverage_markdown()
+    );
+    for bad in [
+        ["--account-id", "12"],
+        ["--fault-rate", "2"],
+        ["--faults", "gremlins"],
+    ] {
+        let out = std::process::Command::new(bin)
+            .args(bad)
+            .args(["--port", "0"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad:?} was accepted");
+        assert!(!out.stderr.is_empty(), "{bad:?} failed silently");
+    }
+}
