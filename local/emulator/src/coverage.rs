@@ -42,7 +42,8 @@ const NOTES: &str = "\
 - License configurations count one license per associated resource whatever the counting
   type (the emulator has no inventory of vCPUs, cores or sockets); a hard limit refuses an
   association past LicenseCount with `LicenseUsageException`. ListResourceInventory lists the
-  resources known through associations.
+  resources known through associations. Association changes are refused synchronously, so
+  ListFailuresForLicenseConfigurationOperations is always empty.
 - `--state-file` is rewritten atomically (temporary file and rename) after every change and
   reloaded on start; a corrupt file is refused and left untouched.
 - Not emulated: License Manager's own EventBridge events.

@@ -298,6 +298,24 @@ async fn hard_limit_refuses_and_soft_limit_allows_exceeding() {
         Some(&ResourceType::Ec2Instance)
     );
 
+    // Refusals are synchronous: no failed operations are recorded.
+    let failures = isv
+        .list_failures_for_license_configuration_operations()
+        .license_configuration_arn(&hard)
+        .send()
+        .await
+        .unwrap();
+    assert!(failures.license_operation_failure_list().is_empty());
+    let err = isv
+        .list_failures_for_license_configuration_operations()
+        .license_configuration_arn(
+            "arn:aws:license-manager:us-east-1:111122223333:license-configuration:lic-0",
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidParameterValueException");
+
     // Resources must be ARNs License Manager tracks.
     assert_eq!(
         associate(&isv, "arn:aws:s3:::bucket", &soft).await,

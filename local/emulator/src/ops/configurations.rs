@@ -340,6 +340,27 @@ pub fn list_usage(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
     )
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct FailuresRequest {
+    license_configuration_arn: String,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+}
+
+/// Failed license-configuration operations: association changes either succeed or are
+/// refused synchronously here, so none are ever recorded as failed.
+pub fn list_failures(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
+    let req: FailuresRequest = parse(input)?;
+    owned(ctx, &req.license_configuration_arn)?;
+    page(
+        Vec::new(),
+        "LicenseOperationFailureList",
+        req.max_results,
+        req.next_token.as_deref(),
+    )
+}
+
 /// The License Manager resource type of an ARN.
 pub fn resource_type(arn: &str) -> Option<&'static str> {
     let mut parts = arn.splitn(6, ':');

@@ -140,6 +140,11 @@ pub const OPERATIONS: &[Operation] = &[
         false,
     ),
     op(
+        "ListFailuresForLicenseConfigurationOperations",
+        configurations::list_failures,
+        false,
+    ),
+    op(
         "ListResourceInventory",
         configurations::list_resource_inventory,
         false,
