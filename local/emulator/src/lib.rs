@@ -113,7 +113,7 @@ impl ManualClock {
     /// Moves the time forward by `d`.
     pub fn advance(&self, d: Duration) {
         let mut t = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        *t += d;
+        *t = t.saturating_add(time::Duration::try_from(d).unwrap_or(time::Duration::MAX));
     }
 }
 

@@ -187,17 +187,18 @@ impl State {
 
     /// The next creation sequence number (orders lists by creation).
     pub fn next_seq(&mut self) -> u64 {
-        self.seq += 1;
+        self.seq = self.seq.saturating_add(1);
         self.seq
     }
 
     fn adjust(&mut self, c: &Consumption, sign: i64) {
         for e in &c.entitlements {
-            *self
+            let total = self
                 .usage
                 .totals
                 .entry((c.license_arn.clone(), e.name.clone()))
-                .or_default() += sign * units(e);
+                .or_default();
+            *total = total.saturating_add(sign.saturating_mul(units(e)));
         }
     }
 

@@ -143,6 +143,16 @@ async fn overage_allows_consumption_past_max_count() {
         usage.license_usage().unwrap().entitlement_usages()[0].max_count(),
         Some("1")
     );
+    // Absurd quantities saturate instead of crashing the server.
+    for token in ["huge-1", "huge-2"] {
+        checkout(&isv, CheckoutType::Provisional, users(i64::MAX), token)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        consumed(&isv, &license, "Users").await,
+        i64::MAX.to_string()
+    );
 }
 
 #[tokio::test]

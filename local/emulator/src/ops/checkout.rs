@@ -98,8 +98,9 @@ fn draw(
                 })?,
         };
         if let Some(max) = have.max_count {
-            let used = state.held(&license.license_arn, &want.name, now)
-                + drawn.get(want.name.as_str()).copied().unwrap_or(0);
+            let used = state
+                .held(&license.license_arn, &want.name, now)
+                .saturating_add(drawn.get(want.name.as_str()).copied().unwrap_or(0));
             if used.saturating_add(quantity) > max && !have.overage.unwrap_or(false) {
                 return Err(no_entitlements(format!(
                     "No Entitlements Allowed: {quantity} {} of '{}' requested, {} of {max} available \
@@ -110,7 +111,8 @@ fn draw(
                 )));
             }
         }
-        *drawn.entry(&want.name).or_default() += quantity;
+        let entry = drawn.entry(&want.name).or_default();
+        *entry = entry.saturating_add(quantity);
         allowed.push(EntitlementData {
             name: want.name.clone(),
             value: Some(quantity.to_string()),

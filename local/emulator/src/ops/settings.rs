@@ -43,6 +43,9 @@ pub fn update(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
         .settings
         .entry(ctx.account.to_string())
         .or_insert_with(|| json!({}));
+    if !entry.is_object() {
+        *entry = json!({});
+    }
     for (request_name, stored_name) in STORED {
         if let Some(v) = input.get(request_name).filter(|v| !v.is_null()) {
             entry[*stored_name] = v.clone();
