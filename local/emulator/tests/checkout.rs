@@ -582,3 +582,30 @@ async fn a_license_outside_its_validity_cannot_be_checked_out() {
         Some(&aws_sdk_licensemanager::types::LicenseStatus::Expired)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_checkouts_never_overdraw() {
+    let h = Harness::start().await;
+    let isv = h.client(ISV).await;
+    let license = users_license(&isv, "acme-pro", 10).await;
+    let mut tasks = Vec::new();
+    for i in 0..25 {
+        let client = isv.clone();
+        tasks.push(tokio::spawn(async move {
+            checkout(
+                &client,
+                CheckoutType::Provisional,
+                users(1),
+                &format!("c{i}"),
+            )
+            .await
+            .is_ok()
+        }));
+    }
+    let mut granted = 0;
+    for t in tasks {
+        granted += usize::from(t.await.unwrap());
+    }
+    assert_eq!(granted, 10);
+    assert_eq!(consumed(&isv, &license, "Users").await, "10");
+}
