@@ -324,6 +324,53 @@ async fn hard_limit_refuses_and_soft_limit_allows_exceeding() {
 }
 
 #[tokio::test]
+async fn a_configuration_in_use_cannot_be_deleted() {
+    let h = Harness::start().await;
+    let isv = h.client(ISV).await;
+    let soft = configuration(&isv, "in-use", 1, false).await;
+    associate(&isv, &instance(3), &soft).await.unwrap();
+
+    let err = isv
+        .delete_license_configuration()
+        .license_configuration_arn(&soft)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidParameterValueException");
+    let still = isv
+        .get_license_configuration()
+        .license_configuration_arn(&soft)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(still.consumed_licenses(), Some(1));
+
+    isv.update_license_specifications_for_resource()
+        .resource_arn(instance(3))
+        .remove_license_specifications(
+            LicenseSpecification::builder()
+                .license_configuration_arn(&soft)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    isv.delete_license_configuration()
+        .license_configuration_arn(&soft)
+        .send()
+        .await
+        .unwrap();
+    let err = isv
+        .get_license_configuration()
+        .license_configuration_arn(&soft)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidParameterValueException");
+}
+
+#[tokio::test]
 async fn tags_on_licenses_and_configurations() {
     let h = Harness::start().await;
     let isv = h.client(ISV).await;

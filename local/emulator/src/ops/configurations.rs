@@ -211,10 +211,20 @@ pub fn delete(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
     let req: ArnRequest = parse(input)?;
     let arn = req.license_configuration_arn;
     owned(ctx, &arn)?;
-    ctx.state.configurations.remove(&arn);
-    ctx.state
+    // AWS: "You cannot delete a license configuration that is in use."
+    let in_use = ctx
+        .state
         .associations
-        .retain(|a| a.configuration_arn != arn);
+        .iter()
+        .filter(|a| a.configuration_arn == arn)
+        .count();
+    if in_use > 0 {
+        return Err(ApiError::invalid(format!(
+            "License configuration {arn} is in use by {in_use} resource(s); \
+             remove their license specifications before deleting it"
+        )));
+    }
+    ctx.state.configurations.remove(&arn);
     ctx.state.tags.remove(&arn);
     Ok(json!({}))
 }
