@@ -13,6 +13,4 @@ pub mod events_in;
 pub mod events_out;
 pub mod state;
 pub mod telemetry;
-#[cfg(feature = "testing")]
-pub mod testing;
 pub mod trust;

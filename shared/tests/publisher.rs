@@ -3,6 +3,8 @@
 //! whose responses moto cannot produce, with aws-smithy-mocks.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::Duration;
 
 use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
@@ -12,7 +14,7 @@ use license_automation::events_out::{
     EntitlementOverage, EventPublisher, LicenseStatusChanged, LimitedResource, ProjectEvent,
     RetryPolicy, SoftLimitCrossing,
 };
-use license_automation::testing::MotoServer;
+use local_stack::moto::MotoServer;
 use serde_json::{Value, json};
 use time::macros::datetime;
 
@@ -50,10 +52,10 @@ fn status_changed(status: String) -> ProjectEvent {
 
 /// A bus with a rule sending the project's events to a fresh SQS queue; returns the queue URL.
 async fn bus_with_queue(
-    config: &aws_config::SdkConfig,
+    moto: &MotoServer,
 ) -> (aws_sdk_eventbridge::Client, aws_sdk_sqs::Client, String) {
-    let events = aws_sdk_eventbridge::Client::new(config);
-    let sqs = aws_sdk_sqs::Client::new(config);
+    let events = common::eventbridge(moto).await;
+    let sqs = common::sqs(moto).await;
     let queue_url = sqs
         .create_queue()
         .queue_name("alerts")
@@ -123,9 +125,8 @@ async fn read_events(sqs: &aws_sdk_sqs::Client, queue_url: &str, expected: usize
 
 #[tokio::test]
 async fn publishes_more_than_one_batch_and_a_rule_delivers_every_event() {
-    let moto = MotoServer::start();
-    let config = moto.sdk_config().await;
-    let (events, sqs, queue_url) = bus_with_queue(&config).await;
+    let moto = common::moto().await;
+    let (events, sqs, queue_url) = bus_with_queue(&moto).await;
     let publisher = EventPublisher::new(events, BUS, SOURCE);
 
     let published: Vec<ProjectEvent> = (81..=92).map(warning).collect();
@@ -153,9 +154,8 @@ async fn publishes_more_than_one_batch_and_a_rule_delivers_every_event() {
 
 #[tokio::test]
 async fn an_oversized_event_fails_by_name_while_the_others_are_published() {
-    let moto = MotoServer::start();
-    let config = moto.sdk_config().await;
-    let (events, sqs, queue_url) = bus_with_queue(&config).await;
+    let moto = common::moto().await;
+    let (events, sqs, queue_url) = bus_with_queue(&moto).await;
     let publisher = EventPublisher::new(events, BUS, SOURCE);
 
     let error = publisher
@@ -188,9 +188,8 @@ async fn an_oversized_event_fails_by_name_while_the_others_are_published() {
 
 #[tokio::test]
 async fn entries_eventbridge_refuses_are_named_in_the_error() {
-    let moto = MotoServer::start();
-    let config = moto.sdk_config().await;
-    let (events, _sqs, _queue_url) = bus_with_queue(&config).await;
+    let moto = common::moto().await;
+    let (events, _sqs, _queue_url) = bus_with_queue(&moto).await;
     // An empty source is refused entry by entry (InvalidArgument), which retrying cannot fix.
     let publisher = EventPublisher::new(events, BUS, "");
 

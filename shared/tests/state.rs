@@ -1,19 +1,21 @@
 //! The state table through the real DynamoDB client against moto's server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType,
 };
 use license_automation::state::{Remembered, StateError, StateKey, StateStore, WriteOutcome};
-use license_automation::testing::MotoServer;
+use local_stack::moto::MotoServer;
 use time::{Duration, OffsetDateTime};
 
 const TABLE: &str = "license-automation-state";
 
 async fn store(moto: &MotoServer) -> (Client, StateStore) {
-    let client = Client::new(&moto.sdk_config().await);
+    let client = common::dynamodb(moto).await;
     client
         .create_table()
         .table_name(TABLE)
@@ -47,7 +49,7 @@ fn alert() -> StateKey {
 
 #[tokio::test]
 async fn state_moves_only_from_the_state_the_writer_saw() {
-    let moto = MotoServer::start();
+    let moto = common::moto().await;
     let (_, store) = store(&moto).await;
     let key = alert();
 
@@ -72,7 +74,7 @@ async fn state_moves_only_from_the_state_the_writer_saw() {
 
 #[tokio::test]
 async fn the_second_of_two_racing_writers_loses_and_changes_nothing() {
-    let moto = MotoServer::start();
+    let moto = common::moto().await;
     let (_, store) = store(&moto).await;
     let key = alert();
     store.put_if(&key, None, "ok", None).await.unwrap();
@@ -115,7 +117,7 @@ async fn the_second_of_two_racing_writers_loses_and_changes_nothing() {
 
 #[tokio::test]
 async fn remember_once_says_first_exactly_once_until_it_expires() {
-    let moto = MotoServer::start();
+    let moto = common::moto().await;
     let (client, store) = store(&moto).await;
     let key = StateKey::ProcessedEvent {
         id: "7bf73129-1428-4cd3-a780-95db273d1602".into(),
@@ -162,7 +164,7 @@ async fn remember_once_says_first_exactly_once_until_it_expires() {
 
 #[tokio::test]
 async fn a_malformed_item_is_an_error_that_names_it() {
-    let moto = MotoServer::start();
+    let moto = common::moto().await;
     let (client, store) = store(&moto).await;
     let key = alert();
     client
@@ -183,8 +185,8 @@ async fn a_malformed_item_is_an_error_that_names_it() {
 
 #[tokio::test]
 async fn a_missing_table_is_an_error_not_silence() {
-    let moto = MotoServer::start();
-    let store = StateStore::new(Client::new(&moto.sdk_config().await), "no-such-table");
+    let moto = common::moto().await;
+    let store = StateStore::new(common::dynamodb(&moto).await, "no-such-table");
     let error = store.get(&alert()).await.unwrap_err();
     assert!(
         matches!(

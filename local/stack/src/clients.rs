@@ -86,8 +86,9 @@ impl Clients {
     }
 }
 
-/// Shared SDK configuration of one account: fixed region and static local credentials.
-async fn sdk_config(account: &str) -> SdkConfig {
+/// Shared SDK configuration of one account: fixed region and static local credentials whose
+/// access key id is the account id. Endpoints are set per client.
+pub async fn sdk_config(account: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .credentials_provider(Credentials::new(

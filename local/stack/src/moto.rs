@@ -88,6 +88,16 @@ impl MotoServer {
     }
 }
 
+/// moto's server as `scripts/venv.sh dev` installs it: `$MOTO_SERVER`, else
+/// `<workspace>/.venv/bin/moto_server`. Tests of every package find it this way, whatever
+/// their working directory.
+pub fn default_moto_server() -> PathBuf {
+    std::env::var_os("MOTO_SERVER").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/moto_server"),
+        PathBuf::from,
+    )
+}
+
 /// A loopback address whose port was free a moment ago.
 pub fn free_loopback_addr() -> Result<SocketAddr> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
