@@ -33,15 +33,15 @@ pub enum LimitedResource {
     Entitlement,
 }
 
-/// `Grant Accepted`: a trusted grant was accepted (and activated unless the policy says not).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The grant a grant-acceptor decision is about, as both grant events carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct GrantAccepted {
+pub struct GrantSubject {
     /// The grant.
     pub grant_arn: String,
     /// The granted license.
     pub license_arn: String,
-    /// The account that received (and accepted) the grant.
+    /// The account that received the grant.
     pub account: String,
     /// The account that issued the grant (from the grant ARN).
     pub granter_account: String,
@@ -51,6 +51,15 @@ pub struct GrantAccepted {
     pub issuer_name: String,
     /// The license's product SKU.
     pub product_sku: String,
+}
+
+/// `Grant Accepted`: a trusted grant was accepted (and activated unless the policy says not).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantAccepted {
+    /// The grant and its license.
+    #[serde(flatten)]
+    pub grant: GrantSubject,
     /// Whether the grant was also activated.
     pub activated: bool,
     /// Whether this was a dry run (nothing was changed).
@@ -74,20 +83,9 @@ pub enum UntrustedOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GrantNotTrusted {
-    /// The grant.
-    pub grant_arn: String,
-    /// The granted license.
-    pub license_arn: String,
-    /// The account that received the grant.
-    pub account: String,
-    /// The account that issued the grant.
-    pub granter_account: String,
-    /// The license issuer's key fingerprint.
-    pub key_fingerprint: String,
-    /// The license issuer's name.
-    pub issuer_name: String,
-    /// The license's product SKU.
-    pub product_sku: String,
+    /// The grant and its license.
+    #[serde(flatten)]
+    pub grant: GrantSubject,
     /// Whether the grant was left pending or rejected.
     pub outcome: UntrustedOutcome,
     /// Whether this was a dry run (nothing was changed).
@@ -269,11 +267,9 @@ impl ProjectEvent {
     /// The ARNs the event is about (PutEvents' `Resources`).
     pub fn resources(&self) -> Vec<String> {
         match self {
-            Self::GrantAccepted(detail) => {
-                vec![detail.grant_arn.clone(), detail.license_arn.clone()]
-            }
-            Self::GrantNotTrusted(detail) => {
-                vec![detail.grant_arn.clone(), detail.license_arn.clone()]
+            Self::GrantAccepted(GrantAccepted { grant, .. })
+            | Self::GrantNotTrusted(GrantNotTrusted { grant, .. }) => {
+                vec![grant.grant_arn.clone(), grant.license_arn.clone()]
             }
             Self::SoftLimitWarning(detail)
             | Self::SoftLimitExceeded(detail)
@@ -556,4 +552,223 @@ fn entry_size(entry: &PutEventsRequestEntry) -> usize {
         + text(entry.detail_type())
         + text(entry.detail())
         + entry.resources().iter().map(String::len).sum::<usize>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+    use time::macros::datetime;
+
+    const GRANT: &str = "arn:aws:license-manager::111122223333:grant:g-1";
+    const LICENSE: &str = "arn:aws:license-manager::111122223333:license:l-1";
+    const CONFIGURATION: &str =
+        "arn:aws:license-manager:us-east-1:123456789012:license-configuration:lic-1";
+    const NOW: OffsetDateTime = datetime!(2026-11-22 10:00 UTC);
+
+    fn subject() -> GrantSubject {
+        GrantSubject {
+            grant_arn: GRANT.into(),
+            license_arn: LICENSE.into(),
+            account: "123456789012".into(),
+            granter_account: "111122223333".into(),
+            key_fingerprint: "aws:111122223333:Acme:issuer-fingerprint".into(),
+            issuer_name: "Acme".into(),
+            product_sku: "acme-pro".into(),
+        }
+    }
+
+    fn crossing(entitlement_name: Option<&str>) -> SoftLimitCrossing {
+        SoftLimitCrossing {
+            resource_arn: CONFIGURATION.into(),
+            resource_kind: LimitedResource::LicenseConfiguration,
+            entitlement_name: entitlement_name.map(Into::into),
+            account: "123456789012".into(),
+            count: 10,
+            consumed: 9,
+            percent: 90.0,
+            warn_threshold_percent: 80,
+            time: NOW,
+        }
+    }
+
+    /// Every detail-type with its complete `detail`: the contract the README documents.
+    fn examples() -> Vec<(ProjectEvent, Value)> {
+        let grant = json!({
+            "grantArn": GRANT, "licenseArn": LICENSE, "account": "123456789012",
+            "granterAccount": "111122223333",
+            "keyFingerprint": "aws:111122223333:Acme:issuer-fingerprint",
+            "issuerName": "Acme", "productSku": "acme-pro",
+        });
+        let with = |base: &Value, extra: Value| {
+            let mut merged = base.clone();
+            merged
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            merged
+        };
+        let crossing_detail = json!({
+            "resourceArn": CONFIGURATION, "resourceKind": "licenseConfiguration",
+            "account": "123456789012", "count": 10, "consumed": 9, "percent": 90.0,
+            "warnThresholdPercent": 80, "time": "2026-11-22T10:00:00Z",
+        });
+        vec![
+            (
+                ProjectEvent::GrantAccepted(GrantAccepted {
+                    grant: subject(),
+                    activated: true,
+                    dry_run: false,
+                    time: NOW,
+                }),
+                with(
+                    &grant,
+                    json!({"activated": true, "dryRun": false, "time": "2026-11-22T10:00:00Z"}),
+                ),
+            ),
+            (
+                ProjectEvent::GrantNotTrusted(GrantNotTrusted {
+                    grant: subject(),
+                    outcome: UntrustedOutcome::Rejected,
+                    dry_run: true,
+                    time: NOW,
+                }),
+                with(
+                    &grant,
+                    json!({"outcome": "rejected", "dryRun": true, "time": "2026-11-22T10:00:00Z"}),
+                ),
+            ),
+            (
+                ProjectEvent::SoftLimitWarning(crossing(None)),
+                crossing_detail.clone(),
+            ),
+            (
+                ProjectEvent::SoftLimitExceeded(crossing(None)),
+                crossing_detail.clone(),
+            ),
+            (
+                ProjectEvent::SoftLimitRecovered(SoftLimitCrossing {
+                    resource_kind: LimitedResource::Entitlement,
+                    ..crossing(Some("Users"))
+                }),
+                with(
+                    &crossing_detail,
+                    json!({"resourceKind": "entitlement", "entitlementName": "Users"}),
+                ),
+            ),
+            (
+                ProjectEvent::SoftLimitEnforced(SoftLimitEnforced {
+                    license_configuration_arn: CONFIGURATION.into(),
+                    account: "123456789012".into(),
+                    count: 10,
+                    consumed: 12,
+                    percent: 120.0,
+                    dry_run: false,
+                    time: NOW,
+                }),
+                json!({
+                    "licenseConfigurationArn": CONFIGURATION, "account": "123456789012",
+                    "count": 10, "consumed": 12, "percent": 120.0, "dryRun": false,
+                    "time": "2026-11-22T10:00:00Z",
+                }),
+            ),
+            (
+                ProjectEvent::EntitlementOverage(EntitlementOverage {
+                    license_arn: LICENSE.into(),
+                    entitlement_name: "Users".into(),
+                    unit: "Count".into(),
+                    account: "123456789012".into(),
+                    max_count: 25,
+                    consumed: 26,
+                    time: NOW,
+                }),
+                json!({
+                    "licenseArn": LICENSE, "entitlementName": "Users", "unit": "Count",
+                    "account": "123456789012", "maxCount": 25, "consumed": 26,
+                    "time": "2026-11-22T10:00:00Z",
+                }),
+            ),
+            (
+                ProjectEvent::LicenseStatusChanged(LicenseStatusChanged {
+                    license_arn: LICENSE.into(),
+                    account: "123456789012".into(),
+                    previous_status: None,
+                    status: "DEACTIVATED".into(),
+                    version: Some("3".into()),
+                    time: NOW,
+                }),
+                json!({
+                    "licenseArn": LICENSE, "account": "123456789012", "status": "DEACTIVATED",
+                    "version": "3", "time": "2026-11-22T10:00:00Z",
+                }),
+            ),
+            (
+                ProjectEvent::LicenseExpiring(LicenseExpiring {
+                    license_arn: LICENSE.into(),
+                    account: "123456789012".into(),
+                    product_sku: "acme-pro".into(),
+                    validity_end: datetime!(2026-12-01 00:00 UTC),
+                    days_remaining: 8,
+                    warning_days: 30,
+                    time: NOW,
+                }),
+                json!({
+                    "licenseArn": LICENSE, "account": "123456789012", "productSku": "acme-pro",
+                    "validityEnd": "2026-12-01T00:00:00Z", "daysRemaining": 8,
+                    "warningDays": 30, "time": "2026-11-22T10:00:00Z",
+                }),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_detail_type_has_the_documented_camel_case_fields() {
+        let examples = examples();
+        let types: Vec<&str> = examples
+            .iter()
+            .map(|(event, _)| event.detail_type())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "Grant Accepted",
+                "Grant Not Trusted",
+                "Soft Limit Warning",
+                "Soft Limit Exceeded",
+                "Soft Limit Recovered",
+                "Soft Limit Enforced",
+                "Entitlement Overage",
+                "License Status Changed",
+                "License Expiring",
+            ]
+        );
+        for (event, expected) in examples {
+            assert_eq!(event.detail(), expected, "{}", event.detail_type());
+            assert_eq!(event.time(), NOW);
+        }
+    }
+
+    #[test]
+    fn resources_name_what_the_event_is_about() {
+        for (event, detail) in examples() {
+            let resources = event.resources();
+            assert!(!resources.is_empty());
+            for arn in &resources {
+                assert!(
+                    detail.as_object().unwrap().values().any(|v| v == arn),
+                    "{}: {arn} is not in the detail",
+                    event.detail_type()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.backoff(0), Duration::from_millis(100));
+        assert_eq!(policy.backoff(1), Duration::from_millis(200));
+        assert_eq!(policy.backoff(10), Duration::from_secs(2));
+        assert_eq!(policy.backoff(u32::MAX), Duration::from_secs(2));
+    }
 }
