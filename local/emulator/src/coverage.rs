@@ -41,12 +41,31 @@ const NOTES: &str = "\
   state file; `--public-key-out PATH` writes its PEM public key at start.
 - License configurations count one license per associated resource whatever the counting
   type (the emulator has no inventory of vCPUs, cores or sockets); a hard limit refuses an
-  association past LicenseCount with `LicenseUsageException`. ListResourceInventory lists the
+  association past LicenseCount with `LicenseUsageException`. An AMI (`EC2_AMI`) association
+  consumes nothing and is not held to the hard limit (it tracks the instances launched from
+  it); it is listed by ListAssociationsForLicenseConfiguration. ListResourceInventory lists the
   resources known through associations. Association changes are refused synchronously, so
   ListFailuresForLicenseConfigurationOperations is always empty.
-- `--state-file` is rewritten atomically (temporary file and rename) after every change and
-  reloaded on start; a corrupt file is refused and left untouched.
-- Not emulated: License Manager's own EventBridge events.
+- ClientToken makes creates and checkouts idempotent for 10 minutes (the model: \"valid for
+  10 minutes\"); a replay answers the first response, the same SignedToken included. A
+  ClientToken reused with other parameters is refused with `ConflictException` where the
+  operation declares it, else `ValidationException`.
+- NextToken is an opaque cursor bound to the operation and its parameters: the next page
+  starts after the last item returned (deleting listed items skips none), and a token from
+  another operation or other filters is refused.
+- Checkouts are forgotten once checked in or expired (a repeated CheckInLicense is told
+  apart for 10 minutes); GetLicenseUsage counts the units still held.
+- DeleteLicense marks the license DELETED; GetLicense with a Version and
+  ListLicenseVersions keep reporting each version as it was.
+- CreateToken's JWT carries the license ARN as `aud` and TokenProperties as `amr`.
+- `--state-file` (mode 0600: it holds the signing key) is rewritten atomically (temporary
+  file, fsync, rename, fsync of the directory) after every change, outside the state lock;
+  a change becomes visible only once saved, so a failed save answers
+  `ServerInternalException` and changes nothing. It is reloaded on start; a corrupt file is
+  refused and left untouched.
+- Not emulated: License Manager's own EventBridge events; redistributing a received license
+  by its grantee (CreateGrant with `ParentArn` / AllowedOperations `CreateGrant`): only the
+  issuer may call CreateGrant.
 ";
 
 /// The coverage document: every operation of the model, implemented or not, with totals.

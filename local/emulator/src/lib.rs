@@ -64,6 +64,38 @@ pub struct Config {
     pub public_key_out: Option<PathBuf>,
 }
 
+impl Config {
+    /// Checks the settings (the one place for these rules: the CLI and
+    /// [`Emulator::start_with_clock`] both use it).
+    pub fn validate(&self) -> Result<(), StartError> {
+        let invalid = |m: String| Err(StartError::Config(m));
+        if self.account_id.len() != 12 || !self.account_id.bytes().all(|b| b.is_ascii_digit()) {
+            return invalid(format!(
+                "--account-id must be 12 digits, got '{}'",
+                self.account_id
+            ));
+        }
+        if !self.fault_rate.is_finite() || !(0.0..=1.0).contains(&self.fault_rate) {
+            return invalid(format!(
+                "--fault-rate must be between 0 and 1, got {}",
+                self.fault_rate
+            ));
+        }
+        if self.region.is_empty()
+            || !self
+                .region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return invalid(format!(
+                "--region must be a region name like us-east-1, got '{}'",
+                self.region
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -126,6 +158,9 @@ impl Clock for ManualClock {
 /// Why the emulator could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
     /// The state file could not be loaded (e.g. it is corrupt).
     #[error(transparent)]
     State(#[from] state::StateError),
@@ -166,6 +201,7 @@ impl Emulator {
         addr: SocketAddr,
         clock: Arc<dyn Clock>,
     ) -> Result<Emulator, StartError> {
+        config.validate()?;
         let loaded = match &config.state_file {
             Some(path) => state::State::load(path)?,
             None => None,
@@ -206,6 +242,7 @@ impl Emulator {
             config,
             clock,
             rng: Mutex::new(seed),
+            writer: tokio::sync::Mutex::new(()),
         });
         let app = axum::Router::new()
             .fallback(move |req: axum::extract::Request| server::handle(shared.clone(), req));

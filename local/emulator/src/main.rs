@@ -66,14 +66,6 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    if cli.account_id.len() != 12 || !cli.account_id.bytes().all(|b| b.is_ascii_digit()) {
-        eprintln!("--account-id must be 12 digits, got '{}'", cli.account_id);
-        return ExitCode::from(2);
-    }
-    if !(0.0..=1.0).contains(&cli.fault_rate) {
-        eprintln!("--fault-rate must be between 0 and 1");
-        return ExitCode::from(2);
-    }
     let config = Config {
         account_id: cli.account_id,
         region: cli.region,
@@ -84,6 +76,10 @@ async fn main() -> ExitCode {
         seed: cli.seed,
         public_key_out: cli.public_key_out,
     };
+    if let Err(e) = config.validate() {
+        eprintln!("license-manager-local: {e}");
+        return ExitCode::from(2);
+    }
     let addr: Option<SocketAddr> = (cli.host.as_str(), cli.port)
         .to_socket_addrs()
         .ok()

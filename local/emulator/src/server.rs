@@ -24,6 +24,9 @@ pub(crate) struct Shared {
     pub clock: Arc<dyn Clock>,
     /// splitmix64 state for deterministic fault injection.
     pub rng: Mutex<u64>,
+    /// Serialises mutating calls when a state file is written, so snapshots reach the
+    /// file in the order they were made (an older one never overwrites a newer one).
+    pub writer: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -163,28 +166,78 @@ async fn process(
             ),
         )
     })?;
-    let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+    let request_hash = ops::request_hash(&input);
+    let now = shared.clock.now();
+    let state_file = shared.config.state_file.as_ref().filter(|_| entry.mutates);
+    let Some(path) = state_file else {
+        // In memory only: apply under the lock, sign after releasing it.
+        let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.housekeeping(now.unix_timestamp(), ops::CLIENT_TOKEN_TTL_SECS);
+        let mut ctx = Ctx {
+            state: &mut state,
+            account,
+            region: &shared.config.region,
+            now,
+            signer: &shared.signer,
+            operation: op,
+            request_hash,
+            cached: None,
+        };
+        let result = (entry.handler)(&mut ctx, input).map_err(|e| declared(op, e))?;
+        let cached = ctx.cached.take();
+        drop(state);
+        let signed = ops::sign_marked(&shared.signer, result)?;
+        if let Some(key) = cached {
+            // A replay of the ClientToken answers this very response (same SignedToken).
+            let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(entry) = state.client_tokens.get_mut(&key) {
+                entry.response = signed.clone();
+            }
+        }
+        return Ok(signed);
+    };
+    // With a state file: apply the call to a copy, write the copy outside the state lock
+    // (reads go on meanwhile) and make it current only once it is on disk, so a failed
+    // save changes nothing.
+    let _writer = shared.writer.lock().await;
+    let mut next = {
+        let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.housekeeping(now.unix_timestamp(), ops::CLIENT_TOKEN_TTL_SECS);
+        state.clone()
+    };
     let mut ctx = Ctx {
-        state: &mut state,
+        state: &mut next,
         account,
         region: &shared.config.region,
-        now: shared.clock.now(),
+        now,
         signer: &shared.signer,
+        operation: op,
+        request_hash,
+        cached: None,
     };
     let result = (entry.handler)(&mut ctx, input).map_err(|e| declared(op, e))?;
-    if entry.mutates
-        && let Some(path) = &shared.config.state_file
+    let cached = ctx.cached.take();
+    let signed = ops::sign_marked(&shared.signer, result)?;
+    if let Some(key) = cached
+        && let Some(entry) = next.client_tokens.get_mut(&key)
     {
-        state.save(path).map_err(|e| {
-            tracing::error!(error = %e, "cannot persist state");
-            ApiError::new(
-                ErrorKind::ServerInternal,
-                format!("cannot persist state: {e}"),
-            )
-        })?;
+        entry.response = signed.clone();
     }
-    drop(state);
-    ops::sign_marked(&shared.signer, result)
+    let persist_error = |e: String| {
+        tracing::error!(error = %e, "cannot persist state; the call was not applied");
+        ApiError::new(
+            ErrorKind::ServerInternal,
+            format!("cannot persist state (the call was not applied): {e}"),
+        )
+    };
+    let bytes = serde_json::to_vec(&next).map_err(|e| persist_error(e.to_string()))?;
+    let target = path.clone();
+    tokio::task::spawn_blocking(move || crate::state::write_atomically(&target, &bytes))
+        .await
+        .map_err(|e| persist_error(e.to_string()))?
+        .map_err(|e| persist_error(e.to_string()))?;
+    *shared.state.lock().unwrap_or_else(PoisonError::into_inner) = next;
+    Ok(signed)
 }
 
 /// Maps an error to one the model declares for `op`, as the real service's SDKs expect:

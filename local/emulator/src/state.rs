@@ -43,12 +43,31 @@ pub struct LicenseRecord {
     pub owner: String,
     pub seq: u64,
     pub versions: Vec<License>,
+    /// When DeleteLicense deleted it (unix seconds). Deletion is a property of the
+    /// license, shown on its current view; its versions keep the status they had.
+    #[serde(default)]
+    pub deleted_at: Option<i64>,
 }
 
 impl LicenseRecord {
-    /// The current version.
+    /// The last version as stored (without the deletion mark).
     pub fn current(&self) -> Option<&License> {
         self.versions.last()
+    }
+
+    /// Whether the license is deleted (state files written before `deleted_at` existed
+    /// marked the last version DELETED).
+    pub fn is_deleted(&self) -> bool {
+        self.deleted_at.is_some() || self.current().is_some_and(|l| l.status == "DELETED")
+    }
+
+    /// The current view: the last version, DELETED when the license is.
+    pub fn view(&self) -> Option<License> {
+        let mut license = self.current()?.clone();
+        if self.is_deleted() {
+            license.status = "DELETED".into();
+        }
+        Some(license)
     }
 }
 
@@ -112,6 +131,31 @@ pub struct UsageIndex {
     expiries: BinaryHeap<Reverse<(i64, String)>>,
 }
 
+/// A response remembered for a ClientToken.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientTokenEntry {
+    /// When it was first used (unix seconds).
+    pub at: i64,
+    /// [`crate::ops::request_hash`] of the request that used it.
+    pub request_hash: String,
+    /// The (signed) response.
+    pub response: Value,
+}
+
+/// A checked-in checkout, remembered only to tell a repeated CheckInLicense apart.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckedIn {
+    pub account: String,
+    /// When it was checked in (unix seconds).
+    pub at: i64,
+}
+
+/// How long checked-in tokens are remembered after check-in (seconds).
+pub const CHECKED_IN_RETENTION_SECS: i64 = 10 * 60;
+
+/// How often (in clock seconds) expired ClientTokens and check-in records are swept.
+const SWEEP_EVERY_SECS: i64 = 60;
+
 /// A refresh token created by CreateToken.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TokenRecord {
@@ -152,6 +196,9 @@ pub struct Association {
     pub caller: String,
     pub ami_association_scope: Option<String>,
     pub time: i64,
+    /// Creation order (0 in state files written before it existed).
+    #[serde(default)]
+    pub seq: u64,
 }
 
 /// The emulator's whole state (serialised as the state file).
@@ -169,10 +216,17 @@ pub struct State {
     pub associations: Vec<Association>,
     pub tags: BTreeMap<String, Vec<Tag>>,
     pub settings: BTreeMap<String, Value>,
-    /// Responses remembered per `account/operation/ClientToken`.
-    pub idempotency: BTreeMap<String, Value>,
+    /// Responses remembered per `account/operation/ClientToken` (for 10 minutes).
+    #[serde(default)]
+    pub client_tokens: BTreeMap<String, ClientTokenEntry>,
+    /// Checkouts checked in recently (their consumption is gone).
+    #[serde(default)]
+    pub checked_in: BTreeMap<String, CheckedIn>,
     #[serde(skip)]
     usage: UsageIndex,
+    /// Clock second of the next sweep of expired entries.
+    #[serde(skip)]
+    next_sweep: i64,
 }
 
 impl State {
@@ -234,11 +288,12 @@ impl State {
             let Some(c) = self.consumptions.get(&token).cloned() else {
                 continue;
             };
-            if !c.settled && !c.checked_in && c.expiration.is_some_and(|e| e <= now) {
-                self.adjust(&c, -1);
-                if let Some(stored) = self.consumptions.get_mut(&token) {
-                    stored.settled = true;
+            if c.expiration.is_some_and(|e| e <= now) {
+                if !c.settled && !c.checked_in {
+                    self.adjust(&c, -1);
                 }
+                // Expired: its units are back in the pool and nothing needs it any more.
+                self.consumptions.remove(&token);
             }
         }
     }
@@ -263,8 +318,9 @@ impl State {
         self.consumptions.insert(token, c);
     }
 
-    /// Checks a checkout in: its units return to the pool.
-    pub fn check_in(&mut self, token: &str) {
+    /// Checks a checkout in at `now`: its units return to the pool and the checkout is
+    /// forgotten (a short-lived record tells a repeated check-in apart).
+    pub fn check_in(&mut self, token: &str, now: i64) {
         self.ensure_index();
         let Some(c) = self.consumptions.get(token).cloned() else {
             return;
@@ -272,10 +328,34 @@ impl State {
         if !c.settled && !c.checked_in {
             self.adjust(&c, -1);
         }
-        if let Some(stored) = self.consumptions.get_mut(token) {
-            stored.checked_in = true;
-            stored.settled = true;
+        self.consumptions.remove(token);
+        self.checked_in.insert(
+            token.to_string(),
+            CheckedIn {
+                account: c.account,
+                at: now,
+            },
+        );
+    }
+
+    /// Settles expired checkouts and forgets ClientTokens older than `token_ttl` and
+    /// check-in records older than [`CHECKED_IN_RETENTION_SECS`]; the scans run at most
+    /// once a minute of the clock.
+    pub fn housekeeping(&mut self, now: i64, token_ttl: i64) {
+        self.settle(now);
+        if now < self.next_sweep {
+            return;
         }
+        self.next_sweep = now.saturating_add(SWEEP_EVERY_SECS);
+        self.client_tokens
+            .retain(|_, e| now.saturating_sub(e.at) < token_ttl);
+        self.checked_in
+            .retain(|_, c| now.saturating_sub(c.at) < CHECKED_IN_RETENTION_SECS);
+    }
+
+    /// Forgets ClientTokens older than `ttl` (at most once a minute of the clock).
+    pub fn expire_client_tokens(&mut self, now: i64, ttl: i64) {
+        self.housekeeping(now, ttl);
     }
 
     /// Moves a checkout's expiration.
@@ -317,26 +397,59 @@ impl State {
 
     /// Writes the state atomically: a temporary file in the same directory, then a rename.
     pub fn save(&self, path: &Path) -> Result<(), StateError> {
-        let bytes = serde_json::to_vec(self)?;
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "state".to_string());
-        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let write_err = |source| StateError::Write {
-            path: path.to_path_buf(),
-            source,
-        };
-        let mut file = std::fs::File::create(&tmp).map_err(write_err)?;
-        file.write_all(&bytes).map_err(write_err)?;
-        file.sync_all().map_err(write_err)?;
-        drop(file);
-        std::fs::rename(&tmp, path).map_err(write_err)
+        write_atomically(path, &serde_json::to_vec(self)?)
     }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory created with
+/// mode 0600 (the state holds the JWT signing key), fsynced, renamed over `path`, then the
+/// directory fsynced so the rename survives a crash. The temporary file is removed when
+/// any step fails.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "state".to_string());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let write_err = |source| StateError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let written = (|| {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&tmp)?;
+        // An existing temporary file keeps its old mode: make sure it is private.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(write_err(e));
+    }
+    #[cfg(unix)]
+    {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(write_err)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -406,8 +519,10 @@ mod tests {
         let mut reloaded: State =
             serde_json::from_slice(&serde_json::to_vec(&state).expect("ser")).expect("de");
         assert_eq!(reloaded.held("l", "Users", 250), 3);
-        reloaded.check_in("a");
-        reloaded.check_in("a");
+        reloaded.check_in("a", 250);
+        reloaded.check_in("a", 250);
+        assert!(!reloaded.consumptions.contains_key("a"));
+        assert!(reloaded.checked_in.contains_key("a"));
         assert_eq!(reloaded.held("l", "Users", 250), 1);
         assert_eq!(reloaded.held("l", "Users", 10_000), 1);
         assert_eq!(reloaded.held("l", "Other", 0), 0);

@@ -28,14 +28,34 @@ async fn create_list_use_and_delete_tokens() {
     let token = created.token().unwrap().to_string();
     let id = created.token_id().unwrap().to_string();
     assert_eq!(token.split('.').count(), 3, "a JWT");
+    // The model maps LicenseArn to the `aud` claim and TokenProperties to `amr`.
+    let claims: serde_json::Value = {
+        use base64::Engine as _;
+        let payload = token.split('.').nth(1).unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(claims["aud"], a.as_str());
+    assert_eq!(claims["amr"], serde_json::json!(["tenant=42"]));
     let again = isv
         .create_token()
         .license_arn(&a)
+        .role_arns(format!(
+            "arn:aws:iam::{ISV}:role/AWSLicenseManagerConsumptionRole"
+        ))
+        .token_properties("tenant=42")
+        .expiration_in_days(30)
         .client_token("tok-a")
         .send()
         .await
         .unwrap();
     assert_eq!(again.token_id(), Some(id.as_str()));
+    // A replay answers the very same token, not a re-signed one.
+    assert_eq!(again.token(), Some(token.as_str()));
     isv.create_token()
         .license_arn(&b)
         .client_token("tok-b")

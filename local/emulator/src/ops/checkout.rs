@@ -184,7 +184,14 @@ fn provisional_ttl(license: &License) -> i64 {
         .provisional_configuration
         .as_ref()
         .map_or(DEFAULT_TTL_MINUTES, |p| p.max_time_to_live_in_minutes)
-        * 60
+        .saturating_mul(60)
+}
+
+/// `now + seconds`, saturating and clamped to the latest time an ISO8601 timestamp can
+/// state (values from a state file may be arbitrarily large).
+fn expiry(now: i64, seconds: i64) -> i64 {
+    now.saturating_add(seconds)
+        .clamp(super::MIN_TIME, super::MAX_TIME)
 }
 
 pub fn checkout_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
@@ -196,6 +203,7 @@ pub fn checkout_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiErr
             .state
             .licenses
             .values()
+            .filter(|r| !r.is_deleted())
             .filter_map(|r| Some((r.seq, r.current()?)))
             .filter(|(_, l)| {
                 l.product_sku == req.product_sku
@@ -242,7 +250,7 @@ pub fn checkout_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiErr
             node_id: req.node_id,
             issued_at: now,
             expiration: (req.checkout_type == "PROVISIONAL")
-                .then(|| now + provisional_ttl(&license)),
+                .then(|| expiry(now, provisional_ttl(&license))),
             checkout_type: req.checkout_type,
             checked_in: false,
             settled: false,
@@ -266,7 +274,7 @@ pub fn checkout_borrow_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value,
     let token = req.client_token.clone();
     idempotent(ctx, "CheckoutBorrowLicense", &token, |ctx| {
         let now = ctx.now_unix();
-        let license = current_license(ctx.state, &req.license_arn)?.clone();
+        let license = current_license(ctx.state, &req.license_arn)?;
         if !may_use(
             ctx.state,
             ctx.account,
@@ -312,7 +320,10 @@ pub fn checkout_borrow_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value,
             entitlements: allowed,
             node_id: req.node_id,
             issued_at: now,
-            expiration: Some(now + borrow.max_time_to_live_in_minutes * 60),
+            expiration: Some(expiry(
+                now,
+                borrow.max_time_to_live_in_minutes.saturating_mul(60),
+            )),
             checked_in: false,
             settled: false,
         };
@@ -326,13 +337,25 @@ pub fn checkout_borrow_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value,
 
 /// The caller's checkout `token`, still holding its units.
 fn active_consumption(ctx: &Ctx<'_>, token: &str) -> Result<Consumption, ApiError> {
+    if ctx
+        .state
+        .checked_in
+        .get(token)
+        .is_some_and(|c| c.account == ctx.account)
+    {
+        return Err(ApiError::conflict(format!(
+            "License consumption token {token} is already checked in"
+        )));
+    }
     let c = ctx
         .state
         .consumptions
         .get(token)
         .filter(|c| c.account == ctx.account)
         .ok_or_else(|| {
-            ApiError::not_found(format!("License consumption token {token} not found"))
+            ApiError::not_found(format!(
+                "License consumption token {token} not found (or expired)"
+            ))
         })?;
     if c.checked_in {
         return Err(ApiError::conflict(format!(
@@ -365,7 +388,10 @@ pub fn extend_license_consumption(ctx: &mut Ctx<'_>, input: Value) -> Result<Val
             req.license_consumption_token, c.checkout_type
         )));
     }
-    let expiration = ctx.now_unix() + provisional_ttl(current_license(ctx.state, &c.license_arn)?);
+    let expiration = expiry(
+        ctx.now_unix(),
+        provisional_ttl(&current_license(ctx.state, &c.license_arn)?),
+    );
     if !req.dry_run {
         ctx.state.extend(&req.license_consumption_token, expiration);
     }
@@ -419,6 +445,7 @@ pub fn check_in_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiErr
             e.name, c.license_arn
         )));
     }
-    ctx.state.check_in(token);
+    let now = ctx.now_unix();
+    ctx.state.check_in(token, now);
     Ok(json!({}))
 }

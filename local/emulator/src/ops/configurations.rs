@@ -3,7 +3,7 @@
 //! Each associated resource consumes one license whatever the counting type: the emulator
 //! has no EC2 inventory to read vCPU, core or socket counts from.
 
-use super::{Ctx, Field, Filter, apply_filters, arn_account, new_id, page, parse};
+use super::{Ctx, Field, Filter, apply_filters, arn_account, new_id, page, parse, seq_key};
 use crate::protocol::{ApiError, ErrorKind};
 use crate::shapes::{ProductInformation, Tag};
 use crate::state::{Association, ConfigurationRecord, State};
@@ -84,8 +84,17 @@ fn associations<'a>(state: &'a State, arn: &'a str) -> impl Iterator<Item = &'a 
 }
 
 /// Licenses consumed by the resources associated with configuration `arn`.
+/// Resource type of an AMI: associating one tracks the instances launched from it and
+/// consumes nothing itself.
+const AMI: &str = "EC2_AMI";
+
 fn consumed(state: &State, arn: &str) -> i64 {
-    i64::try_from(associations(state, arn).count()).unwrap_or(i64::MAX)
+    i64::try_from(
+        associations(state, arn)
+            .filter(|a| a.resource_type != AMI)
+            .count(),
+    )
+    .unwrap_or(i64::MAX)
 }
 
 fn per_type(state: &State, arn: &str) -> Vec<Value> {
@@ -255,12 +264,11 @@ pub fn list(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
         .map(|(arn, c)| (c.seq, describe(ctx.state, arn, c)))
         .collect();
     rows.sort_by_key(|(seq, _)| *seq);
-    let rows: Vec<Value> = rows.into_iter().map(|(_, v)| v).collect();
-    let fields: &[Field<Value>] = &[
-        ("licenseCountingType", |v| {
+    let fields: &[Field<(u64, Value)>] = &[
+        ("licenseCountingType", |(_, v)| {
             vec![v["LicenseCountingType"].as_str().unwrap_or("").to_string()]
         }),
-        ("enforceLicenseCount", |v| {
+        ("enforceLicenseCount", |(_, v)| {
             vec![
                 v["LicenseCountHardLimit"]
                     .as_bool()
@@ -268,7 +276,7 @@ pub fn list(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
                     .to_string(),
             ]
         }),
-        ("usagelimitExceeded", |v| {
+        ("usagelimitExceeded", |(_, v)| {
             let exceeded = v["LicenseCount"]
                 .as_i64()
                 .is_some_and(|n| v["ConsumedLicenses"].as_i64().unwrap_or(0) > n);
@@ -276,7 +284,9 @@ pub fn list(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
         }),
     ];
     let rows = apply_filters(rows, &req.filters, fields)?;
+    let rows = rows.into_iter().map(|(seq, v)| (seq_key(seq), v)).collect();
     page(
+        ctx,
         rows,
         "LicenseConfigurations",
         req.max_results,
@@ -308,10 +318,11 @@ pub fn list_associations(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiEr
             if let Some(scope) = &a.ami_association_scope {
                 v["AmiAssociationScope"] = json!(scope);
             }
-            v
+            (association_key(a), v)
         })
         .collect();
     page(
+        ctx,
         items,
         "LicenseConfigurationAssociations",
         req.max_results,
@@ -322,7 +333,10 @@ pub fn list_associations(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiEr
 pub fn list_usage(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
     let req: AssociationsRequest = parse(input)?;
     owned(ctx, &req.license_configuration_arn)?;
-    let rows: Vec<&Association> = associations(ctx.state, &req.license_configuration_arn).collect();
+    // An AMI consumes no license: only the instances launched from it do.
+    let rows: Vec<&Association> = associations(ctx.state, &req.license_configuration_arn)
+        .filter(|a| a.resource_type != AMI)
+        .collect();
     let fields: &[Field<&Association>] = &[
         ("resourceArn", |a| vec![a.resource_arn.clone()]),
         ("resourceType", |a| vec![a.resource_type.clone()]),
@@ -332,17 +346,21 @@ pub fn list_usage(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
     let items = rows
         .into_iter()
         .map(|a| {
-            json!({
-                "ResourceArn": a.resource_arn,
-                "ResourceType": a.resource_type,
-                "ResourceStatus": "running",
-                "ResourceOwnerId": a.resource_owner,
-                "AssociationTime": a.time,
-                "ConsumedLicenses": 1,
-            })
+            (
+                association_key(a),
+                json!({
+                    "ResourceArn": a.resource_arn,
+                    "ResourceType": a.resource_type,
+                    "ResourceStatus": "running",
+                    "ResourceOwnerId": a.resource_owner,
+                    "AssociationTime": a.time,
+                    "ConsumedLicenses": 1,
+                }),
+            )
         })
         .collect();
     page(
+        ctx,
         items,
         "LicenseConfigurationUsageList",
         req.max_results,
@@ -364,6 +382,7 @@ pub fn list_failures(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError>
     let req: FailuresRequest = parse(input)?;
     owned(ctx, &req.license_configuration_arn)?;
     page(
+        ctx,
         Vec::new(),
         "LicenseOperationFailureList",
         req.max_results,
@@ -441,7 +460,8 @@ pub fn update_specifications(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, A
         }
         let c = owned(ctx, arn)?;
         let used = consumed(ctx.state, arn);
-        if c.hard_limit
+        if rtype != AMI
+            && c.hard_limit
             && let Some(limit) = c.license_count
             && used + 1 > limit
         {
@@ -459,6 +479,7 @@ pub fn update_specifications(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, A
         if is_associated(ctx.state, &spec.license_configuration_arn) {
             continue;
         }
+        let seq = ctx.state.next_seq();
         ctx.state.associations.push(Association {
             configuration_arn: spec.license_configuration_arn,
             resource_arn: req.resource_arn.clone(),
@@ -467,6 +488,7 @@ pub fn update_specifications(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, A
             caller: ctx.account.to_string(),
             ami_association_scope: spec.ami_association_scope,
             time: now,
+            seq,
         });
     }
     for spec in req.remove_license_specifications {
@@ -498,10 +520,11 @@ pub fn list_specifications(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, Api
             if let Some(scope) = &a.ami_association_scope {
                 v["AmiAssociationScope"] = json!(scope);
             }
-            v
+            (association_key(a), v)
         })
         .collect();
     page(
+        ctx,
         items,
         "LicenseSpecifications",
         req.max_results,
@@ -573,19 +596,22 @@ pub fn list_resource_inventory(ctx: &mut Ctx<'_>, input: Value) -> Result<Value,
             .next()
             .unwrap_or(&a.resource_arn);
         let region = a.resource_arn.split(':').nth(3).unwrap_or("");
-        items.push(json!({
-            "ResourceId": id,
-            "ResourceArn": a.resource_arn,
-            "ResourceType": a.resource_type,
-            "ResourceOwningAccountId": a.resource_owner,
-            "Region": region,
-        }));
+        items.push((
+            association_key(a),
+            json!({
+                "ResourceId": id,
+                "ResourceArn": a.resource_arn,
+                "ResourceType": a.resource_type,
+                "ResourceOwningAccountId": a.resource_owner,
+                "Region": region,
+            }),
+        ));
     }
     let mut kept = Vec::new();
     for item in items {
         let mut keep = true;
         for f in &req.filters {
-            let have = inventory_field(&item, &f.name)?;
+            let have = inventory_field(&item.1, &f.name)?;
             keep &= inventory_match(
                 have.as_deref(),
                 &f.condition,
@@ -597,10 +623,21 @@ pub fn list_resource_inventory(ctx: &mut Ctx<'_>, input: Value) -> Result<Value,
         }
     }
     page(
+        ctx,
         kept,
         "ResourceInventoryList",
         req.max_results,
         req.next_token.as_deref(),
+    )
+}
+
+/// The list position of an association: creation order, then its ARNs.
+fn association_key(a: &Association) -> String {
+    format!(
+        "{}/{}/{}",
+        seq_key(a.seq),
+        a.resource_arn,
+        a.configuration_arn
     )
 }
 

@@ -3,7 +3,7 @@
 use super::licenses::{current_license, record};
 use super::{
     Ctx, Field, Filter, apply_filters, arn_account, idempotent, latest, lookup, new_id, one, page,
-    parse, to_value,
+    parse, seq_key, to_value,
 };
 use crate::protocol::ApiError;
 use crate::shapes::{Grant, GrantOptions, Tag};
@@ -322,6 +322,7 @@ struct ListGrantsRequest {
 
 /// A grant with what filters need to know about its license.
 struct Row {
+    seq: u64,
     grant: Grant,
     granter: String,
     sku: String,
@@ -343,8 +344,15 @@ fn list(
             let grant = r.current()?.clone();
             let license = current_license(ctx.state, &grant.license_arn).ok();
             Some(Row {
-                sku: license.map(|l| l.product_sku.clone()).unwrap_or_default(),
-                issuer: license.map(|l| l.issuer.name.clone()).unwrap_or_default(),
+                seq: r.seq,
+                sku: license
+                    .as_ref()
+                    .map(|l| l.product_sku.clone())
+                    .unwrap_or_default(),
+                issuer: license
+                    .as_ref()
+                    .map(|l| l.issuer.name.clone())
+                    .unwrap_or_default(),
                 granter: r.granter.clone(),
                 grant,
             })
@@ -357,9 +365,15 @@ fn list(
     let rows = apply_filters(rows, &req.filters, fields)?;
     let items = rows
         .iter()
-        .map(|r| to_value(&r.grant))
-        .collect::<Result<_, _>>()?;
-    page(items, "Grants", req.max_results, req.next_token.as_deref())
+        .map(|r| Ok((seq_key(r.seq), to_value(&r.grant)?)))
+        .collect::<Result<_, ApiError>>()?;
+    page(
+        ctx,
+        items,
+        "Grants",
+        req.max_results,
+        req.next_token.as_deref(),
+    )
 }
 
 pub fn list_distributed_grants(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {

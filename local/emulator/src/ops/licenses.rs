@@ -2,7 +2,7 @@
 
 use super::{
     Ctx, Field, Filter, apply_filters, idempotent, latest, lookup, new_id, one, page, parse,
-    parse_time, to_value,
+    parse_time, seq_key, to_value,
 };
 use crate::protocol::ApiError;
 use crate::shapes::{
@@ -172,6 +172,7 @@ pub fn create_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError
                 owner: ctx.account.to_string(),
                 seq,
                 versions: vec![license],
+                deleted_at: None,
             },
         );
         if let Some(tags) = req.tags {
@@ -259,7 +260,7 @@ struct GetLicenseRequest {
 /// The current version of `rec` as seen at `now`: an AVAILABLE license past its
 /// `Validity.End` reads EXPIRED.
 fn seen(rec: &LicenseRecord, now: i64) -> Option<License> {
-    let mut license = rec.current()?.clone();
+    let mut license = rec.view()?;
     let ended = license
         .validity
         .end
@@ -296,7 +297,7 @@ pub fn create_license_version(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, 
     idempotent(ctx, "CreateLicenseVersion", &token, |ctx| {
         let rec = owned(ctx, &req.license_arn)?;
         let cur = current(rec)?.clone();
-        if cur.status == "DELETED" {
+        if rec.is_deleted() {
             return Err(ApiError::conflict(format!(
                 "License {} is deleted",
                 req.license_arn
@@ -320,6 +321,7 @@ pub fn create_license_version(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, 
         };
         let license = build_license(req.body, id, req.status.clone(), next);
         if req.reset_usage {
+            let now = ctx.now_unix();
             let tokens: Vec<String> = ctx
                 .state
                 .consumptions
@@ -328,7 +330,7 @@ pub fn create_license_version(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, 
                 .map(|(t, _)| t.clone())
                 .collect();
             for token in tokens {
-                ctx.state.check_in(&token);
+                ctx.state.check_in(&token, now);
             }
         }
         if let Some(rec) = ctx.state.licenses.get_mut(&req.license_arn) {
@@ -387,17 +389,20 @@ pub fn list_licenses(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError>
         .collect();
     let licenses = restrict_arns(licenses, req.license_arns.as_ref(), |l| &l.license_arn);
     let licenses = apply_filters(licenses, &req.filters, LICENSE_FIELDS)?;
-    license_page(&licenses, req.max_results, req.next_token.as_deref())
-}
-
-/// One page of `licenses` under `Licenses`.
-fn license_page(
-    licenses: &[License],
-    max_results: Option<i64>,
-    next_token: Option<&str>,
-) -> Result<Value, ApiError> {
-    let items = licenses.iter().map(to_value).collect::<Result<_, _>>()?;
-    page(items, "Licenses", max_results, next_token)
+    let items = licenses
+        .iter()
+        .map(|l| {
+            let seq = ctx.state.licenses.get(&l.license_arn).map_or(0, |r| r.seq);
+            Ok((seq_key(seq), to_value(l)?))
+        })
+        .collect::<Result<_, ApiError>>()?;
+    page(
+        ctx,
+        items,
+        "Licenses",
+        req.max_results,
+        req.next_token.as_deref(),
+    )
 }
 
 #[derive(Deserialize)]
@@ -411,7 +416,19 @@ struct ListVersionsRequest {
 pub fn list_license_versions(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
     let req: ListVersionsRequest = parse(input)?;
     let rec = visible(ctx, &req.license_arn)?;
-    license_page(&rec.versions, req.max_results, req.next_token.as_deref())
+    let items = rec
+        .versions
+        .iter()
+        .enumerate()
+        .map(|(i, l)| Ok((seq_key(i as u64), to_value(l)?)))
+        .collect::<Result<_, ApiError>>()?;
+    page(
+        ctx,
+        items,
+        "Licenses",
+        req.max_results,
+        req.next_token.as_deref(),
+    )
 }
 
 #[derive(Deserialize)]
@@ -423,8 +440,9 @@ struct DeleteLicenseRequest {
 
 pub fn delete_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
     let req: DeleteLicenseRequest = parse(input)?;
-    let cur = current(owned(ctx, &req.license_arn)?)?.clone();
-    if cur.status == "DELETED" {
+    let rec = owned(ctx, &req.license_arn)?;
+    let cur = current(rec)?.clone();
+    if rec.is_deleted() {
         return Err(ApiError::conflict(format!(
             "License {} is already deleted",
             req.license_arn
@@ -437,10 +455,11 @@ pub fn delete_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError
         )));
     }
     let now = ctx.now_iso();
-    if let Some(rec) = ctx.state.licenses.get_mut(&req.license_arn)
-        && let Some(last) = rec.versions.last_mut()
-    {
-        last.status = "DELETED".into();
+    let at = ctx.now_unix();
+    // A mark on the license, not on its last version: GetLicense(Version) and
+    // ListLicenseVersions keep reporting each version as it was.
+    if let Some(rec) = ctx.state.licenses.get_mut(&req.license_arn) {
+        rec.deleted_at = Some(at);
     }
     Ok(json!({ "Status": "DELETED", "DeletionDate": now }))
 }
@@ -485,9 +504,14 @@ pub fn list_received_licenses(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, 
                 v["ReceivedMetadata"]["ReceivedStatusReason"] = json!(r);
             }
         }
-        items.push(v);
+        let seq = state
+            .licenses
+            .get(&license.license_arn)
+            .map_or(0, |r| r.seq);
+        items.push((seq_key(seq), v));
     }
     page(
+        ctx,
         items,
         "Licenses",
         req.max_results,
@@ -503,7 +527,9 @@ struct UsageRequest {
 
 pub fn get_license_usage(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
     let req: UsageRequest = parse(input)?;
-    let license = current(visible(ctx, &req.license_arn)?)?.clone();
+    let license = visible(ctx, &req.license_arn)?
+        .view()
+        .ok_or_else(|| ApiError::not_found("License has no versions"))?;
     let now = ctx.now_unix();
     let usages: Vec<Value> = license
         .entitlements
@@ -523,9 +549,12 @@ pub fn get_license_usage(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiEr
     Ok(json!({ "LicenseUsage": { "EntitlementUsages": usages } }))
 }
 
-/// The current version of license `arn` (for other modules).
-pub fn current_license<'a>(state: &'a State, arn: &str) -> Result<&'a License, ApiError> {
-    current(record(state, arn)?)
+/// The current view of license `arn` (DELETED when deleted), for other modules.
+pub fn current_license(state: &State, arn: &str) -> Result<License, ApiError> {
+    let rec = record(state, arn)?;
+    current(rec)?;
+    rec.view()
+        .ok_or_else(|| ApiError::not_found(format!("License {arn} has no versions")))
 }
 
 #[cfg(test)]

@@ -29,6 +29,14 @@ pub struct Ctx<'a> {
     pub now: OffsetDateTime,
     /// The key that signs JWTs.
     pub signer: &'a Signer,
+    /// The operation being called.
+    pub operation: &'a str,
+    /// SHA-256 (hex) of the canonical request without `NextToken` / `MaxResults`: the
+    /// parameters a ClientToken or a NextToken is bound to.
+    pub request_hash: String,
+    /// The ClientToken cache entry this call created, so its response can be replaced by
+    /// the signed one (a replay then answers the same SignedToken).
+    pub cached: Option<String>,
 }
 
 impl Ctx<'_> {
@@ -181,12 +189,18 @@ pub fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// Unix seconds as an ISO8601 UTC string (`2026-01-01T00:00:00Z`).
+/// The earliest time [`fmt_time`] states (0000-01-01T00:00:00Z).
+pub const MIN_TIME: i64 = -62_167_219_200;
+/// The latest time [`fmt_time`] states (9999-12-31T23:59:59Z).
+pub const MAX_TIME: i64 = 253_402_300_799;
+
+/// Unix seconds as an ISO8601 UTC string (`2026-01-01T00:00:00Z`), clamped to the years
+/// 0000..=9999 that RFC 3339 can state: never empty.
 pub fn fmt_time(unix: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix)
+    OffsetDateTime::from_unix_timestamp(unix.clamp(MIN_TIME, MAX_TIME))
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
+        .unwrap_or_else(|| "9999-12-31T23:59:59Z".to_string())
 }
 
 /// Parses an ISO8601 / RFC 3339 string to unix seconds.
@@ -255,20 +269,93 @@ pub fn sign_marked(signer: &Signer, mut response: Value) -> Result<Value, ApiErr
     Ok(response)
 }
 
-/// Runs `create` once per `ClientToken`: a repeated token answers the first result.
+/// How long a ClientToken is remembered: the model documents "Idempotency token, valid
+/// for 10 minutes".
+pub const CLIENT_TOKEN_TTL_SECS: i64 = 10 * 60;
+
+/// Runs `create` once per `ClientToken` (for [`CLIENT_TOKEN_TTL_SECS`]): a repeated token
+/// with the same parameters answers the first result; with different parameters it is
+/// refused (ConflictException where the operation declares it, else ValidationException).
 pub fn idempotent(
     ctx: &mut Ctx<'_>,
     operation: &str,
     client_token: &str,
     create: impl FnOnce(&mut Ctx<'_>) -> Result<Value, ApiError>,
 ) -> Result<Value, ApiError> {
+    let now = ctx.now_unix();
+    ctx.state.expire_client_tokens(now, CLIENT_TOKEN_TTL_SECS);
     let key = format!("{}/{operation}/{client_token}", ctx.account);
-    if let Some(previous) = ctx.state.idempotency.get(&key) {
-        return Ok(previous.clone());
+    if let Some(previous) = ctx.state.client_tokens.get(&key)
+        && now.saturating_sub(previous.at) < CLIENT_TOKEN_TTL_SECS
+    {
+        if previous.request_hash != ctx.request_hash {
+            let message = format!(
+                "ClientToken '{client_token}' was already used with different parameters for \
+                 {operation}; use a new ClientToken for a different request"
+            );
+            let kind = if crate::model::declared_errors(operation).contains(&"ConflictException") {
+                crate::protocol::ErrorKind::Conflict
+            } else {
+                crate::protocol::ErrorKind::Validation
+            };
+            return Err(ApiError::new(kind, message));
+        }
+        return Ok(previous.response.clone());
     }
     let result = create(ctx)?;
-    ctx.state.idempotency.insert(key, result.clone());
+    ctx.state.client_tokens.insert(
+        key.clone(),
+        crate::state::ClientTokenEntry {
+            at: now,
+            request_hash: ctx.request_hash.clone(),
+            response: result.clone(),
+        },
+    );
+    ctx.cached = Some(key);
     Ok(result)
+}
+
+/// A hash of `input` without its paging members, independent of member order.
+pub fn request_hash(input: &Value) -> String {
+    fn canonical(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                out.push('{');
+                for k in keys {
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    if let Some(v) = m.get(k) {
+                        canonical(v, out);
+                    }
+                    out.push(',');
+                }
+                out.push('}');
+            }
+            Value::Array(a) => {
+                out.push('[');
+                for v in a {
+                    canonical(v, out);
+                    out.push(',');
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut text = String::new();
+    match input {
+        Value::Object(m) => {
+            let mut m = m.clone();
+            m.remove("NextToken");
+            m.remove("MaxResults");
+            canonical(&Value::Object(m), &mut text);
+        }
+        other => canonical(other, &mut text),
+    }
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A `Filter` / `Filters` member (`Name`, `Values`).
@@ -323,21 +410,37 @@ pub fn apply_filters<T>(
         .collect())
 }
 
-/// One page of `items` under `key`, with `NextToken` when more remain.
+/// The position of a list item: items are listed in ascending key order.
+pub fn seq_key(seq: u64) -> String {
+    format!("{seq:020}")
+}
+
+#[derive(serde::Serialize, Deserialize)]
+struct Cursor {
+    /// Operation.
+    o: String,
+    /// Hash of the request's parameters (filters, ARNs) without paging members.
+    h: String,
+    /// Key of the last item returned.
+    k: String,
+}
+
+const CURSOR_PREFIX: &str = "lml1.";
+
+/// One page of `items` (each with its position key) under `key`, with `NextToken` when
+/// more remain. The NextToken is an opaque cursor naming the operation, the request's
+/// parameters and the last item returned: the next page starts after that item, so
+/// deleting the items of a page does not make the next page skip any, and a token is
+/// refused by another operation or with other filters.
 pub fn page(
-    items: Vec<Value>,
+    ctx: &Ctx<'_>,
+    mut items: Vec<(String, Value)>,
     key: &str,
     max_results: Option<i64>,
     next_token: Option<&str>,
 ) -> Result<Value, ApiError> {
-    let start = match next_token {
-        None | Some("") => 0,
-        Some(t) => t
-            .strip_prefix("lml-")
-            .and_then(|n| n.parse::<usize>().ok())
-            .filter(|n| *n <= items.len())
-            .ok_or_else(|| ApiError::invalid(format!("Invalid NextToken '{t}'")))?,
-    };
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let size = match max_results {
         None => 100,
         Some(n) if n >= 1 => usize::try_from(n).unwrap_or(usize::MAX),
@@ -347,15 +450,56 @@ pub fn page(
             )));
         }
     };
-    let total = items.len();
-    let end = start.saturating_add(size).min(total);
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let after = match next_token {
+        None | Some("") => None,
+        Some(t) => {
+            let cursor: Cursor = t
+                .strip_prefix(CURSOR_PREFIX)
+                .and_then(|b| engine.decode(b).ok())
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .ok_or_else(|| ApiError::invalid(format!("Invalid NextToken '{t}'")))?;
+            if cursor.o != ctx.operation {
+                return Err(ApiError::invalid(format!(
+                    "NextToken was issued by {}, not {}",
+                    cursor.o, ctx.operation
+                )));
+            }
+            if cursor.h != ctx.request_hash {
+                return Err(ApiError::invalid(
+                    "NextToken was issued for a request with other parameters (filters or \
+                     ARNs); pass the same parameters as the first page",
+                ));
+            }
+            Some(cursor.k)
+        }
+    };
+    let start = after.map_or(0, |k| items.partition_point(|(ik, _)| *ik <= k));
+    let rest = items.len().saturating_sub(start);
+    let chosen: Vec<(String, Value)> = items.into_iter().skip(start).take(size).collect();
+    let more = rest > chosen.len();
+    let last = chosen.last().map(|(k, _)| k.clone());
     let mut out = serde_json::Map::new();
     out.insert(
         key.to_string(),
-        Value::Array(items.into_iter().skip(start).take(end - start).collect()),
+        Value::Array(chosen.into_iter().map(|(_, v)| v).collect()),
     );
-    if end < total {
-        out.insert("NextToken".to_string(), json!(format!("lml-{end}")));
+    if more && let Some(last) = last {
+        let cursor = Cursor {
+            o: ctx.operation.to_string(),
+            h: ctx.request_hash.clone(),
+            k: last,
+        };
+        let bytes = serde_json::to_vec(&cursor).map_err(|e| {
+            ApiError::new(
+                crate::protocol::ErrorKind::ServerInternal,
+                format!("cannot encode NextToken: {e}"),
+            )
+        })?;
+        out.insert(
+            "NextToken".to_string(),
+            json!(format!("{CURSOR_PREFIX}{}", engine.encode(bytes))),
+        );
     }
     Ok(Value::Object(out))
 }
@@ -375,15 +519,42 @@ mod tests {
     }
 
     #[test]
-    fn pages_carry_a_next_token_until_the_end() {
-        let items: Vec<Value> = (0..5).map(|i| json!(i)).collect();
-        let first = page(items.clone(), "Items", Some(2), None).expect("page");
+    fn pages_resume_after_the_last_item_and_refuse_foreign_tokens() {
+        let (signer, _) = Signer::generate().expect("key");
+        let mut state = State::new(String::new());
+        let items = |from: u64| -> Vec<(String, Value)> {
+            (from..5).map(|i| (seq_key(i), json!(i))).collect()
+        };
+        let list = Ctx {
+            state: &mut state,
+            account: "a",
+            region: "r",
+            now: OffsetDateTime::UNIX_EPOCH,
+            signer: &signer,
+            operation: "ListX",
+            request_hash: "h".into(),
+            cached: None,
+        };
+        let first = page(&list, items(0), "Items", Some(2), None).expect("page");
         assert_eq!(first["Items"], json!([0, 1]));
         let token = first["NextToken"].as_str().expect("token").to_string();
-        let second = page(items.clone(), "Items", Some(3), Some(&token)).expect("page");
+        // Items 0 and 1 deleted: the next page still starts at 2.
+        let second = page(&list, items(2), "Items", Some(3), Some(&token)).expect("page");
         assert_eq!(second["Items"], json!([2, 3, 4]));
         assert!(second.get("NextToken").is_none());
-        assert!(page(items, "Items", None, Some("bogus")).is_err());
+        assert!(page(&list, items(0), "Items", None, Some("bogus")).is_err());
+        drop(list);
+        let other = Ctx {
+            state: &mut state,
+            account: "a",
+            region: "r",
+            now: OffsetDateTime::UNIX_EPOCH,
+            signer: &signer,
+            operation: "ListY",
+            request_hash: "h".into(),
+            cached: None,
+        };
+        assert!(page(&other, items(0), "Items", None, Some(&token)).is_err());
     }
 
     #[test]
@@ -402,5 +573,7 @@ mod tests {
         assert_eq!(s, "2027-01-15T08:00:00Z");
         assert_eq!(parse_time(&s), Some(1_800_000_000));
         assert_eq!(parse_time("yesterday"), None);
+        assert_eq!(fmt_time(i64::MAX), "9999-12-31T23:59:59Z");
+        assert_eq!(fmt_time(i64::MIN), "0000-01-01T00:00:00Z");
     }
 }

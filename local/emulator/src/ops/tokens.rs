@@ -1,7 +1,9 @@
 //! Refresh tokens: CreateToken, ListTokens, DeleteToken, GetAccessToken.
 
 use super::licenses::visible;
-use super::{Ctx, Field, Filter, apply_filters, fmt_time, idempotent, jwt_of, new_id, page, parse};
+use super::{
+    Ctx, Field, Filter, apply_filters, fmt_time, idempotent, jwt_of, new_id, page, parse, seq_key,
+};
 use crate::protocol::ApiError;
 use crate::state::TokenRecord;
 use serde::Deserialize;
@@ -42,9 +44,13 @@ pub fn create_token(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> 
             "sub": ctx.account,
             "jti": id,
             "tokenType": "REFRESH_TOKEN",
+            // The model: "The ARN is mapped to the aud claim of the JWT token" and
+            // TokenProperties "mapped to the amr claim".
+            "aud": req.license_arn,
+            "amr": properties,
+            // Kept for clients that read it (the boto3 suite does).
             "licenseArn": req.license_arn,
             "roleArns": req.role_arns,
-            "tokenProperties": properties,
             "iat": now,
             "exp": expiration,
         });
@@ -116,18 +122,27 @@ pub fn list_tokens(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
     let items = rows
         .into_iter()
         .map(|(id, t)| {
-            json!({
-                "TokenId": id,
-                "TokenType": "REFRESH_TOKEN",
-                "LicenseArn": t.license_arn,
-                "ExpirationTime": fmt_time(t.expiration),
-                "TokenProperties": t.token_properties,
-                "RoleArns": t.role_arns,
-                "Status": if t.expiration > now { "AVAILABLE" } else { "EXPIRED" },
-            })
+            (
+                seq_key(t.seq),
+                json!({
+                    "TokenId": id,
+                    "TokenType": "REFRESH_TOKEN",
+                    "LicenseArn": t.license_arn,
+                    "ExpirationTime": fmt_time(t.expiration),
+                    "TokenProperties": t.token_properties,
+                    "RoleArns": t.role_arns,
+                    "Status": if t.expiration > now { "AVAILABLE" } else { "EXPIRED" },
+                }),
+            )
         })
         .collect();
-    page(items, "Tokens", req.max_results, req.next_token.as_deref())
+    page(
+        ctx,
+        items,
+        "Tokens",
+        req.max_results,
+        req.next_token.as_deref(),
+    )
 }
 
 #[derive(Deserialize)]

@@ -68,8 +68,15 @@ def test_self_managed_sample_flow(customer):
     assert got["LicenseCountHardLimit"] is True
     assert got["ConsumedLicenses"] == 0
 
-    inventory = customer.list_resource_inventory()
-    assert isinstance(inventory["ResourceInventoryList"], list)
+    instance = "arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0"
+    customer.update_license_specifications_for_resource(
+        ResourceArn=instance, AddLicenseSpecifications=[{"LicenseConfigurationArn": arn}]
+    )
+    inventory = customer.list_resource_inventory()["ResourceInventoryList"]
+    assert instance in [r["ResourceArn"] for r in inventory]
+    customer.update_license_specifications_for_resource(
+        ResourceArn=instance, RemoveLicenseSpecifications=[{"LicenseConfigurationArn": arn}]
+    )
 
     product = [{
         "ResourceType": "SSM_MANAGED",
