@@ -28,7 +28,9 @@ url="http://127.0.0.1:$port"
 log=$(mktemp)
 "$LICENSE_MANAGER_LOCAL_BIN" --host 127.0.0.1 --port "$port" --account-id "$account" >"$log" 2>&1 &
 emulator=$!
-trap 'kill "$emulator" 2>/dev/null; wait "$emulator" 2>/dev/null; rm -f "$log"' EXIT
+# `|| true`: errexit applies inside traps, and the killed emulator's status (143) would
+# otherwise become the script's.
+trap 'kill "$emulator" 2>/dev/null; wait "$emulator" 2>/dev/null || true; rm -f "$log"' EXIT
 
 for _ in $(seq 100); do
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
