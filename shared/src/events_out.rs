@@ -2,10 +2,11 @@
 //! project's bus.
 //!
 //! Each detail-type has a typed detail struct, serialised as camelCase JSON. The publisher
-//! sends entries in batches of ten (PutEvents' limit), retries the entries EventBridge reports
-//! as failed (only those: a retry never sends an event twice) with exponential backoff, and
-//! returns an error naming every entry that still failed, so the invocation fails and Lambda's
-//! retry and dead-letter queue keep the event.
+//! sends entries in batches within PutEvents' limits (ten entries, 256 KiB), retries only the
+//! entries EventBridge reports as failed, with jittered exponential backoff, and returns an
+//! error naming every entry that still failed, so the invocation fails and Lambda's retry and
+//! dead-letter queue keep the event. Delivery is at least once: an entry whose fate is unknown
+//! (a timeout the SDK retried, a missing result) may arrive twice, never zero times.
 
 use std::time::Duration;
 
@@ -22,6 +23,16 @@ use crate::config::CommonConfig;
 pub const MAX_ENTRIES_PER_CALL: usize = 10;
 /// EventBridge's limit on the size of one entry, in bytes.
 pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
+/// EventBridge's limit on the summed size of the entries of one PutEvents call, in bytes.
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+
+/// Serialises a time as RFC 3339 in UTC (`...Z`), whatever offset it carries.
+fn rfc3339_utc<S: serde::Serializer>(
+    at: &OffsetDateTime,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    time::serde::rfc3339::serialize(&at.to_offset(time::UtcOffset::UTC), serializer)
+}
 
 /// Which kind of resource a soft-limit alert is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -65,7 +76,7 @@ pub struct GrantAccepted {
     /// Whether this was a dry run (nothing was changed).
     pub dry_run: bool,
     /// When the decision was made.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "rfc3339_utc")]
     pub time: OffsetDateTime,
 }
 
@@ -91,7 +102,7 @@ pub struct GrantNotTrusted {
     /// Whether this was a dry run (nothing was changed).
     pub dry_run: bool,
     /// When the decision was made.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "rfc3339_utc")]
     pub time: OffsetDateTime,
 }
 
@@ -117,7 +128,7 @@ pub struct SoftLimitCrossing {
     /// The configured warning threshold, in percent.
     pub warn_threshold_percent: u8,
     /// When it was observed.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "rfc3339_utc")]
     pub time: OffsetDateTime,
 }
 
@@ -138,7 +149,7 @@ pub struct SoftLimitEnforced {
     /// Whether this was a dry run (nothing was changed).
     pub dry_run: bool,
     /// When it was enforced.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "rfc3339_utc")]
     pub time: OffsetDateTime,
 }
 
@@ -159,7 +170,7 @@ pub struct EntitlementOverage {
     /// What is consumed now.
     pub consumed: i64,
     /// When it was observed.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "rfc3339_utc")]
     pub time: OffsetDateTime,
 }
 
@@ -180,7 +191,7 @@ pub struct LicenseStatusChanged {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// When the change was observed.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "rfc3339_utc")]
     pub time: OffsetDateTime,
 }
 
@@ -195,14 +206,14 @@ pub struct LicenseExpiring {
     /// The license's product SKU.
     pub product_sku: String,
     /// The end of the license's validity.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "rfc3339_utc")]
     pub validity_end: OffsetDateTime,
     /// Whole days from `time` to `validity_end`.
     pub days_remaining: i64,
     /// The configured warning window, in days.
     pub warning_days: u32,
     /// When it was observed.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "rfc3339_utc")]
     pub time: OffsetDateTime,
 }
 
@@ -365,10 +376,18 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The longest wait before retry number `retry + 1`: doubling, capped.
     fn backoff(&self, retry: u32) -> Duration {
         self.initial_backoff
             .saturating_mul(2u32.saturating_pow(retry))
             .min(self.max_backoff)
+    }
+
+    /// The actual wait: "full jitter", uniform up to [`Self::backoff`], so invocations that
+    /// were throttled together do not retry together.
+    fn jittered_backoff(&self, retry: u32) -> Duration {
+        let cap = u64::try_from(self.backoff(retry).as_micros()).unwrap_or(u64::MAX);
+        Duration::from_micros(rand::random_range(0..=cap))
     }
 }
 
@@ -416,6 +435,7 @@ impl EventPublisher {
     pub async fn publish(&self, events: &[ProjectEvent]) -> Result<(), PublishError> {
         let mut failed = Vec::new();
         let mut pending = Vec::with_capacity(events.len());
+        let mut sizes = Vec::with_capacity(events.len());
         for event in events {
             let entry = self.entry(event);
             let size = entry_size(&entry);
@@ -427,10 +447,11 @@ impl EventPublisher {
                 ));
             } else {
                 pending.push((event, entry));
+                sizes.push(size);
             }
         }
-        for batch in pending.chunks(MAX_ENTRIES_PER_CALL) {
-            failed.extend(self.publish_batch(batch).await);
+        for batch in batch_ranges(&sizes) {
+            failed.extend(self.publish_batch(&pending[batch]).await);
         }
         if failed.is_empty() {
             Ok(())
@@ -458,7 +479,7 @@ impl EventPublisher {
             .collect();
         for attempt in 1..=self.retry.max_attempts.max(1) {
             if attempt > 1 {
-                tokio::time::sleep(self.retry.backoff(attempt - 2)).await;
+                tokio::time::sleep(self.retry.jittered_backoff(attempt - 2)).await;
             }
             let entries = pending.iter().map(|(index, ..)| batch[*index].1.clone());
             let output = match self
@@ -543,6 +564,27 @@ fn failure(event: &ProjectEvent, code: &str, message: String) -> FailedEntry {
         error_code: code.to_owned(),
         error_message: message,
     }
+}
+
+/// Splits entries of the given sizes into consecutive batches of at most
+/// [`MAX_ENTRIES_PER_CALL`] entries and [`MAX_REQUEST_BYTES`] bytes (each entry is at most
+/// [`MAX_ENTRY_BYTES`], so every batch holds at least one).
+fn batch_ranges(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
+    let mut batches = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (index, size) in sizes.iter().enumerate() {
+        if index > start
+            && (index - start == MAX_ENTRIES_PER_CALL || bytes + size > MAX_REQUEST_BYTES)
+        {
+            batches.push(start..index);
+            (start, bytes) = (index, 0);
+        }
+        bytes += size;
+    }
+    if start < sizes.len() {
+        batches.push(start..sizes.len());
+    }
+    batches
 }
 
 /// The size EventBridge charges an entry, as its documentation computes it.
@@ -759,6 +801,41 @@ mod tests {
                     "{}: {arn} is not in the detail",
                     event.detail_type()
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn times_are_written_in_utc() {
+        let event = ProjectEvent::LicenseExpiring(LicenseExpiring {
+            license_arn: LICENSE.into(),
+            account: "123456789012".into(),
+            product_sku: "acme-pro".into(),
+            validity_end: datetime!(2026-12-01 02:00 +02:00),
+            days_remaining: 8,
+            warning_days: 30,
+            time: datetime!(2026-11-22 12:00 +02:00),
+        });
+        let detail = event.detail();
+        assert_eq!(detail["validityEnd"], "2026-12-01T00:00:00Z");
+        assert_eq!(detail["time"], "2026-11-22T10:00:00Z");
+    }
+
+    #[test]
+    fn batches_respect_both_the_entry_count_and_the_request_size() {
+        assert!(batch_ranges(&[]).is_empty());
+        assert_eq!(batch_ranges(&[100; 25]), [0..10, 10..20, 20..25]);
+        let big = 150 * 1024;
+        assert_eq!(batch_ranges(&[big, big, 100, big]), [0..1, 1..3, 3..4]);
+        assert_eq!(batch_ranges(&[MAX_ENTRY_BYTES, 1]), [0..1, 1..2]);
+    }
+
+    #[test]
+    fn jittered_backoff_never_exceeds_the_cap() {
+        let policy = RetryPolicy::default();
+        for retry in 0..8 {
+            for _ in 0..50 {
+                assert!(policy.jittered_backoff(retry) <= policy.backoff(retry));
             }
         }
     }

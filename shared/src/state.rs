@@ -206,6 +206,20 @@ impl StateStore {
         )
     }
 
+    /// Forgets a [`remember_once`](Self::remember_once) record, so that a retry of work that
+    /// failed after remembering it is done again (remember, act, forget on error).
+    pub async fn forget(&self, key: &StateKey) -> Result<(), StateError> {
+        let pk = key.partition_key();
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(pk.clone()))
+            .send()
+            .await
+            .map_err(|error| self.call_error("DeleteItem", &pk, error))?;
+        Ok(())
+    }
+
     fn item(
         &self,
         pk: &str,

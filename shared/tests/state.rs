@@ -163,6 +163,71 @@ async fn remember_once_says_first_exactly_once_until_it_expires() {
 }
 
 #[tokio::test]
+async fn an_expected_state_must_be_live() {
+    let moto = common::moto().await;
+    let (_, store) = store(&moto).await;
+    let key = alert();
+    // No record at all: a writer that expected "ok" saw something that is not there.
+    assert_eq!(
+        store
+            .put_if(&key, Some("ok"), "warning", None)
+            .await
+            .unwrap(),
+        WriteOutcome::LostRace
+    );
+    assert_eq!(store.get(&key).await.unwrap(), None);
+
+    // A record in "ok" whose TTL has passed but that DynamoDB has not deleted yet is gone.
+    let an_hour_ago = OffsetDateTime::now_utc() - Duration::hours(1);
+    let soon = OffsetDateTime::now_utc() + Duration::minutes(1);
+    let earlier = store
+        .clone()
+        .with_clock(|| OffsetDateTime::now_utc() - Duration::hours(2));
+    assert_eq!(
+        earlier
+            .put_if(&key, None, "ok", Some(an_hour_ago))
+            .await
+            .unwrap(),
+        WriteOutcome::Written
+    );
+    assert_eq!(
+        store
+            .put_if(&key, Some("ok"), "warning", None)
+            .await
+            .unwrap(),
+        WriteOutcome::LostRace
+    );
+    assert_eq!(
+        store.put_if(&key, None, "ok", Some(soon)).await.unwrap(),
+        WriteOutcome::Written
+    );
+    assert_eq!(
+        store
+            .put_if(&key, Some("ok"), "warning", None)
+            .await
+            .unwrap(),
+        WriteOutcome::Written
+    );
+}
+
+#[tokio::test]
+async fn forgetting_lets_failed_work_be_done_again() {
+    let moto = common::moto().await;
+    let (_, store) = store(&moto).await;
+    let key = StateKey::ProcessedEvent { id: "e-2".into() };
+    let tomorrow = OffsetDateTime::now_utc() + Duration::days(1);
+    assert_eq!(
+        store.remember_once(&key, tomorrow).await.unwrap(),
+        Remembered::First
+    );
+    store.forget(&key).await.unwrap();
+    assert_eq!(
+        store.remember_once(&key, tomorrow).await.unwrap(),
+        Remembered::First
+    );
+}
+
+#[tokio::test]
 async fn a_malformed_item_is_an_error_that_names_it() {
     let moto = common::moto().await;
     let (client, store) = store(&moto).await;
