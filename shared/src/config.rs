@@ -86,7 +86,9 @@ pub struct ProcessEnvironment;
 
 impl Environment for ProcessEnvironment {
     fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok()
+        // A value that is not UTF-8 is kept (lossily) so that it fails its parser with the
+        // variable's name, rather than passing for unset.
+        std::env::var_os(name).map(|value| value.to_string_lossy().into_owned())
     }
 }
 
@@ -181,13 +183,38 @@ impl CommonConfig {
                 reason: "sources starting with \"aws.\" are reserved for AWS services".into(),
             });
         }
+        let event_bus_name =
+            lookup(env, EVENT_BUS_NAME).unwrap_or_else(|| DEFAULT_EVENT_BUS_NAME.to_owned());
+        if !is_event_bus_name_or_arn(&event_bus_name) {
+            return Err(ConfigError::Invalid {
+                name: EVENT_BUS_NAME,
+                value: event_bus_name,
+                reason:
+                    "expected an event bus name (1-256 of A-Z a-z 0-9 . _ - /) or an event bus ARN"
+                        .into(),
+            });
+        }
         Ok(Self {
-            event_bus_name: lookup(env, EVENT_BUS_NAME)
-                .unwrap_or_else(|| DEFAULT_EVENT_BUS_NAME.to_owned()),
+            event_bus_name,
             event_source,
             state_table: required(env, STATE_TABLE)?,
         })
     }
+}
+
+/// Whether `value` is what PutEvents takes as `EventBusName`: a bus name or a bus ARN.
+fn is_event_bus_name_or_arn(value: &str) -> bool {
+    let name = match value.strip_prefix("arn:") {
+        Some(rest) => match rest.split_once(":event-bus/") {
+            Some((prefix, name)) if prefix.contains(":events:") => name,
+            _ => return false,
+        },
+        None => value,
+    };
+    (1..=256).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
 }
 
 /// `DRY_RUN`: `true`/`false` (also `1`/`0`, `yes`/`no`), default false.
@@ -332,6 +359,21 @@ mod tests {
         .unwrap();
         assert_eq!(config.event_bus_name, "bus");
         assert_eq!(config.event_source, "acme.licensing");
+    }
+
+    #[test]
+    fn event_bus_is_a_name_or_an_arn() {
+        let arn = "arn:aws:events:us-east-1:123456789012:event-bus/license-automation";
+        for good in ["default", "license-automation", arn] {
+            let config =
+                CommonConfig::from_env(&[(STATE_TABLE, "t"), (EVENT_BUS_NAME, good)]).unwrap();
+            assert_eq!(config.event_bus_name, good);
+        }
+        for bad in ["my bus", "arn:aws:sqs:us-east-1:123456789012:queue", "bus*"] {
+            let error =
+                CommonConfig::from_env(&[(STATE_TABLE, "t"), (EVENT_BUS_NAME, bad)]).unwrap_err();
+            assert_eq!(invalid_name(error), EVENT_BUS_NAME, "{bad}");
+        }
     }
 
     #[test]

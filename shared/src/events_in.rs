@@ -180,7 +180,9 @@ impl ArnHints {
 
     /// Adds every grant or license ARN that appears in `text` (which may hold other words).
     pub fn add_from_text(&mut self, text: &str) {
-        for token in text.split(|c: char| c.is_whitespace() || ",;\"'()[]{}<>".contains(c)) {
+        for token in text.split(|c: char| c.is_whitespace() || ",;\"'()[]{}<>=".contains(c)) {
+            // An ARN may end a sentence ("... changed arn:...:g-1.").
+            let token = token.trim_end_matches(['.', ':']);
             match classify_arn(token) {
                 Some(ArnKind::Grant) => {
                     self.grant_arns.insert(token.to_owned());
@@ -338,6 +340,19 @@ mod tests {
         let hints = event.arn_hints();
         assert_eq!(hints.grant_arns.iter().collect::<Vec<_>>(), [GRANT]);
         assert_eq!(hints.license_arns.iter().collect::<Vec<_>>(), [LICENSE]);
+    }
+
+    #[test]
+    fn arns_inside_prose_and_key_value_text_are_found() {
+        for text in [
+            format!("grantArn={GRANT}."),
+            format!("The grant {GRANT}: accepted"),
+            format!("({LICENSE})"),
+        ] {
+            let mut hints = ArnHints::default();
+            hints.add_from_text(&text);
+            assert!(!hints.is_empty(), "{text}");
+        }
     }
 
     #[test]

@@ -102,8 +102,20 @@ struct RawRule {
 impl TrustPolicy {
     /// Parses and validates a policy from its JSON text.
     pub fn from_json(text: &str) -> Result<Self, TrustPolicyError> {
-        let raw: RawPolicy = serde_json::from_str(text)
-            .map_err(|error| TrustPolicyError::Syntax(error.to_string()))?;
+        let mut json = serde_json::Deserializer::from_str(text);
+        let raw: RawPolicy = serde_path_to_error::deserialize(&mut json).map_err(|error| {
+            let path = error.path().to_string();
+            let message = error.into_inner().to_string();
+            // JSON that does not parse has no path; a shape error names where it is.
+            if path == "." {
+                TrustPolicyError::Syntax(message)
+            } else {
+                TrustPolicyError::Invalid {
+                    path,
+                    reason: message,
+                }
+            }
+        })?;
         let trusted = raw
             .trusted
             .into_iter()
@@ -260,6 +272,7 @@ mod tests {
             error.to_string().contains("missing field `keyFingerprint`"),
             "{error}"
         );
+        assert!(error.to_string().starts_with("trusted[0]: "), "{error}");
     }
 
     #[test]
@@ -270,6 +283,10 @@ mod tests {
         .unwrap_err();
         assert!(
             error.to_string().contains("unknown field `productSku`"),
+            "{error}"
+        );
+        assert!(
+            error.to_string().starts_with("trusted[0].productSku: "),
             "{error}"
         );
         let error = TrustPolicy::from_json(r#"{"trusted":[],"autoAccept":true}"#).unwrap_err();

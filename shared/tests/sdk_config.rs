@@ -4,6 +4,8 @@
 
 use aws_types::os_shim_internal::Env;
 use license_automation::aws::sdk_config_loader;
+use std::time::Duration;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -18,7 +20,16 @@ async fn one_shot_server(body: &'static str) -> (String, oneshot::Receiver<Strin
         let mut buffer = vec![0; 64 * 1024];
         let mut read = 0;
         while !String::from_utf8_lossy(&buffer[..read]).contains("\r\n\r\n") {
-            read += socket.read(&mut buffer[read..]).await.unwrap();
+            let more =
+                tokio::time::timeout(Duration::from_secs(10), socket.read(&mut buffer[read..]))
+                    .await
+                    .expect("the client sent its request within 10 s")
+                    .unwrap();
+            assert!(
+                more > 0,
+                "the client closed the connection before its request ended"
+            );
+            read += more;
         }
         let response = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\n\r\n{body}",
