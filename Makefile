@@ -8,7 +8,7 @@ SHELL := bash
 # Function packages are the directories under functions/ (DESIGN §2).
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: help test test-rust lint fmt clippy validate build deploy venv coverage-doc
+.PHONY: help test test-rust lint fmt clippy validate build deploy venv venv-dev coverage-doc
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -18,9 +18,12 @@ include mk/local.mk
 venv: ## create or refresh the Python tool venvs
 	scripts/venv.sh all
 
+venv-dev: ## create or refresh .venv only (moto, boto3, pytest, cargo-lambda)
+	scripts/venv.sh dev
+
 test: venv test-rust test-boto3 validate ## everything CI tests: Rust, boto3 and the template lint
 
-test-rust: ## all Rust tests (unit, emulator through the real SDK, moto-backed adapters)
+test-rust: venv-dev ## all Rust tests (unit, emulator through the real SDK, moto-backed adapters)
 	cargo test --workspace --all-targets
 	cargo test --workspace --doc
 

@@ -8,6 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
+if ! "$python" -c 'import ensurepip, venv' 2>/dev/null; then
+  echo "venv.sh: $python cannot create venvs; on Debian: apt-get install python3-venv" >&2
+  exit 1
+fi
 
 ensure() {
   local dir=$1 req=$2
