@@ -12,31 +12,13 @@ use aws_sdk_licensemanager::types::{
 use common::*;
 use license_manager_local::Config;
 
-fn fingerprint() -> String {
-    format!("aws:{ISV}:Acme:issuer-fingerprint")
-}
-
-fn users(n: i64) -> EntitlementData {
-    EntitlementData::builder()
-        .name("Users")
-        .value(n.to_string())
-        .unit(EntitlementDataUnit::Count)
-        .build()
-        .unwrap()
-}
-
 async fn checkout(
     client: &Client,
     kind: CheckoutType,
     ent: EntitlementData,
     token: &str,
 ) -> Result<aws_sdk_licensemanager::operation::checkout_license::CheckoutLicenseOutput, String> {
-    client
-        .checkout_license()
-        .product_sku("acme-pro")
-        .checkout_type(kind)
-        .key_fingerprint(fingerprint())
-        .entitlements(ent)
+    checkout_request(client, "acme-pro", kind, ent)
         .beneficiary("customer-1")
         .client_token(token)
         .send()
@@ -45,12 +27,7 @@ async fn checkout(
 }
 
 async fn consumed(client: &Client, license: &str, name: &str) -> String {
-    let usage = client
-        .get_license_usage()
-        .license_arn(license)
-        .send()
-        .await
-        .unwrap();
+    let usage = get_license_usage(client, license).await;
     usage
         .license_usage()
         .unwrap()
@@ -133,12 +110,7 @@ async fn overage_allows_consumption_past_max_count() {
         .await
         .unwrap();
     assert_eq!(consumed(&isv, &license, "Users").await, "5");
-    let usage = isv
-        .get_license_usage()
-        .license_arn(&license)
-        .send()
-        .await
-        .unwrap();
+    let usage = get_license_usage(&isv, &license).await;
     assert_eq!(
         usage.license_usage().unwrap().entitlement_usages()[0].max_count(),
         Some("1")
@@ -337,8 +309,8 @@ async fn checkout_matches_sku_fingerprint_and_beneficiary() {
             "aws:999999999999:Acme:issuer-fingerprint".to_string(),
             None,
         ),
-        ("other", fingerprint(), None),
-        ("acme-pro", fingerprint(), Some("somebody-else")),
+        ("other", issuer_fingerprint(), None),
+        ("acme-pro", issuer_fingerprint(), Some("somebody-else")),
     ];
     for (sku, fp, beneficiary) in misses {
         let err = base()
@@ -356,7 +328,7 @@ async fn checkout_matches_sku_fingerprint_and_beneficiary() {
     }
     let ok = base()
         .product_sku("acme-pro")
-        .key_fingerprint(fingerprint())
+        .key_fingerprint(issuer_fingerprint())
         .node_id("node-7")
         .send()
         .await
@@ -366,7 +338,7 @@ async fn checkout_matches_sku_fingerprint_and_beneficiary() {
     // A value that is not a count is a validation error.
     let err = base()
         .product_sku("acme-pro")
-        .key_fingerprint(fingerprint())
+        .key_fingerprint(issuer_fingerprint())
         .entitlements(
             EntitlementData::builder()
                 .name("Users")
@@ -519,12 +491,8 @@ async fn one_request_cannot_overdraw_by_repeating_an_entitlement() {
     let h = Harness::start().await;
     let isv = h.client(ISV).await;
     let license = users_license(&isv, "acme-pro", 3).await;
-    let err = isv
-        .checkout_license()
-        .product_sku("acme-pro")
-        .checkout_type(CheckoutType::Provisional)
-        .key_fingerprint(fingerprint())
-        .entitlements(users(2))
+    // The same entitlement twice in one request.
+    let err = checkout_request(&isv, "acme-pro", CheckoutType::Provisional, users(2))
         .entitlements(users(2))
         .client_token("twice")
         .send()
@@ -536,14 +504,14 @@ async fn one_request_cannot_overdraw_by_repeating_an_entitlement() {
 
 #[tokio::test]
 async fn a_license_outside_its_validity_cannot_be_checked_out() {
-    use aws_sdk_licensemanager::types::{DatetimeRange, Issuer};
+    use aws_sdk_licensemanager::types::DatetimeRange;
     let h = Harness::start().await;
     let isv = h.client(ISV).await;
     isv.create_license()
         .license_name("expired")
         .product_name("Acme Widget")
         .product_sku("acme-pro")
-        .issuer(Issuer::builder().name("Acme").build().unwrap())
+        .issuer(acme_issuer())
         .home_region("us-east-1")
         .validity(
             DatetimeRange::builder()

@@ -71,12 +71,7 @@ async fn create_get_update_list_delete_configuration() {
     )));
     assert_eq!(arn.rsplit("lic-").next().unwrap().len(), 32);
 
-    let got = isv
-        .get_license_configuration()
-        .license_configuration_arn(&arn)
-        .send()
-        .await
-        .unwrap();
+    let got = get_license_configuration(&isv, &arn).await;
     assert_eq!(got.name(), Some("sql"));
     assert_eq!(got.license_count(), Some(10));
     assert_eq!(got.license_count_hard_limit(), Some(true));
@@ -107,12 +102,7 @@ async fn create_get_update_list_delete_configuration() {
         .send()
         .await
         .unwrap();
-    let got = isv
-        .get_license_configuration()
-        .license_configuration_arn(&arn)
-        .send()
-        .await
-        .unwrap();
+    let got = get_license_configuration(&isv, &arn).await;
     assert_eq!(got.name(), Some("sql-2"));
     assert_eq!(got.license_count(), Some(12));
     assert_eq!(got.status(), Some("DISABLED"));
@@ -151,28 +141,17 @@ async fn create_get_update_list_delete_configuration() {
         .unwrap();
     assert!(page.next_token().is_some());
     // Another account does not see it.
-    let err = h
-        .client(CUSTOMER)
-        .await
-        .get_license_configuration()
-        .license_configuration_arn(&arn)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "InvalidParameterValueException");
+    let customer = h.client(CUSTOMER).await;
+    assert_eq!(
+        get_license_configuration_error(&customer, &arn).await,
+        "InvalidParameterValueException"
+    );
 
-    isv.delete_license_configuration()
-        .license_configuration_arn(&arn)
-        .send()
-        .await
-        .unwrap();
-    let err = isv
-        .get_license_configuration()
-        .license_configuration_arn(&arn)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "InvalidParameterValueException");
+    delete_license_configuration(&isv, &arn).await;
+    assert_eq!(
+        get_license_configuration_error(&isv, &arn).await,
+        "InvalidParameterValueException"
+    );
 }
 
 #[tokio::test]
@@ -190,12 +169,7 @@ async fn hard_limit_refuses_and_soft_limit_allows_exceeding() {
         associate(&isv, &instance(2), &hard).await,
         Err("LicenseUsageException".into())
     );
-    let got = isv
-        .get_license_configuration()
-        .license_configuration_arn(&hard)
-        .send()
-        .await
-        .unwrap();
+    let got = get_license_configuration(&isv, &hard).await;
     assert_eq!(got.consumed_licenses(), Some(2));
     assert_eq!(
         got.consumed_license_summary_list()[0].resource_type(),
@@ -205,12 +179,7 @@ async fn hard_limit_refuses_and_soft_limit_allows_exceeding() {
     for n in 0..3 {
         associate(&isv, &instance(n), &soft).await.unwrap();
     }
-    let got = isv
-        .get_license_configuration()
-        .license_configuration_arn(&soft)
-        .send()
-        .await
-        .unwrap();
+    let got = get_license_configuration(&isv, &soft).await;
     assert_eq!(got.consumed_licenses(), Some(3));
     assert_eq!(
         filtered(&isv, "usagelimitExceeded", "true").await,
@@ -337,12 +306,7 @@ async fn a_configuration_in_use_cannot_be_deleted() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), "InvalidParameterValueException");
-    let still = isv
-        .get_license_configuration()
-        .license_configuration_arn(&soft)
-        .send()
-        .await
-        .unwrap();
+    let still = get_license_configuration(&isv, &soft).await;
     assert_eq!(still.consumed_licenses(), Some(1));
 
     isv.update_license_specifications_for_resource()
@@ -356,18 +320,11 @@ async fn a_configuration_in_use_cannot_be_deleted() {
         .send()
         .await
         .unwrap();
-    isv.delete_license_configuration()
-        .license_configuration_arn(&soft)
-        .send()
-        .await
-        .unwrap();
-    let err = isv
-        .get_license_configuration()
-        .license_configuration_arn(&soft)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "InvalidParameterValueException");
+    delete_license_configuration(&isv, &soft).await;
+    assert_eq!(
+        get_license_configuration_error(&isv, &soft).await,
+        "InvalidParameterValueException"
+    );
 }
 
 #[tokio::test]

@@ -3,8 +3,27 @@
 
 mod common;
 
-use aws_sdk_licensemanager::types::{DatetimeRange, Filter, Issuer, LicenseStatus};
+use aws_sdk_licensemanager::types::{DatetimeRange, Filter, LicenseStatus};
 use common::*;
+
+/// A CreateLicense of product "p" (SKU "sku") issued by "Acme" with `validity`, one counted
+/// User and a 10-minute provisional TTL; the caller adds the ClientToken.
+fn small_license_request(
+    client: &aws_sdk_licensemanager::Client,
+    validity: DatetimeRange,
+) -> aws_sdk_licensemanager::operation::create_license::builders::CreateLicenseFluentBuilder {
+    client
+        .create_license()
+        .license_name("n")
+        .product_name("p")
+        .product_sku("sku")
+        .issuer(acme_issuer())
+        .home_region("us-east-1")
+        .validity(validity)
+        .entitlements(counted("Users", 1, false))
+        .beneficiary("b")
+        .consumption_configuration(provisional(10))
+}
 
 #[tokio::test]
 async fn create_get_and_list_a_license() {
@@ -15,21 +34,14 @@ async fn create_get_and_list_a_license() {
     assert!(re, "unexpected ARN {arn}");
     assert!(arn.starts_with(&format!("arn:aws:license-manager::{ISV}:license:l-")));
 
-    let license = isv
-        .get_license()
-        .license_arn(&arn)
-        .send()
-        .await
-        .unwrap()
-        .license
-        .unwrap();
+    let license = get_license(&isv, &arn).await;
     assert_eq!(license.product_sku(), Some("acme-pro"));
     assert_eq!(license.status(), Some(&LicenseStatus::Available));
     assert_eq!(license.version(), Some("1"));
     let issuer = license.issuer().unwrap();
     assert_eq!(
         issuer.key_fingerprint(),
-        Some(format!("aws:{ISV}:Acme:issuer-fingerprint").as_str())
+        Some(issuer_fingerprint().as_str())
     );
     assert_eq!(license.validity().unwrap().begin(), "2025-01-01T00:00:00Z");
     assert_eq!(license.create_time(), Some("2026-01-01T00:00:00Z"));
@@ -70,21 +82,7 @@ async fn client_token_makes_create_license_idempotent() {
     let h = Harness::start().await;
     let isv = h.client(ISV).await;
     let send = || {
-        isv.create_license()
-            .license_name("n")
-            .product_name("p")
-            .product_sku("sku")
-            .issuer(Issuer::builder().name("Acme").build().unwrap())
-            .home_region("us-east-1")
-            .validity(
-                DatetimeRange::builder()
-                    .begin("2025-01-01T00:00:00Z")
-                    .build()
-                    .unwrap(),
-            )
-            .entitlements(counted("Users", 1, false))
-            .beneficiary("b")
-            .consumption_configuration(provisional(10))
+        small_license_request(&isv, valid_from_2025(None))
             .client_token("same-token")
             .send()
     };
@@ -128,7 +126,7 @@ async fn list_licenses_filters_and_pages() {
         .filters(
             Filter::builder()
                 .name("Fingerprint")
-                .values(format!("aws:{ISV}:Acme:issuer-fingerprint"))
+                .values(issuer_fingerprint())
                 .build(),
         )
         .send()
@@ -182,21 +180,7 @@ async fn versions_advance_and_delete_checks_the_source_version() {
     let customer = h.client(CUSTOMER).await;
     let version_by =
         |client: &aws_sdk_licensemanager::Client, source: Option<&str>, token: &str| {
-            client
-                .create_license_version()
-                .license_arn(&arn)
-                .license_name("acme-pro v2")
-                .product_name("Acme Widget")
-                .issuer(Issuer::builder().name("Acme").build().unwrap())
-                .home_region("us-east-1")
-                .validity(
-                    DatetimeRange::builder()
-                        .begin("2025-01-01T00:00:00Z")
-                        .build()
-                        .unwrap(),
-                )
-                .entitlements(counted("Users", 20, false))
-                .consumption_configuration(provisional(60))
+            license_version_request(client, &arn, "acme-pro v2", "Acme Widget", 20, None)
                 .status(LicenseStatus::Available)
                 .set_source_version(source.map(str::to_string))
                 .client_token(token)
@@ -214,14 +198,7 @@ async fn versions_advance_and_delete_checks_the_source_version() {
     let err = version_by(&customer, None, "c").await.unwrap_err();
     assert_eq!(code(&err), "AccessDeniedException");
 
-    let current = isv
-        .get_license()
-        .license_arn(&arn)
-        .send()
-        .await
-        .unwrap()
-        .license
-        .unwrap();
+    let current = get_license(&isv, &arn).await;
     assert_eq!(current.version(), Some("2"));
     assert_eq!(current.license_name(), Some("acme-pro v2"));
     assert_eq!(current.product_sku(), Some("acme-pro"));
@@ -249,31 +226,14 @@ async fn versions_advance_and_delete_checks_the_source_version() {
         .collect();
     assert_eq!(listed, ["1", "2"]);
 
-    let err = isv
-        .delete_license()
-        .license_arn(&arn)
-        .source_version("1")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "ConflictException");
-    let deleted = isv
-        .delete_license()
-        .license_arn(&arn)
-        .source_version("2")
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(
+        delete_license(&isv, &arn, "1").await.err(),
+        Some("ConflictException".into())
+    );
+    let deleted = delete_license(&isv, &arn, "2").await.unwrap();
     assert_eq!(deleted.status(), Some(&LicenseDeletionStatus::Deleted));
     assert_eq!(deleted.deletion_date(), Some("2026-01-01T00:00:00Z"));
-    let after = isv
-        .get_license()
-        .license_arn(&arn)
-        .send()
-        .await
-        .unwrap()
-        .license
-        .unwrap();
+    let after = get_license(&isv, &arn).await;
     assert_eq!(after.status(), Some(&LicenseStatus::Deleted));
     let filtered = isv
         .list_licenses()
@@ -282,14 +242,10 @@ async fn versions_advance_and_delete_checks_the_source_version() {
         .await
         .unwrap();
     assert!(filtered.licenses().is_empty());
-    let err = isv
-        .delete_license()
-        .license_arn(&arn)
-        .source_version("2")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "ConflictException");
+    assert_eq!(
+        delete_license(&isv, &arn, "2").await.err(),
+        Some("ConflictException".into())
+    );
 }
 
 #[tokio::test]
@@ -297,22 +253,12 @@ async fn license_content_is_validated() {
     let h = Harness::start().await;
     let isv = h.client(ISV).await;
     let create = |begin: &str, end: Option<&str>| {
-        isv.create_license()
-            .license_name("n")
-            .product_name("p")
-            .product_sku("sku")
-            .issuer(Issuer::builder().name("Acme").build().unwrap())
-            .home_region("us-east-1")
-            .validity(
-                DatetimeRange::builder()
-                    .begin(begin)
-                    .set_end(end.map(str::to_string))
-                    .build()
-                    .unwrap(),
-            )
-            .entitlements(counted("Users", 1, false))
-            .beneficiary("b")
-            .consumption_configuration(provisional(10))
+        let validity = DatetimeRange::builder()
+            .begin(begin)
+            .set_end(end.map(str::to_string))
+            .build()
+            .unwrap();
+        small_license_request(&isv, validity)
             .client_token(uuid::Uuid::new_v4().to_string())
             .send()
     };

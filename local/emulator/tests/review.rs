@@ -8,8 +8,8 @@ mod common;
 
 use aws_sdk_licensemanager::Client;
 use aws_sdk_licensemanager::types::{
-    AllowedOperation, CheckoutType, Entitlement, EntitlementData, EntitlementDataUnit,
-    EntitlementUnit, GrantStatus, LicenseCountingType, LicenseSpecification, LicenseStatus,
+    CheckoutType, Entitlement, EntitlementUnit, GrantStatus, LicenseCountingType,
+    LicenseSpecification, LicenseStatus,
 };
 use common::*;
 use license_manager_local::{Config, Emulator, StartError};
@@ -20,15 +20,6 @@ fn temp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("lml-{name}-{}", uuid::Uuid::new_v4().simple()))
 }
 
-fn users(n: i64) -> EntitlementData {
-    EntitlementData::builder()
-        .name("Users")
-        .value(n.to_string())
-        .unit(EntitlementDataUnit::Count)
-        .build()
-        .unwrap()
-}
-
 /// A PROVISIONAL checkout of `n` Users of `sku` with `token`; the output or the error code.
 async fn checkout(
     client: &Client,
@@ -36,12 +27,7 @@ async fn checkout(
     n: i64,
     token: &str,
 ) -> Result<aws_sdk_licensemanager::operation::checkout_license::CheckoutLicenseOutput, String> {
-    client
-        .checkout_license()
-        .product_sku(sku)
-        .checkout_type(CheckoutType::Provisional)
-        .key_fingerprint(format!("aws:{ISV}:Acme:issuer-fingerprint"))
-        .entitlements(users(n))
+    checkout_request(client, sku, CheckoutType::Provisional, users(n))
         .client_token(token)
         .send()
         .await
@@ -57,12 +43,8 @@ fn count(state: &Value, member: &str) -> usize {
 }
 
 async fn consumed(client: &Client, arn: &str) -> String {
-    client
-        .get_license_usage()
-        .license_arn(arn)
-        .send()
+    get_license_usage(client, arn)
         .await
-        .unwrap()
         .license_usage()
         .unwrap()
         .entitlement_usages()[0]
@@ -73,11 +55,7 @@ async fn consumed(client: &Client, arn: &str) -> String {
 #[tokio::test]
 async fn settled_checkouts_and_old_client_tokens_leave_the_state() {
     let path = temp("bounded.json");
-    let h = Harness::with_config(Config {
-        state_file: Some(path.clone()),
-        ..Config::default()
-    })
-    .await;
+    let h = Harness::with_state_file(&path).await;
     let isv = h.client(ISV).await;
     let arn = users_license(&isv, "acme-pro", 1000).await;
     let mut tokens = Vec::new();
@@ -211,28 +189,16 @@ async fn a_client_token_reused_with_other_parameters_is_refused_and_replays_are_
 
     // CreateLicenseVersion declares ConflictException.
     let version = |status: LicenseStatus| {
-        isv.create_license_version()
-            .license_arn(&arn)
-            .license_name("acme-pro license")
-            .product_name("Acme Widget")
-            .issuer(
-                aws_sdk_licensemanager::types::Issuer::builder()
-                    .name("Acme")
-                    .build()
-                    .unwrap(),
-            )
-            .home_region("us-east-1")
-            .validity(
-                aws_sdk_licensemanager::types::DatetimeRange::builder()
-                    .begin("2025-01-01T00:00:00Z")
-                    .end("2030-01-01T00:00:00Z")
-                    .build()
-                    .unwrap(),
-            )
-            .entitlements(counted("Users", 5, false))
-            .consumption_configuration(provisional(60))
-            .status(status)
-            .client_token("v")
+        license_version_request(
+            &isv,
+            &arn,
+            "acme-pro license",
+            "Acme Widget",
+            5,
+            Some("2030-01-01T00:00:00Z"),
+        )
+        .status(status)
+        .client_token("v")
     };
     let v2 = version(LicenseStatus::Available).send().await.unwrap();
     assert_eq!(v2.version(), Some("2"));
@@ -246,11 +212,7 @@ async fn a_failed_save_changes_nothing_and_the_state_file_is_private() {
     let dir = temp("dir");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("state.json");
-    let h = Harness::with_config(Config {
-        state_file: Some(path.clone()),
-        ..Config::default()
-    })
-    .await;
+    let h = Harness::with_state_file(&path).await;
     let isv = h.client(ISV).await;
     users_license(&isv, "acme-pro", 1).await;
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
@@ -265,19 +227,9 @@ async fn a_failed_save_changes_nothing_and_the_state_file_is_private() {
         .product_name("Acme Widget")
         .product_sku("acme-lite")
         .beneficiary("customer-1")
-        .issuer(
-            aws_sdk_licensemanager::types::Issuer::builder()
-                .name("Acme")
-                .build()
-                .unwrap(),
-        )
+        .issuer(acme_issuer())
         .home_region("us-east-1")
-        .validity(
-            aws_sdk_licensemanager::types::DatetimeRange::builder()
-                .begin("2025-01-01T00:00:00Z")
-                .build()
-                .unwrap(),
-        )
+        .validity(valid_from_2025(None))
         .entitlements(counted("Users", 1, false))
         .consumption_configuration(provisional(60))
         .client_token("second")
@@ -315,12 +267,7 @@ async fn delete_license_keeps_the_history_of_its_versions() {
     let h = Harness::start().await;
     let isv = h.client(ISV).await;
     let arn = users_license(&isv, "acme-pro", 1).await;
-    isv.delete_license()
-        .license_arn(&arn)
-        .source_version("1")
-        .send()
-        .await
-        .unwrap();
+    delete_license(&isv, &arn, "1").await.unwrap();
     let current = isv.get_license().license_arn(&arn).send().await.unwrap();
     assert_eq!(
         current.license().unwrap().status(),
@@ -352,14 +299,10 @@ async fn delete_license_keeps_the_history_of_its_versions() {
         checkout(&isv, "acme-pro", 1, "d").await.err(),
         Some("ResourceNotFoundException".into())
     );
-    let err = isv
-        .delete_license()
-        .license_arn(&arn)
-        .source_version("1")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&err), "ConflictException");
+    assert_eq!(
+        delete_license(&isv, &arn, "1").await.err(),
+        Some("ConflictException".into())
+    );
 }
 
 #[tokio::test]
@@ -420,12 +363,7 @@ async fn an_ami_association_consumes_nothing() {
     ))
     .await
     .unwrap();
-    let got = isv
-        .get_license_configuration()
-        .license_configuration_arn(&config)
-        .send()
-        .await
-        .unwrap();
+    let got = get_license_configuration(&isv, &config).await;
     assert_eq!(got.consumed_licenses(), Some(1));
     let listed = isv
         .list_associations_for_license_configuration()
@@ -478,12 +416,7 @@ async fn check_in_is_refused_for_another_beneficiary_and_without_allow_check_in(
     let h = Harness::start().await;
     let isv = h.client(ISV).await;
     users_license(&isv, "acme-pro", 5).await;
-    let out = isv
-        .checkout_license()
-        .product_sku("acme-pro")
-        .checkout_type(CheckoutType::Provisional)
-        .key_fingerprint(format!("aws:{ISV}:Acme:issuer-fingerprint"))
-        .entitlements(users(1))
+    let out = checkout_request(&isv, "acme-pro", CheckoutType::Provisional, users(1))
         .beneficiary("customer-1")
         .client_token("b")
         .send()
@@ -531,26 +464,7 @@ async fn create_license_version_error_cases() {
     let customer = h.client(CUSTOMER).await;
     let arn = users_license(&isv, "acme-pro", 5).await;
     let version = |client: &Client, source: Option<&str>, token: &str| {
-        client
-            .create_license_version()
-            .license_arn(&arn)
-            .license_name("acme-pro license")
-            .product_name("Acme Widget")
-            .issuer(
-                aws_sdk_licensemanager::types::Issuer::builder()
-                    .name("Acme")
-                    .build()
-                    .unwrap(),
-            )
-            .home_region("us-east-1")
-            .validity(
-                aws_sdk_licensemanager::types::DatetimeRange::builder()
-                    .begin("2025-01-01T00:00:00Z")
-                    .build()
-                    .unwrap(),
-            )
-            .entitlements(counted("Users", 9, false))
-            .consumption_configuration(provisional(60))
+        license_version_request(client, &arn, "acme-pro license", "Acme Widget", 9, None)
             .status(LicenseStatus::Available)
             .set_source_version(source.map(str::to_string))
             .client_token(token)
@@ -560,41 +474,18 @@ async fn create_license_version_error_cases() {
     assert_eq!(code(&err), "AccessDeniedException");
     let err = version(&isv, Some("7"), "b").await.unwrap_err();
     assert_eq!(code(&err), "ConflictException");
-    let err = isv
-        .create_license_version()
-        .license_arn(format!(
-            "arn:aws:license-manager::{ISV}:license:l-{}",
-            "0".repeat(32)
-        ))
-        .license_name("n")
-        .product_name("p")
-        .issuer(
-            aws_sdk_licensemanager::types::Issuer::builder()
-                .name("Acme")
-                .build()
-                .unwrap(),
-        )
-        .home_region("us-east-1")
-        .validity(
-            aws_sdk_licensemanager::types::DatetimeRange::builder()
-                .begin("2025-01-01T00:00:00Z")
-                .build()
-                .unwrap(),
-        )
-        .entitlements(counted("Users", 1, false))
-        .consumption_configuration(provisional(60))
+    let missing = format!(
+        "arn:aws:license-manager::{ISV}:license:l-{}",
+        "0".repeat(32)
+    );
+    let err = license_version_request(&isv, missing, "n", "p", 1, None)
         .status(LicenseStatus::Available)
         .client_token("c")
         .send()
         .await
         .unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
-    isv.delete_license()
-        .license_arn(&arn)
-        .source_version("1")
-        .send()
-        .await
-        .unwrap();
+    delete_license(&isv, &arn, "1").await.unwrap();
     let err = version(&isv, None, "d").await.unwrap_err();
     assert_eq!(code(&err), "ConflictException");
 }
@@ -605,37 +496,25 @@ async fn a_disabled_grant_does_not_allow_checkout() {
     let isv = h.client(ISV).await;
     let customer = h.client(CUSTOMER).await;
     let license = users_license(&isv, "acme-pro", 5).await;
-    let grant = isv
-        .create_grant()
-        .client_token("g")
-        .grant_name("customer grant")
-        .license_arn(&license)
-        .principals(format!("arn:aws:iam::{CUSTOMER}:root"))
-        .home_region("us-east-1")
-        .allowed_operations(AllowedOperation::CheckoutLicense)
-        .send()
-        .await
-        .unwrap()
-        .grant_arn
-        .unwrap();
-    customer
-        .accept_grant()
-        .grant_arn(&grant)
-        .send()
-        .await
-        .unwrap();
+    let grant = grant_request(
+        &isv,
+        &license,
+        &format!("arn:aws:iam::{CUSTOMER}:root"),
+        "g",
+    )
+    .send()
+    .await
+    .unwrap()
+    .grant_arn
+    .unwrap();
+    accept_grant(&customer, &grant).await.unwrap();
     let got = customer.get_grant().grant_arn(&grant).send().await.unwrap();
     assert_eq!(got.grant().unwrap().grant_status(), &GrantStatus::Disabled);
     assert_eq!(
         checkout(&customer, "acme-pro", 1, "refused").await.err(),
         Some("ResourceNotFoundException".into())
     );
-    customer
-        .create_grant_version()
-        .grant_arn(&grant)
-        .status(GrantStatus::Active)
-        .client_token("activate")
-        .send()
+    set_grant_status(&customer, &grant, "activate", GrantStatus::Active)
         .await
         .unwrap();
     checkout(&customer, "acme-pro", 1, "allowed").await.unwrap();

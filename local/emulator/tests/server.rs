@@ -142,22 +142,16 @@ async fn state_survives_a_restart_with_the_same_signing_key() {
     let first = Harness::with_config(config(&key_a)).await;
     let isv = first.client(ISV).await;
     let arn = users_license(&isv, "acme-pro", 3).await;
-    isv.checkout_license()
-        .product_sku("acme-pro")
-        .checkout_type(aws_sdk_licensemanager::types::CheckoutType::Perpetual)
-        .key_fingerprint(format!("aws:{ISV}:Acme:issuer-fingerprint"))
-        .entitlements(
-            aws_sdk_licensemanager::types::EntitlementData::builder()
-                .name("Users")
-                .value("2")
-                .unit(aws_sdk_licensemanager::types::EntitlementDataUnit::Count)
-                .build()
-                .unwrap(),
-        )
-        .client_token("perpetual")
-        .send()
-        .await
-        .unwrap();
+    checkout_request(
+        &isv,
+        "acme-pro",
+        aws_sdk_licensemanager::types::CheckoutType::Perpetual,
+        users(2),
+    )
+    .client_token("perpetual")
+    .send()
+    .await
+    .unwrap();
     first.emulator.shutdown().await;
     // No temporary files are left next to the state file.
     let dir = state.parent().unwrap();
@@ -176,12 +170,7 @@ async fn state_survives_a_restart_with_the_same_signing_key() {
     let isv = second.client(ISV).await;
     let license = isv.get_license().license_arn(&arn).send().await.unwrap();
     assert_eq!(license.license().unwrap().product_sku(), Some("acme-pro"));
-    let usage = isv
-        .get_license_usage()
-        .license_arn(&arn)
-        .send()
-        .await
-        .unwrap();
+    let usage = get_license_usage(&isv, &arn).await;
     assert_eq!(
         usage.license_usage().unwrap().entitlement_usages()[0].consumed_value(),
         "2"

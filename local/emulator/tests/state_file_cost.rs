@@ -5,9 +5,8 @@
 
 mod common;
 
-use aws_sdk_licensemanager::types::{CheckoutType, EntitlementData, EntitlementDataUnit};
+use aws_sdk_licensemanager::types::CheckoutType;
 use common::*;
-use license_manager_local::Config;
 use std::time::Instant;
 
 #[tokio::test]
@@ -19,29 +18,13 @@ async fn three_thousand_checkouts_with_a_state_file() {
         .unwrap_or(3000);
     let path =
         std::env::temp_dir().join(format!("lml-cost-{}.json", uuid::Uuid::new_v4().simple()));
-    let h = Harness::with_config(Config {
-        state_file: Some(path.clone()),
-        ..Config::default()
-    })
-    .await;
+    let h = Harness::with_state_file(&path).await;
     let isv = h.client(ISV).await;
     users_license(&isv, "acme-pro", 1_000_000).await;
     let started = Instant::now();
     let mut tokens = Vec::with_capacity(n);
     for i in 0..n {
-        let out = isv
-            .checkout_license()
-            .product_sku("acme-pro")
-            .checkout_type(CheckoutType::Provisional)
-            .key_fingerprint(format!("aws:{ISV}:Acme:issuer-fingerprint"))
-            .entitlements(
-                EntitlementData::builder()
-                    .name("Users")
-                    .value("1")
-                    .unit(EntitlementDataUnit::Count)
-                    .build()
-                    .unwrap(),
-            )
+        let out = checkout_request(&isv, "acme-pro", CheckoutType::Provisional, users(1))
             .client_token(format!("c{i}"))
             .send()
             .await

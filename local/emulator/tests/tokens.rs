@@ -12,18 +12,19 @@ async fn create_list_use_and_delete_tokens() {
     let isv = h.client(ISV).await;
     let a = users_license(&isv, "acme-pro", 1).await;
     let b = users_license(&isv, "acme-lite", 1).await;
-    let created = isv
-        .create_token()
-        .license_arn(&a)
-        .role_arns(format!(
-            "arn:aws:iam::{ISV}:role/AWSLicenseManagerConsumptionRole"
-        ))
-        .token_properties("tenant=42")
-        .expiration_in_days(30)
-        .client_token("tok-a")
-        .send()
-        .await
-        .unwrap();
+    // CreateToken of license `a` for tenant 42 with ClientToken "tok-a".
+    let create_tenant_token = || {
+        isv.create_token()
+            .license_arn(&a)
+            .role_arns(format!(
+                "arn:aws:iam::{ISV}:role/AWSLicenseManagerConsumptionRole"
+            ))
+            .token_properties("tenant=42")
+            .expiration_in_days(30)
+            .client_token("tok-a")
+            .send()
+    };
+    let created = create_tenant_token().await.unwrap();
     assert_eq!(created.token_type(), Some(&TokenType::RefreshToken));
     let token = created.token().unwrap().to_string();
     let id = created.token_id().unwrap().to_string();
@@ -41,18 +42,7 @@ async fn create_list_use_and_delete_tokens() {
     };
     assert_eq!(claims["aud"], a.as_str());
     assert_eq!(claims["amr"], serde_json::json!(["tenant=42"]));
-    let again = isv
-        .create_token()
-        .license_arn(&a)
-        .role_arns(format!(
-            "arn:aws:iam::{ISV}:role/AWSLicenseManagerConsumptionRole"
-        ))
-        .token_properties("tenant=42")
-        .expiration_in_days(30)
-        .client_token("tok-a")
-        .send()
-        .await
-        .unwrap();
+    let again = create_tenant_token().await.unwrap();
     assert_eq!(again.token_id(), Some(id.as_str()));
     // A replay answers the very same token, not a re-signed one.
     assert_eq!(again.token(), Some(token.as_str()));

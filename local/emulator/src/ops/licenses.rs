@@ -389,20 +389,24 @@ pub fn list_licenses(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError>
         .collect();
     let licenses = restrict_arns(licenses, req.license_arns.as_ref(), |l| &l.license_arn);
     let licenses = apply_filters(licenses, &req.filters, LICENSE_FIELDS)?;
+    let keyed = licenses.iter().map(|l| {
+        let seq = ctx.state.licenses.get(&l.license_arn).map_or(0, |r| r.seq);
+        (seq, l)
+    });
+    licenses_page(ctx, keyed, req.max_results, req.next_token.as_deref())
+}
+
+/// One page of `licenses`, each keyed by its sequence number, as the `Licenses` member.
+fn licenses_page<'l>(
+    ctx: &Ctx<'_>,
+    licenses: impl Iterator<Item = (u64, &'l License)>,
+    max_results: Option<i64>,
+    next_token: Option<&str>,
+) -> Result<Value, ApiError> {
     let items = licenses
-        .iter()
-        .map(|l| {
-            let seq = ctx.state.licenses.get(&l.license_arn).map_or(0, |r| r.seq);
-            Ok((seq_key(seq), to_value(l)?))
-        })
+        .map(|(seq, l)| Ok((seq_key(seq), to_value(l)?)))
         .collect::<Result<_, ApiError>>()?;
-    page(
-        ctx,
-        items,
-        "Licenses",
-        req.max_results,
-        req.next_token.as_deref(),
-    )
+    page(ctx, items, "Licenses", max_results, next_token)
 }
 
 #[derive(Deserialize)]
@@ -416,19 +420,8 @@ struct ListVersionsRequest {
 pub fn list_license_versions(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
     let req: ListVersionsRequest = parse(input)?;
     let rec = visible(ctx, &req.license_arn)?;
-    let items = rec
-        .versions
-        .iter()
-        .enumerate()
-        .map(|(i, l)| Ok((seq_key(i as u64), to_value(l)?)))
-        .collect::<Result<_, ApiError>>()?;
-    page(
-        ctx,
-        items,
-        "Licenses",
-        req.max_results,
-        req.next_token.as_deref(),
-    )
+    let keyed = rec.versions.iter().enumerate().map(|(i, l)| (i as u64, l));
+    licenses_page(ctx, keyed, req.max_results, req.next_token.as_deref())
 }
 
 #[derive(Deserialize)]
