@@ -6,8 +6,8 @@ mod common;
 use aws_sdk_licensemanager::Client;
 use aws_sdk_licensemanager::types::{
     Filter, InventoryFilter, InventoryFilterCondition, LicenseConfigurationStatus,
-    LicenseCountingType, LicenseSpecification, OrganizationConfiguration, ProductInformation,
-    ProductInformationFilter, ResourceType, Tag,
+    LicenseCountingType, OrganizationConfiguration, ProductInformation, ProductInformationFilter,
+    ResourceType, Tag,
 };
 use common::*;
 
@@ -43,22 +43,6 @@ async fn filtered(client: &Client, name: &str, value: &str) -> Vec<String> {
 
 fn instance(n: u32) -> String {
     format!("arn:aws:ec2:us-east-1:{ISV}:instance/i-{n:017x}")
-}
-
-async fn associate(client: &Client, resource: &str, config: &str) -> Result<(), String> {
-    client
-        .update_license_specifications_for_resource()
-        .resource_arn(resource)
-        .add_license_specifications(
-            LicenseSpecification::builder()
-                .license_configuration_arn(config)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| code(&e))
 }
 
 #[tokio::test]
@@ -233,17 +217,7 @@ async fn hard_limit_refuses_and_soft_limit_allows_exceeding() {
     assert_eq!(specs.license_specifications().len(), 2);
 
     // Removing frees a license under the hard limit.
-    isv.update_license_specifications_for_resource()
-        .resource_arn(instance(0))
-        .remove_license_specifications(
-            LicenseSpecification::builder()
-                .license_configuration_arn(&hard)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    disassociate(&isv, &instance(0), &hard).await.unwrap();
     associate(&isv, &instance(2), &hard).await.unwrap();
 
     let inventory = isv.list_resource_inventory().send().await.unwrap();
@@ -309,17 +283,7 @@ async fn a_configuration_in_use_cannot_be_deleted() {
     let still = get_license_configuration(&isv, &soft).await;
     assert_eq!(still.consumed_licenses(), Some(1));
 
-    isv.update_license_specifications_for_resource()
-        .resource_arn(instance(3))
-        .remove_license_specifications(
-            LicenseSpecification::builder()
-                .license_configuration_arn(&soft)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    disassociate(&isv, &instance(3), &soft).await.unwrap();
     delete_license_configuration(&isv, &soft).await;
     assert_eq!(
         get_license_configuration_error(&isv, &soft).await,

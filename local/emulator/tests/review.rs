@@ -8,8 +8,7 @@ mod common;
 
 use aws_sdk_licensemanager::Client;
 use aws_sdk_licensemanager::types::{
-    CheckoutType, Entitlement, EntitlementUnit, GrantStatus, LicenseCountingType,
-    LicenseSpecification, LicenseStatus,
+    CheckoutType, Entitlement, EntitlementUnit, GrantStatus, LicenseCountingType, LicenseStatus,
 };
 use common::*;
 use license_manager_local::{Config, Emulator, StartError};
@@ -345,24 +344,10 @@ async fn an_ami_association_consumes_nothing() {
         .unwrap()
         .license_configuration_arn
         .unwrap();
-    let associate = |resource: String| {
-        isv.update_license_specifications_for_resource()
-            .resource_arn(resource)
-            .add_license_specifications(
-                LicenseSpecification::builder()
-                    .license_configuration_arn(&config)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-    };
     let ami = "arn:aws:ec2:us-east-1::image/ami-0123456789abcdef0".to_string();
-    associate(ami.clone()).await.unwrap();
-    associate(format!(
-        "arn:aws:ec2:us-east-1:{ISV}:instance/i-0123456789abcdef0"
-    ))
-    .await
-    .unwrap();
+    associate(&isv, &ami, &config).await.unwrap();
+    let instance = format!("arn:aws:ec2:us-east-1:{ISV}:instance/i-0123456789abcdef0");
+    associate(&isv, &instance, &config).await.unwrap();
     let got = get_license_configuration(&isv, &config).await;
     assert_eq!(got.consumed_licenses(), Some(1));
     let listed = isv

@@ -15,7 +15,7 @@ use aws_sdk_licensemanager::operation::get_license_usage::GetLicenseUsageOutput;
 use aws_sdk_licensemanager::types::{
     AllowedOperation, CheckoutType, ConsumptionConfiguration, DatetimeRange, Entitlement,
     EntitlementData, EntitlementDataUnit, EntitlementUnit, GrantStatus, Issuer, License,
-    ProvisionalConfiguration,
+    LicenseSpecification, ProvisionalConfiguration,
 };
 use license_manager_local::{Clock, Config, Emulator, ManualClock};
 use std::sync::Arc;
@@ -302,6 +302,39 @@ pub async fn delete_license(
         .send()
         .await
         .map_err(|e| code(&e))
+}
+
+/// Associates `resource` with the license configuration `config`; the error code on failure.
+pub async fn associate(client: &Client, resource: &str, config: &str) -> Result<(), String> {
+    client
+        .update_license_specifications_for_resource()
+        .resource_arn(resource)
+        .add_license_specifications(license_specification(config))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| code(&e))
+}
+
+/// Removes the association of `resource` with the license configuration `config`; the error
+/// code on failure.
+pub async fn disassociate(client: &Client, resource: &str, config: &str) -> Result<(), String> {
+    client
+        .update_license_specifications_for_resource()
+        .resource_arn(resource)
+        .remove_license_specifications(license_specification(config))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| code(&e))
+}
+
+/// A license specification naming the license configuration `config`.
+pub fn license_specification(config: &str) -> LicenseSpecification {
+    LicenseSpecification::builder()
+        .license_configuration_arn(config)
+        .build()
+        .unwrap()
 }
 
 /// DeleteLicenseConfiguration of `arn`, which must succeed.
