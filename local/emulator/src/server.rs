@@ -168,13 +168,11 @@ async fn process(
     })?;
     let request_hash = ops::request_hash(&input);
     let now = shared.clock.now();
-    let state_file = shared.config.state_file.as_ref().filter(|_| entry.mutates);
-    let Some(path) = state_file else {
-        // In memory only: apply under the lock, sign after releasing it.
-        let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.housekeeping(now.unix_timestamp(), ops::CLIENT_TOKEN_TTL_SECS);
+    // Runs the operation on `state`; returns its answer and the ClientToken entry to update
+    // with the signed answer, if the call made one.
+    let apply = |state: &mut State| {
         let mut ctx = Ctx {
-            state: &mut state,
+            state,
             account,
             region: &shared.config.region,
             now,
@@ -184,7 +182,14 @@ async fn process(
             cached: None,
         };
         let result = (entry.handler)(&mut ctx, input).map_err(|e| declared(op, e))?;
-        let cached = ctx.cached.take();
+        Ok::<_, ApiError>((result, ctx.cached.take()))
+    };
+    let state_file = shared.config.state_file.as_ref().filter(|_| entry.mutates);
+    let Some(path) = state_file else {
+        // In memory only: apply under the lock, sign after releasing it.
+        let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.housekeeping(now.unix_timestamp(), ops::CLIENT_TOKEN_TTL_SECS);
+        let (result, cached) = apply(&mut state)?;
         drop(state);
         let signed = ops::sign_marked(&shared.signer, result)?;
         if let Some(key) = cached {
@@ -205,18 +210,7 @@ async fn process(
         state.housekeeping(now.unix_timestamp(), ops::CLIENT_TOKEN_TTL_SECS);
         state.clone()
     };
-    let mut ctx = Ctx {
-        state: &mut next,
-        account,
-        region: &shared.config.region,
-        now,
-        signer: &shared.signer,
-        operation: op,
-        request_hash,
-        cached: None,
-    };
-    let result = (entry.handler)(&mut ctx, input).map_err(|e| declared(op, e))?;
-    let cached = ctx.cached.take();
+    let (result, cached) = apply(&mut next)?;
     let signed = ops::sign_marked(&shared.signer, result)?;
     if let Some(key) = cached
         && let Some(entry) = next.client_tokens.get_mut(&key)
