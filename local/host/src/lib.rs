@@ -256,11 +256,12 @@ impl Function {
         let mut ready = api.ready.clone();
         let mut init_error = api.init_error.clone();
         let outcome = tokio::select! {
-            ready = ready.wait_for(|ready| *ready) => match ready {
-                Ok(_) => Ok(started.elapsed()),
-                Err(_) => Err(None),
-            },
-            reported = init_error.wait_for(Option::is_some) => Err(reported.ok().and_then(|e| e.clone())),
+            ready = async { ready.wait_for(|ready| *ready).await.is_ok() } => {
+                if ready { Ok(started.elapsed()) } else { Err(None) }
+            }
+            reported = async {
+                init_error.wait_for(Option::is_some).await.ok().and_then(|e| e.clone())
+            } => Err(reported),
             status = process.wait() => {
                 // An exit right after /init/error is that error, not a crash.
                 let reported = api.init_error.borrow().clone();
@@ -330,8 +331,10 @@ impl Function {
         // The clock starts when the process takes the event (its `next` returns).
         let mut delivered = instance.api.delivered.clone();
         tokio::select! {
-            taken = delivered.wait_for(|id| id.as_deref() == Some(request_id)) => {
-                if taken.is_ok() {
+            taken = async {
+                delivered.wait_for(|id| id.as_deref() == Some(request_id)).await.is_ok()
+            } => {
+                if taken {
                     started = Instant::now();
                 }
             }

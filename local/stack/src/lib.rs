@@ -7,9 +7,11 @@
 
 pub mod clients;
 pub mod flows;
+pub mod functions;
 pub mod moto;
 pub mod report;
 pub mod stack;
+pub mod template;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,607 @@
+//! The template's functions, run locally as the deployed stack runs them.
+//!
+//! Each `AWS::Serverless::Function` becomes a [`lambda_host::Function`] running its real
+//! bootstrap. Each `EventBridgeRule` event becomes the same rule (pattern and bus) on moto
+//! with an SQS queue as its target, and a poller that long-polls the queue and invokes the
+//! function as EventBridge invokes Lambda: asynchronously, retried on error
+//! (`EventInvokeConfig.MaximumRetryAttempts`, default two retries), then the original event
+//! into the function's dead-letter queue. Each schedule fires on demand ([`Runtime::fire`])
+//! and, when asked, on its rate. HTTP routes are collected for the HTTP API front.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use aws_sdk_eventbridge::types::Target;
+use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
+use lambda_host::{Function, FunctionConfig, Invocation};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+use crate::clients::{CUSTOMER_ACCOUNT, LOCAL_SECRET_KEY, REGION, sdk_error};
+use crate::template::{FunctionDef, Template, Trigger};
+
+/// How long a poller's ReceiveMessage waits for an event (long polling).
+const POLL_WAIT_SECONDS: i32 = 1;
+/// Pause between the attempts of a failed asynchronous invocation (Lambda waits minutes;
+/// locally the retries follow quickly so a test or demo sees the outcome).
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+/// Where the functions run and what they reach.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// Directory holding the bootstraps (`target/debug` or `target/release`).
+    pub bin_dir: PathBuf,
+    /// Directory for the functions' logs (`<logical id>.log`).
+    pub log_dir: PathBuf,
+    /// moto's endpoint URL (`AWS_ENDPOINT_URL` of every function).
+    pub moto_url: String,
+    /// license-manager-local's endpoint URL (`AWS_ENDPOINT_URL_LICENSE_MANAGER`).
+    pub license_manager_url: String,
+    /// Extra variables for every function (they win over the template's).
+    pub extra_environment: BTreeMap<String, String>,
+    /// Whether schedules also fire on their rate, not only on demand.
+    pub schedules: bool,
+}
+
+/// One invocation the stack made, as the demo and tests observe it.
+#[derive(Debug, Clone)]
+pub struct InvocationRecord {
+    /// The function's logical id.
+    pub function: String,
+    /// What triggered it: the template event's name, or `http` / `fire`.
+    pub trigger: String,
+    /// 1 for the first attempt, 2 and 3 for Lambda's retries.
+    pub attempt: u32,
+    /// The event handed over.
+    pub payload: Value,
+    /// The host's measurements and result.
+    pub invocation: Invocation,
+    /// Whether the event went to the dead-letter queue after this (last) attempt.
+    pub dead_lettered: bool,
+}
+
+/// A local function and how its asynchronous invocations fail over.
+pub struct LocalFunction {
+    /// What the template says about it.
+    pub definition: FunctionDef,
+    /// The host running its bootstrap.
+    pub host: Function,
+    /// URL of its dead-letter queue, if it has one.
+    pub dead_letter_queue_url: Option<String>,
+}
+
+/// An HTTP route of the template, for the HTTP API front.
+#[derive(Debug, Clone)]
+pub struct RouteDef {
+    /// Method (`ANY` included).
+    pub method: String,
+    /// Path.
+    pub path: String,
+    /// Whether the JWT authorizer guards it.
+    pub authorized: bool,
+    /// The function's logical id.
+    pub function: String,
+}
+
+/// What is wired: the functions, their pollers and schedules.
+pub struct Runtime {
+    functions: BTreeMap<String, Arc<LocalFunction>>,
+    routes: Vec<RouteDef>,
+    /// Rule names created on moto, per function and event (`Function/Event` → rule).
+    pub rules: BTreeMap<String, String>,
+    tasks: Vec<JoinHandle<()>>,
+    records: broadcast::Sender<InvocationRecord>,
+}
+
+/// The SDK clients the runtime uses (the stack account on moto).
+#[derive(Clone)]
+pub struct MotoClients {
+    /// EventBridge.
+    pub events: aws_sdk_eventbridge::Client,
+    /// SQS.
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl Runtime {
+    /// Wires every function of `template`: hosts, rules with their queues and pollers,
+    /// schedules. `stack_name` prefixes what it creates on moto.
+    pub async fn start(
+        template: &Template,
+        clients: &MotoClients,
+        stack_name: &str,
+        options: &RuntimeOptions,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(&options.log_dir)
+            .with_context(|| format!("cannot create {}", options.log_dir.display()))?;
+        let (records, _) = broadcast::channel(1024);
+        let mut runtime = Self {
+            functions: BTreeMap::new(),
+            routes: Vec::new(),
+            rules: BTreeMap::new(),
+            tasks: Vec::new(),
+            records,
+        };
+        for definition in &template.functions {
+            let function = Arc::new(local_function(definition, clients, options).await?);
+            runtime
+                .functions
+                .insert(definition.logical_id.clone(), function.clone());
+            for event in &definition.events {
+                match &event.trigger {
+                    Trigger::EventBridgeRule { pattern, bus } => {
+                        let name = resource_name(stack_name, &definition.logical_id, &event.name);
+                        let queue_url =
+                            route_rule_to_queue(clients, &name, bus.as_deref(), pattern)
+                                .await
+                                .with_context(|| {
+                                    format!("{} event {}", definition.logical_id, event.name)
+                                })?;
+                        runtime
+                            .rules
+                            .insert(format!("{}/{}", definition.logical_id, event.name), name);
+                        runtime.tasks.push(tokio::spawn(poll(
+                            clients.sqs.clone(),
+                            queue_url,
+                            function.clone(),
+                            event.name.clone(),
+                            runtime.records.clone(),
+                        )));
+                    }
+                    Trigger::Schedule {
+                        expression,
+                        enabled,
+                        ..
+                    } => {
+                        if options.schedules && *enabled {
+                            let every = rate(expression).with_context(|| {
+                                format!("{} event {}", definition.logical_id, event.name)
+                            })?;
+                            runtime.tasks.push(tokio::spawn(tick(
+                                every,
+                                function.clone(),
+                                event.name.clone(),
+                                clients.sqs.clone(),
+                                runtime.records.clone(),
+                            )));
+                        }
+                    }
+                    Trigger::HttpApi {
+                        method,
+                        path,
+                        authorized,
+                    } => runtime.routes.push(RouteDef {
+                        method: method.clone(),
+                        path: path.clone(),
+                        authorized: *authorized,
+                        function: definition.logical_id.clone(),
+                    }),
+                }
+            }
+        }
+        Ok(runtime)
+    }
+
+    /// Every invocation from now on (subscribe before causing them).
+    pub fn subscribe(&self) -> broadcast::Receiver<InvocationRecord> {
+        self.records.subscribe()
+    }
+
+    /// The functions by logical id.
+    pub fn functions(&self) -> &BTreeMap<String, Arc<LocalFunction>> {
+        &self.functions
+    }
+
+    /// The function whose logical id or binary is `name`.
+    pub fn function(&self, name: &str) -> Option<&Arc<LocalFunction>> {
+        self.functions.get(name).or_else(|| {
+            self.functions
+                .values()
+                .find(|function| function.definition.binary == name)
+        })
+    }
+
+    /// The HTTP routes of the template.
+    pub fn routes(&self) -> &[RouteDef] {
+        &self.routes
+    }
+
+    /// Fires the schedules of function `name` (logical id or binary) now, as EventBridge
+    /// Scheduler would: an asynchronous invocation per schedule, with retries and DLQ.
+    pub async fn fire(
+        &self,
+        name: &str,
+        sqs: &aws_sdk_sqs::Client,
+    ) -> Result<Vec<InvocationRecord>> {
+        let Some(function) = self.function(name) else {
+            bail!(
+                "no function {name:?} in the template (functions: {})",
+                self.functions
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        };
+        let schedules: Vec<_> = function
+            .definition
+            .events
+            .iter()
+            .filter(|event| matches!(event.trigger, Trigger::Schedule { .. }))
+            .map(|event| event.name.clone())
+            .collect();
+        if schedules.is_empty() {
+            bail!("function {name} has no schedule to fire");
+        }
+        let mut outcomes = Vec::new();
+        for schedule in schedules {
+            outcomes.push(fire_schedule(function, &schedule, sqs, &self.records).await?);
+        }
+        Ok(outcomes)
+    }
+
+    /// Stops the pollers and timers and the functions' processes.
+    pub async fn stop(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        for function in self.functions.values() {
+            function.host.recycle().await;
+        }
+    }
+}
+
+async fn local_function(
+    definition: &FunctionDef,
+    clients: &MotoClients,
+    options: &RuntimeOptions,
+) -> Result<LocalFunction> {
+    let bootstrap = options.bin_dir.join(&definition.binary);
+    if !bootstrap.is_file() {
+        bail!(
+            "{}: its bootstrap {} is not built (run `cargo build --bins`)",
+            definition.logical_id,
+            bootstrap.display()
+        );
+    }
+    let mut config = FunctionConfig::new(definition.logical_id.clone(), bootstrap);
+    config.environment = definition.environment.clone();
+    config.environment.extend([
+        ("AWS_ENDPOINT_URL".to_owned(), options.moto_url.clone()),
+        (
+            "AWS_ENDPOINT_URL_LICENSE_MANAGER".to_owned(),
+            options.license_manager_url.clone(),
+        ),
+    ]);
+    config.environment.extend(options.extra_environment.clone());
+    config.timeout = definition.timeout;
+    config.memory_mb = definition.memory_mb;
+    config.region = REGION.to_owned();
+    config.account = CUSTOMER_ACCOUNT.to_owned();
+    config.secret_access_key = LOCAL_SECRET_KEY.to_owned();
+    config.log_format.clone_from(&definition.log_format);
+    config.log_level.clone_from(&definition.log_level);
+    config.log_file = Some(log_path(&options.log_dir, &definition.logical_id));
+    let dead_letter_queue_url = match &definition.dead_letter_queue_arn {
+        Some(arn) => Some(queue_url_of_arn(&clients.sqs, arn).await?),
+        None => None,
+    };
+    Ok(LocalFunction {
+        definition: definition.clone(),
+        host: Function::new(config),
+        dead_letter_queue_url,
+    })
+}
+
+/// Where a function's output goes.
+pub fn log_path(log_dir: &Path, logical_id: &str) -> PathBuf {
+    log_dir.join(format!("{logical_id}.log"))
+}
+
+/// `<stack>-<function>-<event>`, cut to the 64 characters a rule name allows.
+fn resource_name(stack_name: &str, function: &str, event: &str) -> String {
+    let mut name = format!("{stack_name}-{function}-{event}");
+    name.truncate(64);
+    name
+}
+
+/// Creates the rule on `bus` (default: the account's default bus) and a queue as its target.
+async fn route_rule_to_queue(
+    clients: &MotoClients,
+    name: &str,
+    bus: Option<&str>,
+    pattern: &Value,
+) -> Result<String> {
+    let bus = bus.unwrap_or("default");
+    let queue = clients
+        .sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    let queue_url = queue.queue_url().context("no QueueUrl")?.to_owned();
+    let queue_arn = queue_arn(&clients.sqs, &queue_url).await?;
+    clients
+        .events
+        .put_rule()
+        .name(name)
+        .event_bus_name(bus)
+        .event_pattern(pattern.to_string())
+        .send()
+        .await
+        .map_err(sdk_error)
+        .context("PutRule")?;
+    let target = Target::builder().id("local-host").arn(queue_arn).build()?;
+    let out = clients
+        .events
+        .put_targets()
+        .rule(name)
+        .event_bus_name(bus)
+        .targets(target)
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    anyhow::ensure!(
+        out.failed_entry_count() == 0,
+        "PutTargets failed: {:?}",
+        out.failed_entries()
+    );
+    Ok(queue_url)
+}
+
+/// Long-polls a rule's queue and invokes the function asynchronously with each event.
+async fn poll(
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    function: Arc<LocalFunction>,
+    trigger: String,
+    records: broadcast::Sender<InvocationRecord>,
+) {
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .wait_time_seconds(POLL_WAIT_SECONDS)
+            .max_number_of_messages(10)
+            .send()
+            .await;
+        let messages = match received {
+            Ok(out) => out.messages.unwrap_or_default(),
+            Err(err) => {
+                tracing::warn!(queue = %queue_url, error = %sdk_error(err), "cannot poll");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        for message in messages {
+            let payload = message
+                .body()
+                .map_or(Ok(Value::Null), serde_json::from_str)
+                .unwrap_or_else(|_| Value::String(message.body().unwrap_or_default().to_owned()));
+            invoke_async(&function, &trigger, payload, &sqs, &records).await;
+            if let Some(receipt) = message.receipt_handle()
+                && let Err(err) = sqs
+                    .delete_message()
+                    .queue_url(&queue_url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await
+            {
+                tracing::warn!(queue = %queue_url, error = %sdk_error(err), "cannot delete a handled event");
+            }
+        }
+    }
+}
+
+/// Invokes as Lambda invokes asynchronously: the first attempt, the configured retries,
+/// then the original event to the dead-letter queue. Returns the last attempt's record.
+pub async fn invoke_async(
+    function: &LocalFunction,
+    trigger: &str,
+    payload: Value,
+    sqs: &aws_sdk_sqs::Client,
+    records: &broadcast::Sender<InvocationRecord>,
+) -> InvocationRecord {
+    let attempts = function.definition.async_retries + 1;
+    let mut attempt = 1;
+    loop {
+        let invocation = function.host.invoke(payload.clone()).await;
+        let failed = invocation.result.is_err();
+        let last = !failed || attempt == attempts;
+        let mut record = InvocationRecord {
+            function: function.definition.logical_id.clone(),
+            trigger: trigger.to_owned(),
+            attempt,
+            payload: payload.clone(),
+            invocation,
+            dead_lettered: false,
+        };
+        if failed && last {
+            record.dead_lettered = dead_letter(function, &record, sqs).await;
+        }
+        // Nobody listening is fine: records are for observers.
+        let _ = records.send(record.clone());
+        if last {
+            return record;
+        }
+        attempt += 1;
+        tokio::time::sleep(RETRY_PAUSE).await;
+    }
+}
+
+/// Sends the original event to the function's DLQ with Lambda's attributes.
+async fn dead_letter(
+    function: &LocalFunction,
+    record: &InvocationRecord,
+    sqs: &aws_sdk_sqs::Client,
+) -> bool {
+    let Some(queue_url) = &function.dead_letter_queue_url else {
+        tracing::warn!(function = %record.function, "failed event dropped: the function has no dead-letter queue");
+        return false;
+    };
+    let error = record
+        .invocation
+        .result
+        .as_ref()
+        .err()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let attribute = |value: &str| {
+        MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(value)
+            .build()
+    };
+    let (Ok(request_id), Ok(error_code), Ok(error_message)) = (
+        attribute(&record.invocation.request_id),
+        attribute("200"),
+        attribute(&error),
+    ) else {
+        return false;
+    };
+    let sent = sqs
+        .send_message()
+        .queue_url(queue_url)
+        .message_body(record.payload.to_string())
+        .message_attributes("RequestID", request_id)
+        .message_attributes("ErrorCode", error_code)
+        .message_attributes("ErrorMessage", error_message)
+        .send()
+        .await;
+    match sent {
+        Ok(_) => true,
+        Err(err) => {
+            tracing::error!(function = %record.function, error = %sdk_error(err), "cannot dead-letter a failed event");
+            false
+        }
+    }
+}
+
+/// Fires one schedule of `function` now.
+async fn fire_schedule(
+    function: &LocalFunction,
+    schedule: &str,
+    sqs: &aws_sdk_sqs::Client,
+    records: &broadcast::Sender<InvocationRecord>,
+) -> Result<InvocationRecord> {
+    let payload = scheduled_payload(function, schedule)?;
+    Ok(invoke_async(function, schedule, payload, sqs, records).await)
+}
+
+/// The event EventBridge Scheduler delivers: the schedule's `Input` with its context
+/// attributes filled in, or `{}` when it has none.
+pub fn scheduled_payload(function: &LocalFunction, schedule: &str) -> Result<Value> {
+    let input = function
+        .definition
+        .events
+        .iter()
+        .find_map(|event| match &event.trigger {
+            Trigger::Schedule { input, .. } if event.name == schedule => Some(input.clone()),
+            _ => None,
+        })
+        .with_context(|| format!("no schedule {schedule}"))?;
+    let Some(input) = input else {
+        return Ok(Value::Object(serde_json::Map::new()));
+    };
+    let now = OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| OffsetDateTime::now_utc());
+    let schedule_arn = format!(
+        "arn:aws:scheduler:{REGION}:{CUSTOMER_ACCOUNT}:schedule/default/{}-{schedule}",
+        function.definition.logical_id
+    );
+    let filled = input
+        .replace(
+            "<aws.scheduler.execution-id>",
+            &uuid::Uuid::new_v4().to_string(),
+        )
+        .replace(
+            "<aws.scheduler.scheduled-time>",
+            &now.format(&Rfc3339).unwrap_or_default(),
+        )
+        .replace("<aws.scheduler.schedule-arn>", &schedule_arn)
+        .replace("<aws.scheduler.attempt-number>", "1");
+    serde_json::from_str(&filled)
+        .with_context(|| format!("the Input of schedule {schedule} is not JSON: {filled}"))
+}
+
+/// Fires a schedule on its rate until aborted.
+async fn tick(
+    every: Duration,
+    function: Arc<LocalFunction>,
+    schedule: String,
+    sqs: aws_sdk_sqs::Client,
+    records: broadcast::Sender<InvocationRecord>,
+) {
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        interval.tick().await;
+        if let Err(err) = fire_schedule(&function, &schedule, &sqs, &records).await {
+            tracing::error!(function = %function.definition.logical_id, %schedule, error = %err, "cannot fire");
+        }
+    }
+}
+
+/// The period of `rate(N unit)`; `cron(...)` schedules fire on demand only.
+pub fn rate(expression: &str) -> Result<Duration> {
+    let Some(inner) = expression
+        .strip_prefix("rate(")
+        .and_then(|rest| rest.strip_suffix(')'))
+    else {
+        bail!(
+            "{expression}: only rate(...) schedules run on a timer locally; fire others on demand"
+        );
+    };
+    let (count, unit) = inner
+        .trim()
+        .split_once(' ')
+        .with_context(|| format!("{expression}: expected rate(<number> <unit>)"))?;
+    let count: u64 = count
+        .parse()
+        .with_context(|| format!("{expression}: {count:?} is not a number"))?;
+    let seconds = match unit.trim() {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3600,
+        "day" | "days" => 86_400,
+        other => bail!("{expression}: unknown unit {other:?}"),
+    };
+    anyhow::ensure!(count > 0, "{expression}: the rate must be positive");
+    Ok(Duration::from_secs(count * seconds))
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<String> {
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    out.attributes()
+        .and_then(|attributes| attributes.get(&QueueAttributeName::QueueArn))
+        .cloned()
+        .context("no QueueArn")
+}
+
+/// The URL of the queue an ARN names (`arn:aws:sqs:<region>:<account>:<name>`).
+async fn queue_url_of_arn(sqs: &aws_sdk_sqs::Client, arn: &str) -> Result<String> {
+    let name = arn
+        .rsplit(':')
+        .next()
+        .filter(|name| !name.is_empty())
+        .with_context(|| format!("{arn} is not a queue ARN"))?;
+    let out = sqs
+        .get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(sdk_error)
+        .with_context(|| format!("the dead-letter queue {arn}"))?;
+    Ok(out.queue_url().context("no QueueUrl")?.to_owned())
+}
