@@ -7,6 +7,8 @@
 
 pub mod clients;
 pub mod flows;
+pub mod http_api;
+pub mod issuer;
 pub mod moto;
 pub mod report;
 pub mod stack;
