@@ -42,9 +42,8 @@ pub const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Invokes a function with an event: `Ok` is the function's response payload, `Err` means
 /// the invocation failed (function error, crash, timeout).
-pub type InvokeFn = Arc<
-    dyn Fn(Value) -> Pin<Box<dyn Future<Output = anyhow::Result<Value>> + Send>> + Send + Sync,
->;
+pub type InvokeFn =
+    Arc<dyn Fn(Value) -> Pin<Box<dyn Future<Output = anyhow::Result<Value>> + Send>> + Send + Sync>;
 
 /// One route of the HttpApi, as the template declares it.
 #[derive(Clone)]
@@ -266,7 +265,10 @@ async fn serve(state: &ApiState, peer: SocketAddr, request: Request, request_id:
             internal_error()
         }),
         Err(error) => {
-            eprintln!("HttpApi: invoking {} failed: {error:#}", route.route.function);
+            eprintln!(
+                "HttpApi: invoking {} failed: {error:#}",
+                route.route.function
+            );
             internal_error()
         }
     }
@@ -492,11 +494,7 @@ fn build_event(input: &EventInput<'_>) -> Value {
         .and_then(Value::as_str)
         .unwrap_or("localhost")
         .to_owned();
-    let domain_prefix = domain_name
-        .split('.')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let domain_prefix = domain_name.split('.').next().unwrap_or_default().to_owned();
     let epoch_ms = input
         .now
         .duration_since(UNIX_EPOCH)
@@ -705,9 +703,10 @@ fn append_header(headers: &mut HeaderMap, name: &str, value: &Value) -> Result<(
         Value::Number(_) | Value::Bool(_) => value.to_string(),
         other => bail!("header {name}: {other} is not a header value"),
     };
-    let name = HeaderName::try_from(name).with_context(|| format!("{name:?} is not a header name"))?;
-    let value =
-        HeaderValue::try_from(text).with_context(|| format!("header {name}: not a header value"))?;
+    let name =
+        HeaderName::try_from(name).with_context(|| format!("{name:?} is not a header name"))?;
+    let value = HeaderValue::try_from(text)
+        .with_context(|| format!("header {name}: not a header value"))?;
     headers.append(name, value);
     Ok(())
 }
@@ -872,7 +871,9 @@ impl JwtAuthorizer {
 
     /// GETs a JSON document over plain HTTP.
     async fn get_json(&self, url: &str) -> Result<Value> {
-        let uri: axum::http::Uri = url.parse().with_context(|| format!("{url:?} is not a URL"))?;
+        let uri: axum::http::Uri = url
+            .parse()
+            .with_context(|| format!("{url:?} is not a URL"))?;
         if uri.scheme_str() != Some("http") {
             bail!("{url}: the local authorizer reads issuers over plain http only");
         }
@@ -935,7 +936,9 @@ fn check_claims(
         .iter()
         .any(|audience| config.audience.iter().any(|accepted| accepted == audience))
     {
-        return Err(Rejection::invalid("the token does not have a valid audience"));
+        return Err(Rejection::invalid(
+            "the token does not have a valid audience",
+        ));
     }
     match numeric_claim(claims, "exp")? {
         Some(exp) if exp > now => {}
@@ -1022,10 +1025,22 @@ mod tests {
             route("ANY", "/pets/{petId}"),
             route("GET", "/pets/dog"),
         ];
-        assert_eq!(chosen(&routes, "GET", "/pets/dog").unwrap(), "GET /pets/dog");
-        assert_eq!(chosen(&routes, "GET", "/pets/cat").unwrap(), "GET /pets/{petId}");
-        assert_eq!(chosen(&routes, "POST", "/pets/cat").unwrap(), "ANY /pets/{petId}");
-        assert_eq!(chosen(&routes, "GET", "/pets/a/b").unwrap(), "ANY /pets/{proxy+}");
+        assert_eq!(
+            chosen(&routes, "GET", "/pets/dog").unwrap(),
+            "GET /pets/dog"
+        );
+        assert_eq!(
+            chosen(&routes, "GET", "/pets/cat").unwrap(),
+            "GET /pets/{petId}"
+        );
+        assert_eq!(
+            chosen(&routes, "POST", "/pets/cat").unwrap(),
+            "ANY /pets/{petId}"
+        );
+        assert_eq!(
+            chosen(&routes, "GET", "/pets/a/b").unwrap(),
+            "ANY /pets/{proxy+}"
+        );
         assert_eq!(chosen(&routes, "GET", "/other").unwrap(), "$default");
     }
 

@@ -142,7 +142,11 @@ impl SigningKey {
 /// Mints a token from the key file in `key_dir` without a running issuer (what
 /// `local-stack token --sub customer-a` does). `issuer_url` must be the URL the stack's
 /// issuer serves on, since the authorizer compares `iss` with it exactly.
-pub fn mint_with_key_file(key_dir: &Path, issuer_url: &str, request: &TokenRequest) -> Result<String> {
+pub fn mint_with_key_file(
+    key_dir: &Path,
+    issuer_url: &str,
+    request: &TokenRequest,
+) -> Result<String> {
     SigningKey::load(key_dir)?.mint(issuer_url, request)
 }
 
