@@ -568,7 +568,7 @@ fn event_headers(input: &EventInput<'_>) -> Map<String, Value> {
     }
     let forwarded = [
         ("x-forwarded-for", input.peer.ip().to_string()),
-        ("x-forwarded-port", input.peer_port_of_host()),
+        ("x-forwarded-port", input.forwarded_port()),
         ("x-forwarded-proto", "http".to_owned()),
     ];
     for (name, value) in forwarded {
@@ -582,7 +582,7 @@ fn event_headers(input: &EventInput<'_>) -> Map<String, Value> {
 
 impl EventInput<'_> {
     /// The port the client connected to, from the `Host` header (80 when it names none).
-    fn peer_port_of_host(&self) -> String {
+    fn forwarded_port(&self) -> String {
         self.headers
             .get("host")
             .and_then(|host| host.to_str().ok())
@@ -636,9 +636,10 @@ fn api_gateway_time(now: SystemTime) -> String {
 // The function's response
 // ---------------------------------------------------------------------------------------
 
-/// Maps a payload 2.0 response: an object with `statusCode` gives the status, headers,
-/// cookies and body; any other JSON is a 200 `application/json` response with that JSON as
-/// its body.
+/// Maps a payload 2.0 response: an object with `statusCode` gives the status, `headers`,
+/// `cookies` (one `set-cookie` each) and `body`; any other JSON is a 200 `application/json`
+/// response with that JSON as its body. Format 2.0 has no `multiValueHeaders`, so, as in
+/// API Gateway, they are ignored.
 fn map_response(payload: Value) -> Result<Response> {
     let Some(status) = payload.get("statusCode") else {
         return Ok(json_response(StatusCode::OK, &payload));
@@ -651,13 +652,6 @@ fn map_response(payload: Value) -> Result<Response> {
     if let Some(map) = payload.get("headers").and_then(Value::as_object) {
         for (name, value) in map {
             append_header(headers, name, value)?;
-        }
-    }
-    if let Some(map) = payload.get("multiValueHeaders").and_then(Value::as_object) {
-        for (name, values) in map {
-            for value in values.as_array().into_iter().flatten() {
-                append_header(headers, name, value)?;
-            }
         }
     }
     for cookie in payload
@@ -829,9 +823,13 @@ impl JwtAuthorizer {
             .fetched_at
             .is_none_or(|at| at.elapsed() >= JWKS_REFETCH_INTERVAL);
         if due {
-            cache.fetched_at = Some(Instant::now());
+            // A failed fetch is retried on the next request: locally the issuer may simply
+            // not be up yet.
             match self.fetch_keys().await {
-                Ok(keys) => cache.keys = keys,
+                Ok(keys) => {
+                    cache.keys = keys;
+                    cache.fetched_at = Some(Instant::now());
+                }
                 Err(error) => {
                     eprintln!("HttpApi: JWT authorizer: {error:#}");
                     return Err(Rejection::invalid("could not fetch the issuer's keys"));

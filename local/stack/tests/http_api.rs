@@ -15,6 +15,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use lambda_http::RequestExt as _;
+use lambda_http::request::RequestContext;
 use local_stack::http_api::{HttpApi, InvokeFn, JwtAuthorizerConfig, MAX_BODY_BYTES, Route};
 use local_stack::issuer::{self, LocalIssuer, SigningKey, TokenRequest};
 use serde_json::{Value, json};
@@ -418,7 +420,7 @@ async fn a_valid_token_s_claims_and_the_request_reach_the_function_as_a_payload_
     assert!(claims["exp"].as_str().unwrap().parse::<u64>().unwrap() > now());
 
     // The event has the shape of aws_lambda_events' payload 2.0 request.
-    let typed: ApiGatewayV2httpRequest = serde_json::from_value(event).unwrap();
+    let typed: ApiGatewayV2httpRequest = serde_json::from_value(event.clone()).unwrap();
     assert_eq!(typed.path_parameters["licenseId"], "lic-123");
     assert_eq!(typed.query_string_parameters.first("verbose"), Some("1"));
     let jwt = typed.request_context.authorizer.unwrap().jwt.unwrap();
@@ -427,6 +429,26 @@ async fn a_valid_token_s_claims_and_the_request_reach_the_function_as_a_payload_
         typed.request_context.http.source_ip.as_deref(),
         Some("127.0.0.1")
     );
+
+    // lambda_http (what checkout-proxy runs on) reads it as an HTTP API request.
+    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    assert_eq!(request.method(), "GET");
+    assert_eq!(request.uri().path(), "/v1/licenses/lic-123/usage");
+    assert_eq!(request.headers()["x-trace"], "one,two");
+    assert_eq!(
+        request.path_parameters().first("licenseId"),
+        Some("lic-123")
+    );
+    assert_eq!(
+        request.query_string_parameters().all("unit"),
+        Some(vec!["Count", "Hours"]),
+        "lambda_http splits the comma-joined values again"
+    );
+    let RequestContext::ApiGatewayV2(context) = request.request_context() else {
+        panic!("lambda_http did not see an HTTP API (payload 2.0) request");
+    };
+    let claims = context.authorizer.unwrap().jwt.unwrap().claims;
+    assert_eq!(claims["groups"], "[admins buyers]");
 }
 
 #[tokio::test]
@@ -602,4 +624,44 @@ async fn minting_from_a_missing_key_file_says_which_file() {
     )
     .unwrap_err();
     assert!(format!("{error:#}").contains("issuer-key.pem"), "{error:#}");
+}
+
+#[tokio::test]
+async fn the_authorizer_reads_the_issuer_s_keys_once_the_issuer_is_up() {
+    let key_dir = temp_dir();
+    let issuer = LocalIssuer::start(addr(), &key_dir).await.unwrap();
+    let issuer_addr: SocketAddr = issuer
+        .issuer_url()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let token = issuer
+        .mint(TokenRequest::new("customer-a", AUDIENCE))
+        .unwrap();
+    issuer.shutdown().await;
+    let (route, received) = recording_route("GET", "/v1/licenses", true, Answer::Bare);
+    let authorizer = JwtAuthorizerConfig {
+        identity_source: "$request.header.Authorization".to_owned(),
+        ..JwtAuthorizerConfig::new(format!("http://{issuer_addr}"), vec![AUDIENCE.to_owned()])
+    };
+    let api = HttpApi::start(addr(), vec![route], Some(authorizer))
+        .await
+        .unwrap();
+    let url = format!("{}/v1/licenses", api.url());
+    let authorization = [("authorization", format!("Bearer {token}"))];
+    let authorization: Vec<(&str, &str)> = authorization
+        .iter()
+        .map(|(n, v)| (*n, v.as_str()))
+        .collect();
+
+    let response = send(Method::GET, &url, &authorization, Bytes::new()).await;
+    assert_eq!(
+        response.status,
+        StatusCode::UNAUTHORIZED,
+        "the issuer is down"
+    );
+    let _issuer = LocalIssuer::start(issuer_addr, &key_dir).await.unwrap();
+    let response = send(Method::GET, &url, &authorization, Bytes::new()).await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(received.lock().unwrap().len(), 1);
 }
