@@ -256,22 +256,23 @@ async fn serve(state: &ApiState, peer: SocketAddr, request: Request, request_id:
         request_id,
         now: SystemTime::now(),
     });
-    match invoke(&route.route.invoke, event).await {
-        Ok(payload) => map_response(payload).unwrap_or_else(|error| {
-            eprintln!(
-                "HttpApi: {} returned a malformed response: {error:#}",
-                route.route.function
-            );
-            internal_error()
-        }),
-        Err(error) => {
-            eprintln!(
-                "HttpApi: invoking {} failed: {error:#}",
-                route.route.function
-            );
-            internal_error()
-        }
-    }
+    let outcome = invoke(&route.route.invoke, event).await;
+    function_response(&route.route.function, outcome)
+}
+
+/// The HTTP response for a function's outcome: its mapped payload, or API Gateway's 500
+/// when the invocation failed or the payload cannot be mapped.
+fn function_response(function: &str, outcome: Result<Value>) -> Response {
+    let mapped = outcome
+        .with_context(|| format!("invoking {function} failed"))
+        .and_then(|payload| {
+            map_response(payload)
+                .with_context(|| format!("{function} returned a malformed response"))
+        });
+    mapped.unwrap_or_else(|error| {
+        eprintln!("HttpApi: {error:#}");
+        internal_error()
+    })
 }
 
 fn internal_error() -> Response {
@@ -422,7 +423,8 @@ fn match_path(segments: &[Segment], path: &str) -> Option<BTreeMap<String, Strin
     for (index, segment) in segments.iter().enumerate() {
         match segment {
             Segment::Literal(literal) => {
-                if parts.get(index).map(|part| percent_decode(part)) != Some(literal.clone()) {
+                let part = parts.get(index)?;
+                if percent_decode(part) != *literal {
                     return None;
                 }
             }

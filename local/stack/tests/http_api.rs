@@ -35,6 +35,8 @@ enum Answer {
     Binary,
     /// A failed invocation.
     Fail,
+    /// A function that crashes.
+    Panic,
 }
 
 impl Answer {
@@ -54,6 +56,7 @@ impl Answer {
                 "body": "AAEC/w==",
             })),
             Self::Fail => Err(anyhow::anyhow!("the function failed")),
+            Self::Panic => panic!("the function crashed"),
         }
     }
 }
@@ -106,6 +109,7 @@ impl Setup {
         let (health_route, health) = recording_route("GET", "/health", false, Answer::Bare);
         let (failing_route, failing) = recording_route("GET", "/fail", false, Answer::Fail);
         let (binary_route, binary) = recording_route("POST", "/binary", false, Answer::Binary);
+        let (crashing_route, _) = recording_route("GET", "/crash", false, Answer::Panic);
         let authorizer = JwtAuthorizerConfig::new(issuer.issuer_url(), vec![AUDIENCE.to_owned()]);
         let api = HttpApi::start(
             addr(),
@@ -115,6 +119,7 @@ impl Setup {
                 health_route,
                 failing_route,
                 binary_route,
+                crashing_route,
             ],
             Some(authorizer),
         )
@@ -519,6 +524,9 @@ async fn unknown_routes_get_404_and_failed_invocations_500() {
     assert_eq!(response.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(response.json(), json!({"message": "Internal Server Error"}));
     assert_eq!(setup.failing.lock().unwrap().len(), 1);
+    let response = get(&setup.url("/crash")).await;
+    assert_eq!(response.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(response.json(), json!({"message": "Internal Server Error"}));
 }
 
 #[tokio::test]
