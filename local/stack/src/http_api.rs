@@ -117,8 +117,8 @@ pub struct HttpApi {
 }
 
 impl HttpApi {
-    /// Serves `routes` on `addr` (port 0 picks a free one). Fails on a malformed route, or
-    /// when a route needs authorization and no authorizer is given.
+    /// Serves `routes` on `addr` (port 0 picks a free one). Fails on a malformed or repeated
+    /// route, or when a route needs authorization and no authorizer is given.
     pub async fn start(
         addr: SocketAddr,
         routes: Vec<Route>,
@@ -128,6 +128,10 @@ impl HttpApi {
             .into_iter()
             .map(CompiledRoute::new)
             .collect::<Result<Vec<_>>>()?;
+        let mut keys = std::collections::HashSet::new();
+        if let Some(route) = routes.iter().find(|route| !keys.insert(&route.route_key)) {
+            bail!("route {:?} is declared twice", route.route_key);
+        }
         if let Some(route) = routes.iter().find(|route| route.route.authorization)
             && authorizer.is_none()
         {

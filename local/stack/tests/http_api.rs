@@ -543,10 +543,17 @@ async fn bodies_over_10_mb_get_413() {
 }
 
 #[tokio::test]
-async fn a_route_needing_authorization_without_an_authorizer_is_refused() {
+async fn routes_needing_a_missing_authorizer_or_declared_twice_are_refused() {
     let (route, _) = recording_route("GET", "/x", true, Answer::Bare);
     let error = HttpApi::start(addr(), vec![route], None).await.unwrap_err();
     assert!(error.to_string().contains("GET /x"), "{error}");
+
+    let (first, _) = recording_route("GET", "/x", false, Answer::Bare);
+    let (second, _) = recording_route("get", "/x", false, Answer::Bare);
+    let error = HttpApi::start(addr(), vec![first, second], None)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("declared twice"), "{error}");
 }
 
 #[tokio::test]
