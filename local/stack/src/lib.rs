@@ -8,6 +8,8 @@
 pub mod clients;
 pub mod flows;
 pub mod functions;
+pub mod http_api;
+pub mod issuer;
 pub mod moto;
 pub mod report;
 pub mod stack;
