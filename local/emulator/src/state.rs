@@ -227,6 +227,10 @@ pub struct State {
     /// Clock second of the next sweep of expired entries.
     #[serde(skip)]
     next_sweep: i64,
+    /// Checkouts that expired while holding units, not yet announced (see
+    /// [`State::take_expired`]).
+    #[serde(skip)]
+    expired: Vec<(String, Consumption)>,
 }
 
 impl State {
@@ -289,13 +293,19 @@ impl State {
                 continue;
             };
             if c.expiration.is_some_and(|e| e <= now) {
-                if !c.settled && !c.checked_in {
-                    self.adjust(&c, -1);
-                }
                 // Expired: its units are back in the pool and nothing needs it any more.
                 self.consumptions.remove(&token);
+                if !c.settled && !c.checked_in {
+                    self.adjust(&c, -1);
+                    self.expired.push((token, c));
+                }
             }
         }
+    }
+
+    /// The checkouts (token and checkout) found expired since the last call, oldest first.
+    pub fn take_expired(&mut self) -> Vec<(String, Consumption)> {
+        std::mem::take(&mut self.expired)
     }
 
     /// Units of entitlement `name` of license `arn` held by checkouts at `now`.
