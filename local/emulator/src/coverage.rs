@@ -119,7 +119,9 @@ fn events_section() -> String {
          (up to 10 000, then dropped with a warning) after the change is committed, sent in \
          order in batches of up to 10, a failed PutEvents is logged to stderr and never fails \
          or delays the API call; shutdown flushes the queue for at most a few seconds. \
-         Without the option nothing is published.\n\n\
+         Without the option nothing is published. (moto's default rule-target input \
+         omits the envelope's `account`; a target whose InputTransformer template is \
+         `<aws.events.event.json>` delivers the whole event.)\n\n\
          AWS does not document the `detail` of these events. The `detail` below is **the \
          emulator's own choice** (camelCase, `action` names the change): functions must not \
          rely on it, only on the envelope and the ARNs, and read the truth from the API.\n\n\

@@ -202,6 +202,8 @@ impl Account {
 
 /// moto, an emulator publishing to it, and the two accounts.
 struct Harness {
+    /// moto's log and the state file.
+    scratch: std::path::PathBuf,
     moto: MotoServer,
     emulator: Emulator,
     isv: Account,
@@ -209,18 +211,22 @@ struct Harness {
 }
 
 impl Harness {
-    async fn start(clock: Arc<ManualClock>) -> Self {
-        let log = std::env::temp_dir().join(format!(
-            "emulator-events-moto-{}-{}.log",
+    /// Starts moto and an emulator on `clock` publishing to it; with `persisted`, the
+    /// emulator keeps its state in a file (changes are published once saved).
+    async fn start(clock: Arc<ManualClock>, persisted: bool) -> Self {
+        let scratch = std::env::temp_dir().join(format!(
+            "emulator-events-{}-{}",
             std::process::id(),
             uuid::Uuid::new_v4().simple()
         ));
-        let moto = MotoServer::start(&default_moto_server(), &log)
+        std::fs::create_dir_all(&scratch).unwrap();
+        let moto = MotoServer::start(&default_moto_server(), &scratch.join("moto.log"))
             .await
             .unwrap();
         let config = Config {
             events_endpoint: Some(moto.url()),
             region: REGION.to_owned(),
+            state_file: persisted.then(|| scratch.join("state.json")),
             ..Config::default()
         };
         let emulator = Emulator::start_with_clock(config, "127.0.0.1:0".parse().unwrap(), clock)
@@ -229,6 +235,7 @@ impl Harness {
         let isv = Account::new(ISV_ACCOUNT, &emulator.endpoint_url(), &moto.url()).await;
         let customer = Account::new(CUSTOMER_ACCOUNT, &emulator.endpoint_url(), &moto.url()).await;
         Self {
+            scratch,
             moto,
             emulator,
             isv,
@@ -239,6 +246,7 @@ impl Harness {
     async fn stop(self) {
         self.emulator.shutdown().await;
         self.moto.stop().await;
+        let _ = std::fs::remove_dir_all(&self.scratch);
     }
 }
 
@@ -376,7 +384,7 @@ async fn both_get(h: &Harness, detail_type: &str, action: &str, arn: &str) -> Va
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_detail_type_reaches_exactly_the_accounts_concerned() {
     let clock = clock_at_now();
-    let h = Harness::start(clock.clone()).await;
+    let h = Harness::start(clock.clone(), false).await;
     let license = create_license(&h.isv.license_manager, "acme-customer-7").await;
 
     // Grant Change: granter and grantee, through the whole life of a grant.
@@ -466,18 +474,17 @@ async fn every_detail_type_reaches_exactly_the_accounts_concerned() {
         expiring.as_str()
     );
 
-    // License Token Change: the caller only.
-    let token_id = h
+    // License Token Change: the caller only, once per token (a ClientToken replay changes
+    // nothing and announces nothing).
+    let create_token = h
         .customer
         .license_manager
         .create_token()
         .license_arn(&license)
-        .client_token(client_token())
-        .send()
-        .await
-        .unwrap()
-        .token_id
-        .unwrap();
+        .client_token(client_token());
+    let token_id = create_token.clone().send().await.unwrap().token_id.unwrap();
+    let replayed = create_token.send().await.unwrap().token_id.unwrap();
+    assert_eq!(replayed, token_id);
     let created = h
         .customer
         .expect("License Token Change", "Created", &license)
@@ -535,13 +542,29 @@ async fn every_detail_type_reaches_exactly_the_accounts_concerned() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_accounts_private_license_never_reaches_the_customer() {
-    let h = Harness::start(clock_at_now()).await;
+    // With a state file, so the path that publishes after saving is covered too.
+    let h = Harness::start(clock_at_now(), true).await;
     // The ISV's own license, granted to nobody: only the ISV hears of it.
     let private = create_license(&h.isv.license_manager, "internal-use").await;
     checkout(&h.isv.license_manager, h.isv.id).await;
     h.isv
         .expect("License Consumption Change", "CheckedOut", &private)
         .await;
+    new_license_version(&h.isv.license_manager, &private).await;
+    h.isv.expect("License Change", "NewVersion", &private).await;
+    h.customer.expect_none().await;
+
+    // A grant the customer rejected does not make it a receiver of the license.
+    let rejected = grant(&h, &private).await;
+    both_get(&h, "Grant Change", "Created", &rejected).await;
+    h.customer
+        .license_manager
+        .reject_grant()
+        .grant_arn(&rejected)
+        .send()
+        .await
+        .unwrap();
+    both_get(&h, "Grant Change", "Rejected", &rejected).await;
     new_license_version(&h.isv.license_manager, &private).await;
     h.isv.expect("License Change", "NewVersion", &private).await;
     h.customer.expect_none().await;
