@@ -189,14 +189,14 @@ async fn process(
         Ok::<_, ApiError>((result, ctx.cached.take(), std::mem::take(&mut ctx.events)))
     };
     // Checkouts the state found expired, announced even when the call itself fails.
-    let expired = |state: &mut State| events::expiries(state, now.unix_timestamp());
+    let take_expired = |state: &mut State| events::expiries(state, now.unix_timestamp());
     let state_file = shared.config.state_file.as_ref().filter(|_| entry.mutates);
     let Some(path) = state_file else {
         // In memory only: apply under the lock, sign after releasing it.
         let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.housekeeping(now.unix_timestamp(), ops::CLIENT_TOKEN_TTL_SECS);
         let applied = apply(&mut state);
-        let expired = expired(&mut state);
+        let expired = take_expired(&mut state);
         drop(state);
         shared.events.send(expired);
         let (result, cached, caused) = applied?;
@@ -243,7 +243,7 @@ async fn process(
     let expired = {
         let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
         *state = next;
-        expired(&mut state)
+        take_expired(&mut state)
     };
     shared.events.send(expired);
     shared.events.send(caused);

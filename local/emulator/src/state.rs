@@ -525,6 +525,10 @@ mod tests {
         state.extend("a", 300);
         assert_eq!(state.held("l", "Users", 150), 6);
         assert_eq!(state.held("l", "Users", 250), 3);
+        // Each expiry is reported once (the extended checkout only at its new time).
+        let expired: Vec<String> = state.take_expired().into_iter().map(|(t, _)| t).collect();
+        assert_eq!(expired, ["b"]);
+        assert!(state.take_expired().is_empty());
         // A reloaded state rebuilds the totals from its checkouts.
         let mut reloaded: State =
             serde_json::from_slice(&serde_json::to_vec(&state).expect("ser")).expect("de");
@@ -535,6 +539,8 @@ mod tests {
         assert!(reloaded.checked_in.contains_key("a"));
         assert_eq!(reloaded.held("l", "Users", 250), 1);
         assert_eq!(reloaded.held("l", "Users", 10_000), 1);
+        // A checked-in checkout never expires.
+        assert!(reloaded.take_expired().is_empty());
         assert_eq!(reloaded.held("l", "Other", 0), 0);
     }
 
