@@ -1,6 +1,6 @@
 //! `docs/emulator-coverage.md`, generated from the embedded model and the dispatch table.
 
-use crate::{model, ops};
+use crate::{events, model, ops};
 
 /// The command that regenerates the coverage document.
 pub const REGENERATE: &str =
@@ -63,9 +63,8 @@ const NOTES: &str = "\
   a change becomes visible only once saved, so a failed save answers
   `ServerInternalException` and changes nothing. It is reloaded on start; a corrupt file is
   refused and left untouched.
-- Not emulated: License Manager's own EventBridge events; redistributing a received license
-  by its grantee (CreateGrant with `ParentArn` / AllowedOperations `CreateGrant`): only the
-  issuer may call CreateGrant.
+- Not emulated: redistributing a received license by its grantee (CreateGrant with
+  `ParentArn` / AllowedOperations `CreateGrant`): only the issuer may call CreateGrant.
 ";
 
 /// The coverage document: every operation of the model, implemented or not, with totals.
@@ -103,6 +102,41 @@ pub fn coverage_markdown() -> String {
         names.len()
     ));
     out.push_str(NOTES);
+    out.push_str(&events_section());
+    out
+}
+
+/// The "Events it publishes" section, from [`events::EVENT_DOCS`].
+fn events_section() -> String {
+    let mut out = String::from(
+        "\n## Events it publishes\n\n\
+         With `--events-endpoint URL` (library: `Config::events_endpoint`) the emulator \
+         publishes License Manager's own events with PutEvents to the `default` bus of each \
+         account concerned, one copy per account: `source` `aws.license-manager`, the \
+         emulator's region, the ARNs involved in `resources`. The receiving account is named \
+         by the request's credentials (access key id = account) and moto's \
+         `x-moto-account-id` header. Publishing is best effort, as in AWS: events are queued \
+         (up to 10 000, then dropped with a warning) after the change is committed, sent in \
+         order in batches of up to 10, a failed PutEvents is logged to stderr and never fails \
+         or delays the API call; shutdown flushes the queue for at most a few seconds. \
+         Without the option nothing is published. (moto's default rule-target input \
+         omits the envelope's `account`; a target whose InputTransformer template is \
+         `<aws.events.event.json>` delivers the whole event.)\n\n\
+         AWS does not document the `detail` of these events. The `detail` below is **the \
+         emulator's own choice** (camelCase, `action` names the change): functions must not \
+         rely on it, only on the envelope and the ARNs, and read the truth from the API.\n\n\
+         | detail-type | published on (`action`) | to the default bus of | `detail` members |\n\
+         |---|---|---|---|\n",
+    );
+    for doc in events::EVENT_DOCS {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            doc.detail_type.as_str(),
+            doc.when,
+            doc.recipients,
+            doc.detail
+        ));
+    }
     out
 }
 

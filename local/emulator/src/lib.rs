@@ -5,6 +5,7 @@
 //! Start it in-process with [`Emulator::start`] (port 0 is fine) or run the binary.
 
 pub mod coverage;
+pub mod events;
 pub mod jwt;
 pub mod model;
 pub mod ops;
@@ -62,6 +63,9 @@ pub struct Config {
     pub seed: Option<u64>,
     /// Where the PEM public key of the JWT signing key is written.
     pub public_key_out: Option<PathBuf>,
+    /// EventBridge endpoint (e.g. moto's server) that receives License Manager's own
+    /// events, best effort; `None` publishes nothing.
+    pub events_endpoint: Option<String>,
 }
 
 impl Config {
@@ -92,6 +96,13 @@ impl Config {
                 self.region
             ));
         }
+        if let Some(endpoint) = &self.events_endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return invalid(format!(
+                "--events-endpoint must be an http:// or https:// URL, got '{endpoint}'"
+            ));
+        }
         Ok(())
     }
 }
@@ -107,6 +118,7 @@ impl Default for Config {
             faults: vec![Fault::Throttle, Fault::Internal],
             seed: None,
             public_key_out: None,
+            events_endpoint: None,
         }
     }
 }
@@ -187,6 +199,7 @@ pub struct Emulator {
     addr: SocketAddr,
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
+    publisher: Option<events::Publisher>,
 }
 
 impl Emulator {
@@ -233,6 +246,13 @@ impl Emulator {
         let local = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
+        let (event_sink, publisher) = match &config.events_endpoint {
+            Some(endpoint) => {
+                let (sink, publisher) = events::Publisher::start(endpoint, &config.region);
+                (sink, Some(publisher))
+            }
+            None => (events::EventSink::default(), None),
+        };
         let seed = config
             .seed
             .unwrap_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0);
@@ -243,6 +263,7 @@ impl Emulator {
             clock,
             rng: Mutex::new(seed),
             writer: tokio::sync::Mutex::new(()),
+            events: event_sink,
         });
         let app = axum::Router::new()
             .fallback(move |req: axum::extract::Request| server::handle(shared.clone(), req));
@@ -262,6 +283,7 @@ impl Emulator {
             addr: local,
             stop,
             task,
+            publisher,
         })
     }
 
@@ -275,9 +297,13 @@ impl Emulator {
         format!("http://{}", self.addr)
     }
 
-    /// Stops serving and waits for the server task.
+    /// Stops serving, waits for the server task, then publishes the License Manager events
+    /// still queued (for at most a few seconds).
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
         let _ = self.task.await;
+        if let Some(publisher) = self.publisher {
+            publisher.shutdown().await;
+        }
     }
 }

@@ -43,6 +43,10 @@ struct Cli {
     /// Write the PEM public key that verifies borrow-checkout JWTs here.
     #[arg(long)]
     public_key_out: Option<PathBuf>,
+    /// Publish License Manager's own events (best effort) with PutEvents to this
+    /// EventBridge endpoint, e.g. moto's server (`http://127.0.0.1:5000`).
+    #[arg(long, value_name = "URL")]
+    events_endpoint: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,6 +79,7 @@ async fn main() -> ExitCode {
         faults: cli.faults,
         seed: cli.seed,
         public_key_out: cli.public_key_out,
+        events_endpoint: cli.events_endpoint,
     };
     if let Err(e) = config.validate() {
         eprintln!("license-manager-local: {e}");

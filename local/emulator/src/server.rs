@@ -1,5 +1,6 @@
 //! The HTTP server: one `POST /` route speaking awsJson1_1, with latency and fault injection.
 
+use crate::events::{self, EventSink};
 use crate::jwt::Signer;
 use crate::model;
 use crate::ops::{self, Ctx};
@@ -27,6 +28,8 @@ pub(crate) struct Shared {
     /// Serialises mutating calls when a state file is written, so snapshots reach the
     /// file in the order they were made (an older one never overwrites a newer one).
     pub writer: tokio::sync::Mutex<()>,
+    /// Where License Manager events go once their change is committed.
+    pub events: EventSink,
 }
 
 impl Shared {
@@ -168,8 +171,8 @@ async fn process(
     })?;
     let request_hash = ops::request_hash(&input);
     let now = shared.clock.now();
-    // Runs the operation on `state`; returns its answer and the ClientToken entry to update
-    // with the signed answer, if the call made one.
+    // Runs the operation on `state`; returns its answer, the ClientToken entry to update
+    // with the signed answer, if the call made one, and the events it causes.
     let apply = |state: &mut State| {
         let mut ctx = Ctx {
             state,
@@ -180,17 +183,24 @@ async fn process(
             operation: op,
             request_hash,
             cached: None,
+            events: Vec::new(),
         };
         let result = (entry.handler)(&mut ctx, input).map_err(|e| declared(op, e))?;
-        Ok::<_, ApiError>((result, ctx.cached.take()))
+        Ok::<_, ApiError>((result, ctx.cached.take(), std::mem::take(&mut ctx.events)))
     };
+    // Checkouts the state found expired, announced even when the call itself fails.
+    let take_expired = |state: &mut State| events::expiries(state, now.unix_timestamp());
     let state_file = shared.config.state_file.as_ref().filter(|_| entry.mutates);
     let Some(path) = state_file else {
         // In memory only: apply under the lock, sign after releasing it.
         let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.housekeeping(now.unix_timestamp(), ops::CLIENT_TOKEN_TTL_SECS);
-        let (result, cached) = apply(&mut state)?;
+        let applied = apply(&mut state);
+        let expired = take_expired(&mut state);
         drop(state);
+        shared.events.send(expired);
+        let (result, cached, caused) = applied?;
+        shared.events.send(caused);
         let signed = ops::sign_marked(&shared.signer, result)?;
         if let Some(key) = cached {
             // A replay of the ClientToken answers this very response (same SignedToken).
@@ -210,7 +220,7 @@ async fn process(
         state.housekeeping(now.unix_timestamp(), ops::CLIENT_TOKEN_TTL_SECS);
         state.clone()
     };
-    let (result, cached) = apply(&mut next)?;
+    let (result, cached, caused) = apply(&mut next)?;
     let signed = ops::sign_marked(&shared.signer, result)?;
     if let Some(key) = cached
         && let Some(entry) = next.client_tokens.get_mut(&key)
@@ -230,7 +240,13 @@ async fn process(
         .await
         .map_err(|e| persist_error(e.to_string()))?
         .map_err(|e| persist_error(e.to_string()))?;
-    *shared.state.lock().unwrap_or_else(PoisonError::into_inner) = next;
+    let expired = {
+        let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+        *state = next;
+        take_expired(&mut state)
+    };
+    shared.events.send(expired);
+    shared.events.send(caused);
     Ok(signed)
 }
 

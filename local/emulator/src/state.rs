@@ -227,6 +227,10 @@ pub struct State {
     /// Clock second of the next sweep of expired entries.
     #[serde(skip)]
     next_sweep: i64,
+    /// Checkouts that expired while holding units, not yet announced (see
+    /// [`State::take_expired`]).
+    #[serde(skip)]
+    expired: Vec<(String, Consumption)>,
 }
 
 impl State {
@@ -289,13 +293,19 @@ impl State {
                 continue;
             };
             if c.expiration.is_some_and(|e| e <= now) {
-                if !c.settled && !c.checked_in {
-                    self.adjust(&c, -1);
-                }
                 // Expired: its units are back in the pool and nothing needs it any more.
                 self.consumptions.remove(&token);
+                if !c.settled && !c.checked_in {
+                    self.adjust(&c, -1);
+                    self.expired.push((token, c));
+                }
             }
         }
+    }
+
+    /// The checkouts (token and checkout) found expired since the last call, oldest first.
+    pub fn take_expired(&mut self) -> Vec<(String, Consumption)> {
+        std::mem::take(&mut self.expired)
     }
 
     /// Units of entitlement `name` of license `arn` held by checkouts at `now`.
@@ -515,6 +525,10 @@ mod tests {
         state.extend("a", 300);
         assert_eq!(state.held("l", "Users", 150), 6);
         assert_eq!(state.held("l", "Users", 250), 3);
+        // Each expiry is reported once (the extended checkout only at its new time).
+        let expired: Vec<String> = state.take_expired().into_iter().map(|(t, _)| t).collect();
+        assert_eq!(expired, ["b"]);
+        assert!(state.take_expired().is_empty());
         // A reloaded state rebuilds the totals from its checkouts.
         let mut reloaded: State =
             serde_json::from_slice(&serde_json::to_vec(&state).expect("ser")).expect("de");
@@ -525,6 +539,8 @@ mod tests {
         assert!(reloaded.checked_in.contains_key("a"));
         assert_eq!(reloaded.held("l", "Users", 250), 1);
         assert_eq!(reloaded.held("l", "Users", 10_000), 1);
+        // A checked-in checkout never expires.
+        assert!(reloaded.take_expired().is_empty());
         assert_eq!(reloaded.held("l", "Other", 0), 0);
     }
 

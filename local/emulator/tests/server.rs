@@ -242,6 +242,7 @@ fn the_cli_prints_the_coverage_document_and_refuses_bad_options() {
         ["--account-id", "12"],
         ["--fault-rate", "2"],
         ["--faults", "gremlins"],
+        ["--events-endpoint", "127.0.0.1:5000"],
     ] {
         let out = std::process::Command::new(bin)
             .args(bad)
@@ -251,4 +252,26 @@ fn the_cli_prints_the_coverage_document_and_refuses_bad_options() {
         assert!(!out.status.success(), "{bad:?} was accepted");
         assert!(!out.stderr.is_empty(), "{bad:?} failed silently");
     }
+}
+
+#[test]
+fn the_cli_starts_with_an_events_endpoint() {
+    use std::io::BufRead as _;
+    let bin = env!("CARGO_BIN_EXE_license-manager-local");
+    let mut child = std::process::Command::new(bin)
+        .args(["--port", "0", "--events-endpoint", "http://127.0.0.1:9"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        line.starts_with("license-manager-local listening on http://"),
+        "unexpected first line: {line}"
+    );
 }

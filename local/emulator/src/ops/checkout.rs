@@ -173,6 +173,8 @@ fn issue(ctx: &mut Ctx<'_>, c: Consumption) -> Result<Value, ApiError> {
         out["NodeId"] = json!(node);
     }
     out["SignedToken"] = jwt_of(claims);
+    let action = if c.borrow { "Borrowed" } else { "CheckedOut" };
+    ctx.announce_consumption(&token, &c, action);
     ctx.state.add_consumption(token, c);
     Ok(out)
 }
@@ -394,6 +396,11 @@ pub fn extend_license_consumption(ctx: &mut Ctx<'_>, input: Value) -> Result<Val
     );
     if !req.dry_run {
         ctx.state.extend(&req.license_consumption_token, expiration);
+        let extended = Consumption {
+            expiration: Some(expiration),
+            ..c
+        };
+        ctx.announce_consumption(&req.license_consumption_token, &extended, "Extended");
     }
     Ok(json!({
         "LicenseConsumptionToken": req.license_consumption_token,
@@ -447,5 +454,6 @@ pub fn check_in_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiErr
     }
     let now = ctx.now_unix();
     ctx.state.check_in(token, now);
+    ctx.announce_consumption(token, &c, "CheckedIn");
     Ok(json!({}))
 }

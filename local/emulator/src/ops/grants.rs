@@ -86,8 +86,9 @@ pub fn create_grant(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> 
             },
         );
         if let Some(tags) = req.tags {
-            ctx.state.tags.insert(arn, tags);
+            ctx.state.tags.insert(arn.clone(), tags);
         }
+        ctx.announce_grant(&arn, "Created");
         Ok(out)
     })
 }
@@ -129,8 +130,15 @@ struct GrantArnRequest {
     grant_arn: String,
 }
 
-/// Moves a pending grant to `to` on behalf of its grantee.
-fn respond(ctx: &mut Ctx<'_>, input: Value, to: &str, verb: &str) -> Result<Value, ApiError> {
+/// Moves a pending grant to `to` on behalf of its grantee (`action` names the change in
+/// its Grant Change event).
+fn respond(
+    ctx: &mut Ctx<'_>,
+    input: Value,
+    to: &str,
+    verb: &str,
+    action: &str,
+) -> Result<Value, ApiError> {
     let req: GrantArnRequest = parse(input)?;
     let mut grant = current(as_grantee(ctx, &req.grant_arn)?)?.clone();
     if grant.grant_status != "PENDING_ACCEPT" {
@@ -142,15 +150,16 @@ fn respond(ctx: &mut Ctx<'_>, input: Value, to: &str, verb: &str) -> Result<Valu
     grant.grant_status = to.into();
     let out = answer(&grant);
     store(ctx.state, grant, false);
+    ctx.announce_grant(&req.grant_arn, action);
     Ok(out)
 }
 
 pub fn accept_grant(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
-    respond(ctx, input, "DISABLED", "accepted")
+    respond(ctx, input, "DISABLED", "accepted", "Accepted")
 }
 
 pub fn reject_grant(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
-    respond(ctx, input, "REJECTED", "rejected")
+    respond(ctx, input, "REJECTED", "rejected", "Rejected")
 }
 
 #[derive(Deserialize)]
@@ -212,6 +221,7 @@ pub fn create_grant_version(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, Ap
         grant.version = (grant.version.parse::<u64>().unwrap_or(0) + 1).to_string();
         let out = answer(&grant);
         store(ctx.state, grant, true);
+        ctx.announce_grant(&req.grant_arn, "NewVersion");
         Ok(out)
     })
 }
@@ -307,6 +317,7 @@ pub fn delete_grant(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> 
     grant.status_reason = req.status_reason.or(grant.status_reason);
     let out = answer(&grant);
     store(ctx.state, grant, false);
+    ctx.announce_grant(&req.grant_arn, "Deleted");
     Ok(out)
 }
 

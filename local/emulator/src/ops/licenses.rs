@@ -336,6 +336,7 @@ pub fn create_license_version(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, 
         if let Some(rec) = ctx.state.licenses.get_mut(&req.license_arn) {
             rec.versions.push(license);
         }
+        ctx.announce_license(&req.license_arn, "NewVersion");
         Ok(json!({
             "LicenseArn": req.license_arn,
             "Version": next.to_string(),
@@ -454,6 +455,7 @@ pub fn delete_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError
     if let Some(rec) = ctx.state.licenses.get_mut(&req.license_arn) {
         rec.deleted_at = Some(at);
     }
+    ctx.announce_license(&req.license_arn, "Deleted");
     Ok(json!({ "Status": "DELETED", "DeletionDate": now }))
 }
 

@@ -8,9 +8,10 @@ mod settings;
 mod tags;
 mod tokens;
 
+use crate::events;
 use crate::jwt::Signer;
 use crate::protocol::ApiError;
-use crate::state::State;
+use crate::state::{Consumption, State};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -37,6 +38,8 @@ pub struct Ctx<'a> {
     /// The ClientToken cache entry this call created, so its response can be replaced by
     /// the signed one (a replay then answers the same SignedToken).
     pub cached: Option<String>,
+    /// License Manager events the call causes, published once its change is committed.
+    pub events: Vec<crate::events::PendingEvent>,
 }
 
 impl Ctx<'_> {
@@ -48,6 +51,31 @@ impl Ctx<'_> {
     /// Now as an ISO8601 string.
     pub fn now_iso(&self) -> String {
         fmt_time(self.now_unix())
+    }
+
+    /// Records a `Grant Change` (`action`) for grant `arn` as it now stands.
+    pub fn announce_grant(&mut self, arn: &str, action: &str) {
+        let event = events::grant_change(self.state, arn, action, self.now_unix());
+        self.events.extend(event);
+    }
+
+    /// Records a `License Change` (`action`) for license `arn` as it now stands.
+    pub fn announce_license(&mut self, arn: &str, action: &str) {
+        let event = events::license_change(self.state, arn, action, self.now_unix());
+        self.events.extend(event);
+    }
+
+    /// Records a `License Consumption Change` (`action`) for checkout `token`.
+    pub fn announce_consumption(&mut self, token: &str, c: &Consumption, action: &str) {
+        let event = events::consumption_change(self.state, token, c, action, self.now_unix());
+        self.events.push(event);
+    }
+
+    /// Records a `License Token Change` (`action`) for the caller's refresh token.
+    pub fn announce_token(&mut self, token_id: &str, license_arn: &str, action: &str) {
+        let event =
+            events::token_change(self.account, token_id, license_arn, action, self.now_unix());
+        self.events.push(event);
     }
 }
 
@@ -534,6 +562,7 @@ mod tests {
             operation: "ListX",
             request_hash: "h".into(),
             cached: None,
+            events: Vec::new(),
         };
         let first = page(&list, items(0), "Items", Some(2), None).expect("page");
         assert_eq!(first["Items"], json!([0, 1]));
@@ -553,6 +582,7 @@ mod tests {
             operation: "ListY",
             request_hash: "h".into(),
             cached: None,
+            events: Vec::new(),
         };
         assert!(page(&other, items(0), "Items", None, Some(&token)).is_err());
     }

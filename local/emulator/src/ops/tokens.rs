@@ -55,6 +55,7 @@ pub fn create_token(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> 
             "exp": expiration,
         });
         let seq = ctx.state.next_seq();
+        ctx.announce_token(&id, &req.license_arn, "Created");
         ctx.state.tokens.insert(
             id.clone(),
             TokenRecord {
@@ -86,6 +87,8 @@ pub fn delete_token(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> 
         .filter(|t| t.account == ctx.account && !t.deleted)
         .ok_or_else(|| ApiError::not_found(format!("Token {} not found", req.token_id)))?;
     record.deleted = true;
+    let license_arn = record.license_arn.clone();
+    ctx.announce_token(&req.token_id, &license_arn, "Deleted");
     Ok(json!({}))
 }
 
