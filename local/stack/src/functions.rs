@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use aws_sdk_eventbridge::types::Target;
+use aws_sdk_eventbridge::types::{InputTransformer, Target};
 use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 use lambda_host::{Function, FunctionConfig, Invocation};
 use serde_json::Value;
@@ -245,6 +245,26 @@ impl Runtime {
         Ok(outcomes)
     }
 
+    /// Invokes `function` synchronously (as API Gateway does): one attempt, no retries.
+    pub async fn invoke_sync(
+        &self,
+        function: &LocalFunction,
+        trigger: &str,
+        payload: Value,
+    ) -> InvocationRecord {
+        let invocation = function.host.invoke(payload.clone()).await;
+        let record = InvocationRecord {
+            function: function.definition.logical_id.clone(),
+            trigger: trigger.to_owned(),
+            attempt: 1,
+            payload,
+            invocation,
+            dead_lettered: false,
+        };
+        let _ = self.records.send(record.clone());
+        record
+    }
+
     /// Stops the pollers and timers and the functions' processes.
     pub async fn stop(self) {
         for task in &self.tasks {
@@ -337,7 +357,16 @@ async fn route_rule_to_queue(
         .await
         .map_err(sdk_error)
         .context("PutRule")?;
-    let target = Target::builder().id("local-host").arn(queue_arn).build()?;
+    // The whole event, as EventBridge hands it to Lambda (moto's plain SQS target input
+    // leaves out the envelope's `account`).
+    let whole_event = InputTransformer::builder()
+        .input_template("<aws.events.event.json>")
+        .build()?;
+    let target = Target::builder()
+        .id("local-host")
+        .arn(queue_arn)
+        .input_transformer(whole_event)
+        .build()?;
     let out = clients
         .events
         .put_targets()

@@ -5,7 +5,9 @@
 //! Later issues add their function's part of the demo as a [`flows::Flow`] in
 //! [`flows::all`].
 
+pub mod app;
 pub mod clients;
+pub mod control;
 pub mod flows;
 pub mod functions;
 pub mod http_api;
@@ -20,9 +22,11 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Parser;
 
+use crate::app::{AppOptions, StackFile};
 use crate::clients::{CUSTOMER_ACCOUNT, Clients, LOCAL_SECRET_KEY, REGION};
 use crate::flows::Context;
 use crate::flows::infrastructure::{EVENT_BUS, EVENT_SOURCE, STATE_TABLE};
+use crate::issuer::TokenRequest;
 use crate::report::{Recorder, Summary};
 use crate::stack::{Stack, StackOptions};
 
@@ -30,24 +34,135 @@ use crate::stack::{Stack, StackOptions};
 #[derive(Debug, Clone, Parser)]
 #[command(
     version,
-    about = "Start moto + license-manager-local, seed a scenario and run the demo"
+    about = "The local stack: moto + license-manager-local + the template's functions on a local Lambda host"
 )]
+pub struct Cli {
+    /// What to do; without a command, run the demo.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of the demo.
+    #[command(flatten)]
+    pub options: Options,
+}
+
+/// `local-stack` subcommands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Mint a token of the local issuer for a customer (use it as `Authorization: Bearer ...`).
+    Token {
+        /// The `sub` claim: the customer.
+        #[arg(long)]
+        sub: String,
+        /// Lifetime in minutes.
+        #[arg(long, default_value_t = 60)]
+        ttl_minutes: u64,
+        /// A further claim, `name=value` (repeatable).
+        #[arg(long = "claim", value_parser = key_value)]
+        claims: Vec<(String, String)>,
+        /// The running stack's directory.
+        #[arg(long, default_value = ".local-stack")]
+        work_dir: PathBuf,
+    },
+    /// Fire a function's schedules now, as EventBridge Scheduler would, and print the outcome.
+    Fire {
+        /// The function: its binary (`grant-acceptor`) or logical id.
+        function: String,
+        /// The running stack's directory.
+        #[arg(long, default_value = ".local-stack")]
+        work_dir: PathBuf,
+    },
+}
+
+/// Options of the demo (the default command).
+#[derive(Debug, Clone, clap::Args)]
 pub struct Options {
     /// Port of license-manager-local on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 4599)]
     pub port: u16,
+    /// Port of the HTTP API (the template's HttpApi) on 127.0.0.1.
+    #[arg(long, default_value_t = 4600)]
+    pub api_port: u16,
+    /// Port of the local JWT issuer on 127.0.0.1.
+    #[arg(long, default_value_t = 4598)]
+    pub issuer_port: u16,
     /// moto's server executable (created by `scripts/venv.sh dev`).
     #[arg(long, env = "MOTO_SERVER", default_value = ".venv/bin/moto_server")]
     pub moto_server: PathBuf,
     /// Persist the emulator's state in this file (default: in memory only).
     #[arg(long)]
     pub state_file: Option<PathBuf>,
-    /// Directory for logs and the borrow public key.
+    /// Directory for logs, keys and the stack file.
     #[arg(long, default_value = ".local-stack")]
     pub work_dir: PathBuf,
+    /// The SAM template whose functions run locally.
+    #[arg(long, default_value = "template.yaml")]
+    pub template: PathBuf,
+    /// Directory of the functions' bootstraps (`cargo build` output).
+    #[arg(long, default_value = "target/debug")]
+    pub bin_dir: PathBuf,
+    /// A template parameter, `Name=Value` (repeatable; wins over the local defaults).
+    #[arg(long = "parameter", value_parser = key_value)]
+    pub parameters: Vec<(String, String)>,
+    /// Fire schedules on their rate too (otherwise only with `local-stack fire`).
+    #[arg(long)]
+    pub schedules: bool,
     /// After the demo, leave the stack running and print the variables to use it.
     #[arg(long)]
     pub keep_running: bool,
+}
+
+impl Options {
+    /// The application's options these command-line options describe.
+    pub fn app_options(&self) -> AppOptions {
+        AppOptions {
+            template: self.template.clone(),
+            bin_dir: self.bin_dir.clone(),
+            work_dir: self.work_dir.clone(),
+            api_port: self.api_port,
+            issuer_port: self.issuer_port,
+            parameters: self.parameters.iter().cloned().collect(),
+            schedules: self.schedules,
+        }
+    }
+}
+
+fn key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .filter(|(key, _)| !key.is_empty())
+        .ok_or_else(|| format!("expected Name=Value, got {text:?}"))
+}
+
+/// Runs what the command line asks: the demo, or a command against a running stack.
+pub async fn main(cli: Cli) -> Result<bool> {
+    match cli.command {
+        None => run(cli.options).await,
+        Some(Command::Token {
+            sub,
+            ttl_minutes,
+            claims,
+            work_dir,
+        }) => {
+            let stack = StackFile::read(&work_dir)?;
+            let mut request = TokenRequest::new(sub, stack.audience.clone());
+            request.ttl = std::time::Duration::from_secs(ttl_minutes.saturating_mul(60));
+            for (name, value) in claims {
+                request.extra_claims.insert(name, value.into());
+            }
+            println!(
+                "{}",
+                issuer::mint_with_key_file(&work_dir, &stack.issuer_url, &request)?
+            );
+            Ok(true)
+        }
+        Some(Command::Fire { function, work_dir }) => {
+            let stack = StackFile::read(&work_dir)?;
+            let (status, body) =
+                control::post(&format!("{}/fire/{function}", stack.control_url)).await?;
+            println!("{body}");
+            Ok(status == 200)
+        }
+    }
 }
 
 /// Starts the stack, runs the demo and stops the stack (also on error, Ctrl-C and SIGTERM,
@@ -83,11 +198,12 @@ pub async fn run(options: Options) -> Result<bool> {
         stack.license_manager_url()
     );
 
+    let app_options = options.app_options();
     let outcome = tokio::select! {
-        outcome = demo(&stack) => Some(outcome),
+        outcome = demo(&stack, &app_options) => Some(outcome),
         () = stop_requested() => None,
     };
-    let Some((summary, context)) = outcome else {
+    let Some((summary, mut context)) = outcome else {
         stack.stop().await;
         anyhow::bail!("interrupted: stopped moto's server and license-manager-local");
     };
@@ -98,12 +214,13 @@ pub async fn run(options: Options) -> Result<bool> {
         for (name, value) in environment(&stack, &context) {
             println!("  export {name}={value}");
         }
+        print_try_it(&context);
         println!("Press Ctrl-C to stop it.");
         stop_requested().await;
-        stack.stop().await;
+        stop(&mut context, stack).await;
         println!("stopped.");
     } else {
-        stack.stop().await;
+        stop(&mut context, stack).await;
     }
     Ok(summary.failed == 0)
 }
@@ -131,11 +248,50 @@ async fn stop_requested() {
     interrupt.await;
 }
 
+/// Stops the application, then the servers.
+pub async fn stop(context: &mut Context, stack: Stack) {
+    if let Some(app) = context.app.take() {
+        app.stop().await;
+    }
+    stack.stop().await;
+}
+
+/// Commands to try the running stack with.
+fn print_try_it(context: &Context) {
+    let Some(app) = &context.app else { return };
+    println!();
+    println!("Try it:");
+    if let Some(api) = &app.stack_file.api_url {
+        println!(
+            "  curl -H \"Authorization: Bearer $(cargo run -q -p local-stack -- token --sub customer-a)\" {api}/v1/licenses"
+        );
+    }
+    println!(
+        "  aws events put-events --endpoint-url $AWS_ENDPOINT_URL --entries \
+         '[{{\"Source\":\"test\",\"DetailType\":\"Test\",\"Detail\":\"{{}}\"}}]'"
+    );
+    for function in &app.template.functions {
+        if function
+            .events
+            .iter()
+            .any(|event| matches!(event.trigger, template::Trigger::Schedule { .. }))
+        {
+            println!("  cargo run -q -p local-stack -- fire {}", function.binary);
+        }
+    }
+    println!("  tail -f {}/logs/*.log", app.work_dir().display());
+}
+
 /// Runs every flow against a started stack, prints the summary line and returns it with
-/// what the flows created.
-pub async fn demo(stack: &Stack) -> (Summary, Context) {
+/// what the flows created (the running application included: stop it with [`stop`]).
+pub async fn demo(stack: &Stack, app: &AppOptions) -> (Summary, Context) {
     let clients = Clients::connect(&stack.moto_url(), &stack.license_manager_url()).await;
     let mut context = Context::new(clients);
+    context.settings = Some(flows::host::Settings {
+        app: app.clone(),
+        moto_url: stack.moto_url(),
+        license_manager_url: stack.license_manager_url(),
+    });
     let mut recorder = Recorder::new();
     for flow in flows::all() {
         recorder.run(&flow, &mut context).await;
@@ -174,6 +330,12 @@ pub fn environment(stack: &Stack, context: &Context) -> Vec<(&'static str, Strin
     }
     if let Some(scenario) = &context.scenario {
         variables.push(("KEY_FINGERPRINT", scenario.key_fingerprint.clone()));
+    }
+    if let Some(app) = &context.app {
+        if let Some(api) = &app.stack_file.api_url {
+            variables.push(("CHECKOUT_API_URL", api.clone()));
+        }
+        variables.push(("LOCAL_ISSUER_URL", app.stack_file.issuer_url.clone()));
     }
     variables
 }

@@ -4,11 +4,11 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use local_stack::Options;
+use local_stack::Cli;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match local_stack::run(Options::parse()).await {
+    match local_stack::main(Cli::parse()).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(err) => {

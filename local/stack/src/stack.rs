@@ -42,6 +42,8 @@ impl Stack {
             region: REGION.to_owned(),
             state_file: options.state_file.clone(),
             public_key_out: Some(public_key.clone()),
+            // License Manager's own events go to the accounts' default buses on moto.
+            events_endpoint: Some(moto.url()),
             ..Config::default()
         };
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, options.port));

@@ -30,6 +30,23 @@ fn work_dir() -> PathBuf {
     std::env::temp_dir().join(format!("local-stack-test-{}", std::process::id()))
 }
 
+/// The workspace's template, its bootstraps as `cargo test --workspace` builds them, free ports.
+fn app_options() -> local_stack::app::AppOptions {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut bin_dir = std::env::current_exe().unwrap();
+    bin_dir.pop();
+    bin_dir.pop();
+    local_stack::app::AppOptions {
+        template: workspace.join("template.yaml"),
+        bin_dir,
+        work_dir: work_dir(),
+        api_port: 0,
+        issuer_port: 0,
+        parameters: Default::default(),
+        schedules: false,
+    }
+}
+
 async fn start() -> Stack {
     let work_dir = work_dir();
     Stack::start(&StackOptions {
@@ -46,7 +63,7 @@ async fn start() -> Stack {
 async fn the_demo_passes_and_leaves_the_scenario_ready_for_the_functions() {
     let stack = start().await;
     let stack_public_key = stack.public_key_path().clone();
-    let (summary, context) = local_stack::demo(&stack).await;
+    let (summary, mut context) = local_stack::demo(&stack, &app_options()).await;
     assert_eq!(summary.failed, 0, "{summary}");
     assert!(summary.ok >= 15, "{summary}");
 
@@ -155,7 +172,7 @@ async fn the_demo_passes_and_leaves_the_scenario_ready_for_the_functions() {
         Some("0")
     );
 
-    stack.stop().await;
+    local_stack::stop(&mut context, stack).await;
     // The borrow public key was published where the stack said.
     assert!(stack_public_key.is_file());
     std::fs::remove_dir_all(work_dir()).unwrap();
@@ -201,9 +218,15 @@ fn keep_running_serves_until_told_to_stop_then_stops_everything() {
     use std::process::{Command, Stdio};
 
     let work_dir = std::env::temp_dir().join(format!("local-stack-keep-{}", std::process::id()));
+    let app = app_options();
     let mut child = Command::new(env!("CARGO_BIN_EXE_local-stack"))
-        .args(["--port", "0", "--keep-running", "--work-dir"])
+        .args(["--port", "0", "--api-port", "0", "--issuer-port", "0"])
+        .args(["--keep-running", "--work-dir"])
         .arg(&work_dir)
+        .arg("--template")
+        .arg(&app.template)
+        .arg("--bin-dir")
+        .arg(&app.bin_dir)
         .env("MOTO_SERVER", moto_server())
         .stdout(Stdio::piped())
         .spawn()

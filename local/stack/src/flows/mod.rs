@@ -1,6 +1,7 @@
 //! The demo's flows, run in order. A flow is a list of steps sharing a [`Context`]; later
 //! issues add theirs to [`all`] (for example: the grant-acceptor accepting the seeded grant).
 
+pub mod host;
 pub mod infrastructure;
 pub mod license_configurations;
 pub mod licenses;
@@ -23,6 +24,10 @@ pub struct Context {
     pub infra: Option<infrastructure::Infra>,
     /// The seeded scenario, once the scenario flow ran.
     pub scenario: Option<scenario::Scenario>,
+    /// How to run the template's functions (set by [`crate::demo`]).
+    pub settings: Option<host::Settings>,
+    /// The template's functions, HTTP API and issuer, once the host flow ran.
+    pub app: Option<crate::app::App>,
 }
 
 impl Context {
@@ -32,6 +37,8 @@ impl Context {
             clients,
             infra: None,
             scenario: None,
+            settings: None,
+            app: None,
         }
     }
 }
@@ -48,9 +55,10 @@ pub struct Flow {
 }
 
 /// Every flow of the demo, in the order they run.
-pub fn all() -> [Flow; 4] {
+pub fn all() -> [Flow; 5] {
     [
         infrastructure::FLOW,
+        host::FLOW,
         scenario::FLOW,
         managed_entitlements::FLOW,
         license_configurations::FLOW,

@@ -1,0 +1,112 @@
+//! Brings up the template's application on the local Lambda host: every function with its
+//! rules and schedules, the HTTP API and the local issuer, and says where each listens.
+
+use std::fmt::Write as _;
+
+use anyhow::{Context as _, Result};
+
+use super::{Context, Flow, FlowFuture};
+use crate::app::{App, AppOptions};
+use crate::functions::MotoClients;
+use crate::report::{Recorder, done};
+use crate::template::Trigger;
+
+/// What the host flow needs besides the clients: where things are.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The application's options (template, bootstraps, ports, parameters).
+    pub app: AppOptions,
+    /// moto's endpoint URL.
+    pub moto_url: String,
+    /// license-manager-local's endpoint URL.
+    pub license_manager_url: String,
+}
+
+/// The host flow.
+pub const FLOW: Flow = Flow {
+    title: "the template's functions on the local Lambda host",
+    run: boxed,
+};
+
+fn boxed<'a>(context: &'a mut Context, recorder: &'a mut Recorder) -> FlowFuture<'a> {
+    Box::pin(run(context, recorder))
+}
+
+async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
+    let settings = context
+        .settings
+        .clone()
+        .context("no settings for the host")?;
+    let infra = context
+        .infra
+        .clone()
+        .context("the infrastructure flow did not run")?;
+    let clients = MotoClients {
+        events: context.clients.events.clone(),
+        sqs: context.clients.sqs.clone(),
+    };
+    let app = recorder
+        .step(
+            &format!(
+                "wire {} as `sam deploy` would",
+                settings.app.template.display()
+            ),
+            async {
+                let app = App::start(
+                    &settings.app,
+                    &infra,
+                    &clients,
+                    &settings.moto_url,
+                    &settings.license_manager_url,
+                )
+                .await?;
+                let details = describe(&app);
+                done(app, details)
+            },
+        )
+        .await?;
+    context.app = Some(app);
+    Ok(())
+}
+
+/// Where each piece listens and what reaches each function.
+fn describe(app: &App) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "issuer        {}", app.stack_file.issuer_url);
+    if let Some(api) = &app.stack_file.api_url {
+        let _ = writeln!(out, "HTTP API      {api}  (JWT authorizer, local issuer)");
+    }
+    if app.template.functions.is_empty() {
+        let _ = writeln!(out, "no functions in the template yet");
+    }
+    for function in &app.template.functions {
+        let _ = writeln!(
+            out,
+            "{} ({}): timeout {} s, {} MB, logs in {}",
+            function.logical_id,
+            function.binary,
+            function.timeout.as_secs(),
+            function.memory_mb,
+            crate::functions::log_path(&app_log_dir(app), &function.logical_id).display()
+        );
+        for event in &function.events {
+            let line = match &event.trigger {
+                Trigger::EventBridgeRule { pattern, bus } => format!(
+                    "rule on the {} bus {pattern} -> queue -> async invoke",
+                    bus.as_deref().unwrap_or("default")
+                ),
+                Trigger::Schedule { expression, .. } => format!(
+                    "schedule {expression} (`local-stack fire {}`)",
+                    function.binary
+                ),
+                Trigger::HttpApi { method, path, .. } => format!("route {method} {path}"),
+            };
+            let _ = writeln!(out, "  {}: {line}", event.name);
+        }
+    }
+    out.trim_end().to_owned()
+}
+
+fn app_log_dir(app: &App) -> std::path::PathBuf {
+    app.work_dir().join("logs")
+}
