@@ -31,18 +31,24 @@ async fn main() -> Result<(), Error> {
 async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
     let count = INVOCATIONS.fetch_add(1, Ordering::SeqCst) + 1;
     let payload = event.payload;
-    match payload
+    // The action is at the top (direct invocations) or in an EventBridge event's detail.
+    let action = payload
         .get("action")
+        .or_else(|| payload.pointer("/detail/action"))
         .and_then(Value::as_str)
-        .unwrap_or("echo")
-    {
+        .unwrap_or("echo");
+    match action {
         "fail" => Err("failing on purpose".into()),
         "crash" => {
             eprintln!("crashing on purpose");
             std::process::exit(3);
         }
         "sleep" => {
-            let ms = payload.get("ms").and_then(Value::as_u64).unwrap_or(0);
+            let ms = payload
+                .get("ms")
+                .or_else(|| payload.pointer("/detail/ms"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
             tokio::time::sleep(Duration::from_millis(ms)).await;
             Ok(json!({"slept": ms}))
         }
