@@ -63,7 +63,7 @@ pub struct InitError {
 /// The host's side of one process's Runtime API.
 pub struct RuntimeApi {
     addr: SocketAddr,
-    deliveries: mpsc::Sender<(Delivery, oneshot::Sender<Answer>)>,
+    deliveries: mpsc::Sender<Pending>,
     /// Becomes true at the process's first `next`: its init is over.
     pub ready: watch::Receiver<bool>,
     /// Set when the process reports an init error.
@@ -73,9 +73,12 @@ pub struct RuntimeApi {
     server: JoinHandle<()>,
 }
 
+/// An event on its way to the process, with where its answer goes.
+type Pending = (Delivery, oneshot::Sender<Answer>);
+
 #[derive(Clone)]
 struct Shared {
-    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<(Delivery, oneshot::Sender<Answer>)>>>,
+    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>,
     waiting: Arc<Mutex<HashMap<String, oneshot::Sender<Answer>>>>,
     ready: Arc<watch::Sender<bool>>,
     init_error: Arc<watch::Sender<Option<InitError>>>,
