@@ -1,14 +1,18 @@
 # Local stack targets (included by the Makefile).
 
-.PHONY: demo demo-keep test-boto3 bench-emulator
+.PHONY: bootstraps demo demo-keep test-boto3 bench-emulator
 
-demo: ## start moto + license-manager-local, seed a scenario, run AWS's sample flows, stop
+# The functions' bootstraps the local stack runs (target/debug/<name>).
+bootstraps:
+	@if [ -n "$(FUNCTIONS)" ]; then cargo build -q $(addprefix -p ,$(FUNCTIONS)); fi
+
+demo: bootstraps ## the local stack: moto, license-manager-local, the template's functions; seeded scenario, flows, stop
 	scripts/venv.sh dev
 	cargo run -q -p local-stack
 
-demo-keep: ## the demo, then leave the stack running and print the variables to use it
+demo-keep: bootstraps ## the demo, then leave the stack running and print how to use it
 	scripts/venv.sh dev
-	cargo run -q -p local-stack -- --keep-running
+	cargo run -q -p local-stack -- --keep-running --schedules
 
 test-boto3: ## build license-manager-local and run the boto3 suite against the binary
 	local/emulator/tests/boto3/run.sh

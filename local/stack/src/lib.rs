@@ -215,8 +215,12 @@ pub async fn run(options: Options) -> Result<bool> {
             println!("  export {name}={value}");
         }
         print_try_it(&context);
-        println!("Press Ctrl-C to stop it.");
+        println!("Press Ctrl-C to stop it. Events on the project's bus are printed as they come:");
+        let watcher = watch_bus(&context);
         stop_requested().await;
+        if let Some(watcher) = watcher {
+            watcher.abort();
+        }
         stop(&mut context, stack).await;
         println!("stopped.");
     } else {
@@ -254,6 +258,28 @@ pub async fn stop(context: &mut Context, stack: Stack) {
         app.stop().await;
     }
     stack.stop().await;
+}
+
+/// Prints each event that reaches the project's bus until aborted.
+fn watch_bus(context: &Context) -> Option<tokio::task::JoinHandle<()>> {
+    let queue_url = flows::bus::events_queue(context).ok()?;
+    let sqs = context.clients.sqs.clone();
+    Some(tokio::spawn(async move {
+        loop {
+            match flows::bus::receive(&sqs, &queue_url, 1, std::time::Duration::from_secs(20)).await
+            {
+                Ok(events) => {
+                    for event in events {
+                        println!("  event: {}", flows::bus::describe(&event));
+                    }
+                }
+                Err(err) => {
+                    eprintln!("cannot read the project's bus: {err:#}");
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                }
+            }
+        }
+    }))
 }
 
 /// Commands to try the running stack with.

@@ -1,6 +1,7 @@
 //! The demo's flows, run in order. A flow is a list of steps sharing a [`Context`]; later
 //! issues add theirs to [`all`] (for example: the grant-acceptor accepting the seeded grant).
 
+pub mod bus;
 pub mod host;
 pub mod infrastructure;
 pub mod license_configurations;
@@ -55,12 +56,13 @@ pub struct Flow {
 }
 
 /// Every flow of the demo, in the order they run.
-pub fn all() -> [Flow; 5] {
+pub fn all() -> [Flow; 6] {
     [
         infrastructure::FLOW,
         host::FLOW,
         scenario::FLOW,
         managed_entitlements::FLOW,
         license_configurations::FLOW,
+        bus::FLOW,
     ]
 }
