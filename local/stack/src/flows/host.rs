@@ -65,6 +65,7 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
             },
         )
         .await?;
+    context.records = Some(std::sync::Mutex::new(app.subscribe()));
     context.app = Some(app);
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! issues add theirs to [`all`] (for example: the grant-acceptor accepting the seeded grant).
 
 pub mod bus;
+pub mod grant_acceptor;
 pub mod host;
 pub mod infrastructure;
 pub mod license_configurations;
@@ -29,6 +30,10 @@ pub struct Context {
     pub settings: Option<host::Settings>,
     /// The template's functions, HTTP API and issuer, once the host flow ran.
     pub app: Option<crate::app::App>,
+    /// The functions' invocations since the host flow ran (flows print what they caused).
+    pub records: Option<
+        std::sync::Mutex<tokio::sync::broadcast::Receiver<crate::functions::InvocationRecord>>,
+    >,
 }
 
 impl Context {
@@ -40,6 +45,7 @@ impl Context {
             scenario: None,
             settings: None,
             app: None,
+            records: None,
         }
     }
 }
