@@ -75,11 +75,18 @@ impl LicenseManagerError {
             }
             _ => FailureKind::Permanent,
         };
+        // A service's answer reads best as `Code: message`; anything else (timeouts,
+        // connection failures) needs its whole cause chain.
+        let message = match (&code, error.message()) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            (Some(code), None) => code.clone(),
+            _ => DisplayErrorContext(&error).to_string(),
+        };
         Self {
             operation,
             target: target.to_owned(),
             code,
-            message: DisplayErrorContext(&error).to_string(),
+            message,
             kind,
             attempts: 1,
         }

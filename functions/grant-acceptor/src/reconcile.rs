@@ -228,7 +228,7 @@ impl<'a> Reconciler<'a> {
             dry_run: self.dry_run,
             time: OffsetDateTime::now_utc(),
         });
-        self.notify_once(grant, event).await?;
+        self.notify_once(grant, "accepted", event).await?;
         let (label, outcome) = match (pending, activated) {
             (true, true) => ("accepted and activated", Outcome::Accepted { activated }),
             (true, false) => ("accepted", Outcome::Accepted { activated }),
@@ -262,7 +262,8 @@ impl<'a> Reconciler<'a> {
             dry_run: self.dry_run,
             time: OffsetDateTime::now_utc(),
         });
-        self.notify_once(grant, event).await?;
+        let kind = if reject { "rejected" } else { "ignored" };
+        self.notify_once(grant, kind, event).await?;
         if reject {
             decision.log("rejected", None, &reason);
             Ok(Outcome::Rejected)
@@ -342,15 +343,18 @@ impl<'a> Reconciler<'a> {
         Ok(None)
     }
 
-    /// Publishes `event` unless it was already published for this grant version (a dry run's
-    /// events are remembered apart from the real ones). If the state table fails, the event is
-    /// published anyway: one repeated event rather than silence.
-    async fn notify_once(&self, grant: &Grant, event: ProjectEvent) -> Result<(), GrantError> {
-        let version = if self.dry_run {
-            format!("{}#dry-run", grant.version())
-        } else {
-            grant.version().to_owned()
-        };
+    /// Publishes `event` unless the same decision (`kind`: accepted, ignored, rejected) was
+    /// already published for this grant version; a dry run's events are remembered apart from
+    /// the real ones, and a changed decision (a policy edit) is reported. If the state table
+    /// fails, the event is published anyway: one repeated event rather than silence.
+    async fn notify_once(
+        &self,
+        grant: &Grant,
+        kind: &str,
+        event: ProjectEvent,
+    ) -> Result<(), GrantError> {
+        let dry_run = if self.dry_run { "#dry-run" } else { "" };
+        let version = format!("{}#{kind}{dry_run}", grant.version());
         let key = StateKey::Notified {
             arn: grant.grant_arn().to_owned(),
             version,
