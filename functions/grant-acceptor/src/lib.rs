@@ -16,7 +16,7 @@ mod reconcile;
 use futures_util::StreamExt as _;
 use lambda_runtime::LambdaEvent;
 use license_automation::events_in::{IncomingEvent, LicenseManagerDetailType, parse_event};
-use license_automation::events_out::EventPublisher;
+use license_automation::events_out::{EventPublisher, MAX_ENTRIES_PER_CALL, ProjectEvent};
 use license_automation::state::StateStore;
 use license_automation::trust::TrustPolicy;
 use serde::Serialize;
@@ -28,7 +28,9 @@ pub use license_manager::{
     ACTIONABLE_STATUSES, CallStats, FailureKind, LicenseManager, LicenseManagerError,
     activation_token,
 };
-pub use reconcile::{GrantError, NOTIFIED_RECORD_TTL, Outcome, Reconciler, arn_account};
+pub use reconcile::{
+    GrantError, NOTIFIED_RECORD_TTL, Notification, Outcome, Reconciler, arn_account,
+};
 
 /// What started an invocation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -171,6 +173,33 @@ impl GrantAcceptor {
             .await
     }
 
+    /// Publishes a batch of decisions' events; for each that failed, forgets its "notified"
+    /// record (so a retry sends it) and returns the grant with the error.
+    async fn publish(&self, batch: &[Notification]) -> Vec<(String, String)> {
+        let events: Vec<ProjectEvent> = batch.iter().map(|n| n.event.clone()).collect();
+        let Err(error) = self.publisher.publish(&events).await else {
+            return Vec::new();
+        };
+        let mut failed = Vec::new();
+        for entry in &error.failed {
+            let Some(notification) = batch
+                .iter()
+                .find(|n| n.event.resources() == entry.resources)
+            else {
+                continue;
+            };
+            if let Some(key) = &notification.key {
+                reconcile::forget(&self.state, key).await;
+            }
+            let grant = entry.resources.first().cloned().unwrap_or_default();
+            failed.push((
+                grant,
+                format!("{} event not published: {entry}", entry.detail_type),
+            ));
+        }
+        failed
+    }
+
     fn ignored(&self) -> Summary {
         Summary {
             trigger: Trigger::Ignored,
@@ -185,24 +214,42 @@ impl GrantAcceptor {
         account: Option<&str>,
         grants: Vec<String>,
     ) -> Result<Summary, GrantAcceptorError> {
+        let (notifications, mut pending) = tokio::sync::mpsc::unbounded_channel();
         let reconciler = Reconciler::new(
             &self.license_manager,
             &self.state,
-            &self.publisher,
             &self.policy,
             self.dry_run,
             account,
+            notifications,
         );
-        let reconciler = &reconciler;
-        let results: Vec<(String, Result<Outcome, GrantError>)> =
-            futures_util::stream::iter(grants)
-                .map(|arn| async move {
-                    let result = reconciler.reconcile(&arn).await;
-                    (arn, result)
-                })
-                .buffer_unordered(self.max_concurrency.max(1))
-                .collect()
-                .await;
+        // MAX_CONCURRENCY bounds the License Manager calls in flight (the adapter's permits);
+        // twice as many grants are in progress so that their state-table writes do not leave
+        // License Manager capacity idle.
+        let deciding = async move {
+            let reconciler = &reconciler;
+            let results: Vec<(String, Result<Outcome, GrantError>)> =
+                futures_util::stream::iter(grants)
+                    .map(|arn| async move {
+                        let result = reconciler.reconcile(&arn).await;
+                        (arn, result)
+                    })
+                    .buffer_unordered(self.max_concurrency.max(1) * 2)
+                    .collect()
+                    .await;
+            results
+        };
+        // Events are published while grants are decided, up to ten per PutEvents call.
+        let publishing = async {
+            let mut failed = Vec::new();
+            let mut batch = Vec::new();
+            while pending.recv_many(&mut batch, MAX_ENTRIES_PER_CALL).await > 0 {
+                failed.extend(self.publish(&batch).await);
+                batch.clear();
+            }
+            failed
+        };
+        let (results, unpublished) = tokio::join!(deciding, publishing);
         let mut summary = Summary {
             trigger,
             dry_run: self.dry_run,
@@ -210,6 +257,11 @@ impl GrantAcceptor {
             ..Summary::default()
         };
         let mut transient = Vec::new();
+        for (arn, error) in unpublished {
+            summary.failed += 1;
+            tracing::error!(decision = "failed", grant_arn = %arn, error = %error, retried = true, "event not published");
+            transient.push(format!("{arn}: {error}"));
+        }
         for (arn, result) in results {
             match result {
                 Ok(outcome) => summary.count(outcome),

@@ -6,18 +6,19 @@
 //! version, and events are sent once per grant version through a "notified" record.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_licensemanager::types::{Grant, GrantStatus, License};
 use license_automation::events_out::{
-    EventPublisher, GrantAccepted, GrantNotTrusted, GrantSubject, ProjectEvent, PublishError,
-    UntrustedOutcome,
+    GrantAccepted, GrantNotTrusted, GrantSubject, ProjectEvent, UntrustedOutcome,
 };
 use license_automation::state::{Remembered, StateError, StateKey, StateStore};
 use license_automation::trust::{
     GrantFacts, NotTrustedReason, TrustDecision, TrustPolicy, UntrustedAction, is_account_id,
 };
 use time::OffsetDateTime;
+use tokio::sync::OnceCell;
+use tokio::sync::mpsc::UnboundedSender;
 
 use crate::license_manager::{FailureKind, LicenseManager, LicenseManagerError};
 
@@ -31,9 +32,6 @@ pub enum GrantError {
     /// A License Manager call failed.
     #[error(transparent)]
     Call(#[from] LicenseManagerError),
-    /// The decision's event could not be published.
-    #[error(transparent)]
-    Publish(#[from] PublishError),
     /// The grant or its license lacks what the decision needs.
     #[error("grant {grant_arn}: {reason}")]
     Unusable {
@@ -49,7 +47,6 @@ impl GrantError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Call(error) => error.kind != FailureKind::Permanent,
-            Self::Publish(_) => true,
             Self::Unusable { .. } => false,
         }
     }
@@ -71,6 +68,9 @@ pub enum Outcome {
     Left,
 }
 
+/// One license's read, shared by the grants that ask for it: its facts, or what it lacks.
+type LicenseRead = OnceCell<Result<LicenseFacts, String>>;
+
 /// The license facts the trust decision needs.
 #[derive(Debug, Clone)]
 struct LicenseFacts {
@@ -83,13 +83,23 @@ struct LicenseFacts {
 pub struct Reconciler<'a> {
     pub(crate) license_manager: &'a LicenseManager,
     pub(crate) state: &'a StateStore,
-    pub(crate) publisher: &'a EventPublisher,
     pub(crate) policy: &'a TrustPolicy,
     pub(crate) dry_run: bool,
     /// The account the function runs in, when the event says.
     pub(crate) account: Option<&'a str>,
-    /// Licenses already read in this invocation (grants of one license share it).
-    licenses: Mutex<HashMap<String, LicenseFacts>>,
+    /// Licenses read in this invocation (grants of one license share the read).
+    licenses: Mutex<HashMap<String, Arc<LicenseRead>>>,
+    /// Where decisions' events go; the invocation publishes them in batches.
+    notifications: UnboundedSender<Notification>,
+}
+
+/// An event to publish, with the "notified" record to forget if publishing fails.
+#[derive(Debug)]
+pub struct Notification {
+    /// The record written for it (`None` when the state table was unavailable).
+    pub key: Option<StateKey>,
+    /// The event.
+    pub event: ProjectEvent,
 }
 
 /// The account of an ARN (`arn:partition:service:region:account:resource`), if it has one.
@@ -104,19 +114,19 @@ impl<'a> Reconciler<'a> {
     pub fn new(
         license_manager: &'a LicenseManager,
         state: &'a StateStore,
-        publisher: &'a EventPublisher,
         policy: &'a TrustPolicy,
         dry_run: bool,
         account: Option<&'a str>,
+        notifications: UnboundedSender<Notification>,
     ) -> Self {
         Self {
             license_manager,
             state,
-            publisher,
             policy,
             dry_run,
             account,
             licenses: Mutex::default(),
+            notifications,
         }
     }
 
@@ -228,7 +238,7 @@ impl<'a> Reconciler<'a> {
             dry_run: self.dry_run,
             time: OffsetDateTime::now_utc(),
         });
-        self.notify_once(grant, "accepted", event).await?;
+        self.notify_once(grant, "accepted", event).await;
         let (label, outcome) = match (pending, activated) {
             (true, true) => ("accepted and activated", Outcome::Accepted { activated }),
             (true, false) => ("accepted", Outcome::Accepted { activated }),
@@ -263,7 +273,7 @@ impl<'a> Reconciler<'a> {
             time: OffsetDateTime::now_utc(),
         });
         let kind = if reject { "rejected" } else { "ignored" };
-        self.notify_once(grant, kind, event).await?;
+        self.notify_once(grant, kind, event).await;
         if reject {
             decision.log("rejected", None, &reason);
             Ok(Outcome::Rejected)
@@ -343,66 +353,56 @@ impl<'a> Reconciler<'a> {
         Ok(None)
     }
 
-    /// Publishes `event` unless the same decision (`kind`: accepted, ignored, rejected) was
-    /// already published for this grant version; a dry run's events are remembered apart from
-    /// the real ones, and a changed decision (a policy edit) is reported. If the state table
-    /// fails, the event is published anyway: one repeated event rather than silence.
-    async fn notify_once(
-        &self,
-        grant: &Grant,
-        kind: &str,
-        event: ProjectEvent,
-    ) -> Result<(), GrantError> {
+    /// Hands `event` to the invocation's publisher unless the same decision (`kind`:
+    /// accepted, ignored, rejected) was already reported for this grant version; a dry run's
+    /// events are remembered apart from the real ones, and a changed decision (a policy edit)
+    /// is reported. If the state table fails, the event is sent anyway: one repeated event
+    /// rather than silence.
+    async fn notify_once(&self, grant: &Grant, kind: &str, event: ProjectEvent) {
         let dry_run = if self.dry_run { "#dry-run" } else { "" };
-        let version = format!("{}#{kind}{dry_run}", grant.version());
         let key = StateKey::Notified {
             arn: grant.grant_arn().to_owned(),
-            version,
+            version: format!("{}#{kind}{dry_run}", grant.version()),
         };
         let expires_at = OffsetDateTime::now_utc() + NOTIFIED_RECORD_TTL;
-        match self.state.remember_once(&key, expires_at).await {
-            Ok(Remembered::AlreadySeen) => Ok(()),
-            Ok(Remembered::First) => {
-                if let Err(error) = self.publisher.publish(std::slice::from_ref(&event)).await {
-                    self.forget(&key).await;
-                    return Err(error.into());
-                }
-                Ok(())
-            }
+        let key = match self.state.remember_once(&key, expires_at).await {
+            Ok(Remembered::AlreadySeen) => return,
+            Ok(Remembered::First) => Some(key),
             Err(error) => {
                 warn_state(&error);
-                self.publisher.publish(&[event]).await?;
-                Ok(())
+                None
             }
-        }
+        };
+        // The receiver lives until every grant is done, so sending cannot fail.
+        let _ = self.notifications.send(Notification { key, event });
     }
 
-    /// Forgets a notified record whose event was not published, so a retry publishes it.
-    async fn forget(&self, key: &StateKey) {
-        if let Err(error) = self.state.forget(key).await {
-            warn_state(&error);
-        }
-    }
-
-    /// The facts of `license_arn`, read once per invocation; the inner error says what the
-    /// license lacks.
+    /// The facts of `license_arn`, read once per invocation even when many grants of the
+    /// license ask at once; the inner error says what the license lacks.
     async fn license(
         &self,
         license_arn: &str,
     ) -> Result<Result<LicenseFacts, String>, LicenseManagerError> {
-        if let Some(facts) = self.cached(license_arn) {
-            return Ok(Ok(facts));
-        }
-        let license = self.license_manager.get_license(license_arn).await?;
-        let facts = license_facts(license_arn, &license);
-        if let (Ok(facts), Ok(mut cache)) = (&facts, self.licenses.lock()) {
-            cache.insert(license_arn.to_owned(), facts.clone());
-        }
-        Ok(facts)
+        let cell = {
+            let mut cells = self
+                .licenses
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(cells.entry(license_arn.to_owned()).or_default())
+        };
+        cell.get_or_try_init(|| async {
+            let license = self.license_manager.get_license(license_arn).await?;
+            Ok(license_facts(license_arn, &license))
+        })
+        .await
+        .cloned()
     }
+}
 
-    fn cached(&self, license_arn: &str) -> Option<LicenseFacts> {
-        self.licenses.lock().ok()?.get(license_arn).cloned()
+/// Forgets a notified record whose event was not published, so that a retry publishes it.
+pub async fn forget(state: &StateStore, key: &StateKey) {
+    if let Err(error) = state.forget(key).await {
+        warn_state(&error);
     }
 }
 

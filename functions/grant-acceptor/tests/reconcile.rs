@@ -106,7 +106,7 @@ async fn each_optional_field_of_a_rule_must_match_on_its_own() {
     for (rule, sku, failing) in cases {
         let grant = pending_grant(&acme, "Acme", sku).await;
         let acceptor = world
-            .acceptor(&policy(&[rule.clone()], "ignore"), &[])
+            .acceptor(&policy(std::slice::from_ref(&rule), "ignore"), &[])
             .await;
         let result = invoke(&acceptor, grant_change(&grant)).await.unwrap();
         settle().await;

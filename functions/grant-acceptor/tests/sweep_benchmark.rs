@@ -1,0 +1,86 @@
+//! A sweep over 1,000 pending grants against the emulator with 20 ms latency per call, at
+//! MAX_CONCURRENCY 8 and 16: wall time, License Manager calls made, and the ideal
+//! (calls x 20 ms / concurrency) beside it; and the same sweep without latency, which is what
+//! the rest costs (moto's DynamoDB and EventBridge, SigV4, the emulator itself) on this
+//! machine. Run it in release mode:
+//!
+//! ```sh
+//! cargo test --release -p grant-acceptor --test sweep_benchmark -- --ignored --nocapture
+//! ```
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures_util::StreamExt as _;
+use serde_json::json;
+
+const GRANTS: usize = 1000;
+const LATENCY: Duration = Duration::from_millis(20);
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark: takes about a minute; run it in release mode with --ignored --nocapture"]
+async fn sweep_of_a_thousand_pending_grants() {
+    println!(
+        "| latency | MAX_CONCURRENCY | grants | time | License Manager calls | ideal (calls x latency / concurrency) | time / ideal |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for (latency, concurrencies) in [(LATENCY, &[8usize, 16][..]), (Duration::ZERO, &[8][..])] {
+        sweeps(latency, concurrencies).await;
+    }
+}
+
+async fn sweeps(latency: Duration, concurrencies: &[usize]) {
+    let world = World::with_emulator(license_manager_local::Config {
+        latency,
+        ..license_manager_local::Config::default()
+    })
+    .await;
+    let acme = world.lm(ACME_ACCOUNT).await;
+    let rules = [json!({"keyFingerprint": fingerprint(ACME_ACCOUNT, "Acme")})];
+    let policy = policy(&rules, "ignore");
+    for &concurrency in concurrencies {
+        // Ten licenses of 100 grants each, created concurrently.
+        let mut licenses = Vec::new();
+        for index in 0..10 {
+            licenses
+                .push(issue_license(&acme, "Acme", &format!("acme-{concurrency}-{index}")).await);
+        }
+        let created: Vec<String> = futures_util::stream::iter(0..GRANTS)
+            .map(|index| {
+                let acme = &acme;
+                let license = &licenses[index % licenses.len()];
+                async move { grant_to_customer(acme, license).await }
+            })
+            .buffer_unordered(64)
+            .collect()
+            .await;
+        assert_eq!(created.len(), GRANTS);
+
+        let acceptor = world
+            .acceptor(&policy, &[("MAX_CONCURRENCY", &concurrency.to_string())])
+            .await;
+        let started = Instant::now();
+        let summary = invoke(&acceptor, sweep_event()).await.unwrap();
+        let elapsed = started.elapsed();
+        assert_eq!((summary.examined, summary.activated), (GRANTS, GRANTS));
+        let stats = acceptor.license_manager().stats();
+        assert!(stats.peak_in_flight() <= concurrency);
+        let calls = stats.calls();
+        let ideal = latency * u32::try_from(calls).unwrap() / u32::try_from(concurrency).unwrap();
+        let ratio = if ideal.is_zero() {
+            "-".to_owned()
+        } else {
+            format!("{:.2}", elapsed.as_secs_f64() / ideal.as_secs_f64())
+        };
+        println!(
+            "| {} ms | {concurrency} | {GRANTS} | {:.2} s | {calls} | {:.2} s | {ratio} |",
+            latency.as_millis(),
+            elapsed.as_secs_f64(),
+            ideal.as_secs_f64(),
+        );
+        world.emitted().await;
+    }
+}
