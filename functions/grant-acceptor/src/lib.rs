@@ -65,7 +65,7 @@ pub struct Summary {
     pub rejected: usize,
     /// Grants left as they were (untrusted and ignored, already active, deactivated by someone).
     pub left: usize,
-    /// Grants that could not be handled.
+    /// Grants that could not be handled, or whose event could not be published.
     pub failed: usize,
 }
 

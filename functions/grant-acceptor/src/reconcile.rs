@@ -109,6 +109,15 @@ pub fn arn_account(arn: &str) -> Option<&str> {
         .filter(|account| is_account_id(account))
 }
 
+/// The account a grant was given to, when its principal is an account
+/// (`arn:aws:iam::<account>:root`) rather than an organization or organizational unit.
+fn grantee_account(principal: &str) -> Option<&str> {
+    principal
+        .contains(":iam::")
+        .then(|| arn_account(principal))
+        .flatten()
+}
+
 impl<'a> Reconciler<'a> {
     /// A reconciler for one invocation.
     pub fn new(
@@ -178,7 +187,7 @@ impl<'a> Reconciler<'a> {
         let subject = GrantSubject {
             grant_arn: grant_arn.to_owned(),
             license_arn: grant.license_arn().to_owned(),
-            account: arn_account(grant.grantee_principal_arn())
+            account: grantee_account(grant.grantee_principal_arn())
                 .or(self.account)
                 .unwrap_or_default()
                 .to_owned(),
@@ -471,5 +480,13 @@ mod tests {
         );
         assert_eq!(arn_account("arn:aws:license-manager::1234:grant:g-1"), None);
         assert_eq!(arn_account("g-1"), None);
+        assert_eq!(
+            grantee_account("arn:aws:iam::444455556666:root"),
+            Some("444455556666")
+        );
+        assert_eq!(
+            grantee_account("arn:aws:organizations::111122223333:organization/o-abc"),
+            None
+        );
     }
 }

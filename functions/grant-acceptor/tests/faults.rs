@@ -164,3 +164,36 @@ async fn a_grant_failing_transiently_fails_the_invocation_after_the_others_and_t
     assert_eq!(world.emitted().await.len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn an_event_that_cannot_be_published_fails_the_invocation_and_the_retry_sends_it() {
+    let world = World::start().await;
+    let initech = world.lm("777788889999").await;
+    let grant = pending_grant(&initech, "Initech", "tps").await;
+    let rules = [json!({"keyFingerprint": fingerprint(ACME_ACCOUNT, "Acme")})];
+    let policy = policy(&rules, "ignore");
+
+    // The bus does not exist: the decision is made, its event is not published.
+    let misconfigured = world
+        .acceptor(&policy, &[("EVENT_BUS_NAME", "no-such-bus")])
+        .await;
+    let error = invoke(&misconfigured, grant_change(&grant))
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "TransientGrantFailures");
+    assert!(
+        error
+            .to_string()
+            .contains("Grant Not Trusted event not published"),
+        "{error}"
+    );
+
+    // The retry (here with the bus in place) publishes it, once.
+    let acceptor = world.acceptor(&policy, &[]).await;
+    invoke(&acceptor, grant_change(&grant)).await.unwrap();
+    invoke(&acceptor, grant_change(&grant)).await.unwrap();
+    settle().await;
+    let events = world.emitted().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].1["grantArn"], grant.as_str());
+}
