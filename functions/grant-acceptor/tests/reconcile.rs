@@ -264,6 +264,8 @@ async fn a_disabled_grant_is_activated_without_being_accepted_again() {
     let result = invoke(&acceptor, grant_change(&grant)).await.unwrap();
 
     assert_eq!(result, summary(Trigger::Event, [1, 0, 1, 0, 0, 0]));
+    // GetGrant, GetLicense, CreateGrantVersion: no AcceptGrant.
+    assert_eq!(acceptor.license_manager().stats().calls(), 3);
     assert_eq!(
         grant_history(&customer, &grant).await,
         [GrantStatus::Disabled, GrantStatus::Active]
