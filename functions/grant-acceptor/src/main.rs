@@ -11,7 +11,9 @@ use license_automation::{aws, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init_tracing();
     let metrics = telemetry::init_metrics("grant-acceptor")?;
-    let config = Config::from_env(&ProcessEnvironment)?;
+    // A missing or malformed variable fails the cold start, named in the log and the error.
+    let config = Config::from_env(&ProcessEnvironment)
+        .inspect_err(|error| tracing::error!(%error, "invalid configuration"))?;
     let sdk = aws::load_sdk_config().await;
     let acceptor = Arc::new(GrantAcceptor::new(
         &config,
