@@ -1,5 +1,7 @@
-//! Under 30% injected throttling, every trusted grant still ends ACTIVE exactly once with one
-//! event, through the function's own retries and Lambda's retries of failed invocations.
+//! Failures: under 30% injected throttling every trusted grant still ends ACTIVE exactly once
+//! with one event (the function's own retries and Lambda's retries of failed invocations); an
+//! outage fails the invocation so that Lambda retries it; an unpublished event is sent by the
+//! retry; without the state table decisions are reported again rather than not at all.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -196,4 +198,26 @@ async fn an_event_that_cannot_be_published_fails_the_invocation_and_the_retry_se
     let events = world.emitted().await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].1["grantArn"], grant.as_str());
+}
+
+#[tokio::test]
+async fn without_the_state_table_decisions_are_still_reported_rather_than_silenced() {
+    let world = World::start().await;
+    let initech = world.lm("777788889999").await;
+    pending_grant(&initech, "Initech", "tps").await;
+    let rules = [json!({"keyFingerprint": fingerprint(ACME_ACCOUNT, "Acme")})];
+    let acceptor = world
+        .acceptor(
+            &policy(&rules, "ignore"),
+            &[("STATE_TABLE", "no-such-table")],
+        )
+        .await;
+
+    // Each sweep reports again (one repeated event per sweep), never nothing.
+    for _ in 0..2 {
+        let summary = invoke(&acceptor, sweep_event()).await.unwrap();
+        assert_eq!((summary.left, summary.failed), (1, 0));
+        settle().await;
+        assert_eq!(world.emitted().await.len(), 1);
+    }
 }
