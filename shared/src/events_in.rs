@@ -13,6 +13,11 @@ use time::OffsetDateTime;
 
 /// The `source` License Manager's events carry.
 pub const LICENSE_MANAGER_SOURCE: &str = "aws.license-manager";
+/// The `detail-type` of scheduled events (EventBridge rules and the template's Scheduler input).
+pub const SCHEDULED_DETAIL_TYPE: &str = "Scheduled Event";
+/// The sources a scheduled event may carry: EventBridge Scheduler (the template's `Input`) and
+/// EventBridge's scheduled rules.
+pub const SCHEDULER_SOURCES: [&str; 2] = ["aws.scheduler", "aws.events"];
 
 /// The detail-types License Manager sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -110,6 +115,10 @@ impl LicenseManagerEvent {
 pub enum IncomingEvent {
     /// A License Manager event of a known detail-type.
     LicenseManager(LicenseManagerEvent),
+    /// A scheduled event: `detail-type: Scheduled Event` from `aws.scheduler` or `aws.events`,
+    /// or `{}` (what EventBridge Scheduler sends when a schedule has no `Input`; its envelope
+    /// then has source `aws.scheduler`, empty id, account and region, and the parse time).
+    Scheduled(Envelope),
     /// A well-formed event of another source or detail-type: acknowledge it with a log line.
     Unrecognized(Envelope),
 }
@@ -119,6 +128,19 @@ pub enum IncomingEvent {
 /// A malformed envelope is an error; a well-formed one that License Manager did not send, or
 /// whose detail-type we do not know, is [`IncomingEvent::Unrecognized`].
 pub fn parse_event(payload: Value) -> Result<IncomingEvent, MalformedEvent> {
+    if payload.as_object().is_some_and(serde_json::Map::is_empty) {
+        return Ok(IncomingEvent::Scheduled(Envelope {
+            version: None,
+            id: String::new(),
+            detail_type: SCHEDULED_DETAIL_TYPE.to_owned(),
+            source: SCHEDULER_SOURCES[0].to_owned(),
+            account: String::new(),
+            time: OffsetDateTime::now_utc(),
+            region: String::new(),
+            resources: Vec::new(),
+            detail: Value::Object(serde_json::Map::new()),
+        }));
+    }
     let envelope: Envelope = serde_path_to_error::deserialize(payload).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
@@ -128,6 +150,11 @@ pub fn parse_event(payload: Value) -> Result<IncomingEvent, MalformedEvent> {
             format!("{path}: {inner}")
         })
     })?;
+    if envelope.detail_type == SCHEDULED_DETAIL_TYPE
+        && SCHEDULER_SOURCES.contains(&envelope.source.as_str())
+    {
+        return Ok(IncomingEvent::Scheduled(envelope));
+    }
     if envelope.source != LICENSE_MANAGER_SOURCE {
         return Ok(IncomingEvent::Unrecognized(envelope));
     }
@@ -280,7 +307,8 @@ mod tests {
             ("Grant Deleted", LICENSE_MANAGER_SOURCE),
             ("grant change", LICENSE_MANAGER_SOURCE),
             ("Grant Change", "aws.ec2"),
-            ("Scheduled Event", "aws.events"),
+            ("Scheduled Event", "acme.cron"),
+            ("Scheduled Event", LICENSE_MANAGER_SOURCE),
         ] {
             let event = parse_event(envelope(detail_type, source)).unwrap();
             assert!(
@@ -296,7 +324,7 @@ mod tests {
             json!(null),
             json!("Grant Change"),
             json!([1, 2, 3]),
-            json!({}),
+            json!({"id": "x"}),
             json!({"detail-type": "Grant Change", "source": LICENSE_MANAGER_SOURCE}),
         ];
         for case in cases {
@@ -322,6 +350,30 @@ mod tests {
                 .to_string()
                 .contains("`id`")
         );
+    }
+
+    #[test]
+    fn scheduled_events_and_the_empty_object_are_scheduled() {
+        for source in SCHEDULER_SOURCES {
+            let mut payload = envelope(SCHEDULED_DETAIL_TYPE, source);
+            payload["detail"] = json!({});
+            payload["resources"] =
+                json!(["arn:aws:scheduler:us-east-1:123456789012:schedule/default/sweep"]);
+            let event = parse_event(payload).unwrap();
+            assert!(
+                matches!(&event, IncomingEvent::Scheduled(e) if e.source == source && e.account == "123456789012"),
+                "{source}: {event:?}"
+            );
+        }
+        let event = parse_event(json!({})).unwrap();
+        assert!(
+            matches!(&event, IncomingEvent::Scheduled(e) if e.source == "aws.scheduler" && e.detail_type == SCHEDULED_DETAIL_TYPE),
+            "{event:?}"
+        );
+        // A scheduled envelope must still be well formed.
+        let mut bad = envelope(SCHEDULED_DETAIL_TYPE, "aws.scheduler");
+        bad["time"] = json!("<aws.scheduler.scheduled-time>");
+        assert!(parse_event(bad).unwrap_err().to_string().contains("time"));
     }
 
     #[test]

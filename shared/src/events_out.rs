@@ -99,6 +99,8 @@ pub struct GrantNotTrusted {
     pub grant: GrantSubject,
     /// Whether the grant was left pending or rejected.
     pub outcome: UntrustedOutcome,
+    /// Why no trust rule matched: the unknown fingerprint, or each rule's failing fields.
+    pub reason: String,
     /// Whether this was a dry run (nothing was changed).
     pub dry_run: bool,
     /// When the decision was made.
@@ -385,7 +387,7 @@ impl RetryPolicy {
 
     /// The actual wait: "full jitter", uniform up to [`Self::backoff`], so invocations that
     /// were throttled together do not retry together.
-    fn jittered_backoff(&self, retry: u32) -> Duration {
+    pub fn jittered_backoff(&self, retry: u32) -> Duration {
         let cap = u64::try_from(self.backoff(retry).as_micros()).unwrap_or(u64::MAX);
         Duration::from_micros(rand::random_range(0..=cap))
     }
@@ -672,12 +674,14 @@ mod tests {
                 ProjectEvent::GrantNotTrusted(GrantNotTrusted {
                     grant: subject(),
                     outcome: UntrustedOutcome::Rejected,
+                    reason: "no trust rule has keyFingerprint x".into(),
                     dry_run: true,
                     time: NOW,
                 }),
                 with(
                     &grant,
-                    json!({"outcome": "rejected", "dryRun": true, "time": "2026-11-22T10:00:00Z"}),
+                    json!({"outcome": "rejected", "reason": "no trust rule has keyFingerprint x",
+                           "dryRun": true, "time": "2026-11-22T10:00:00Z"}),
                 ),
             ),
             (

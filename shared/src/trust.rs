@@ -193,6 +193,182 @@ impl TrustRule {
     }
 }
 
+/// What the trust decision looks at: the facts of one grant and its license.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrantFacts<'a> {
+    /// The license's `Issuer.KeyFingerprint`.
+    pub key_fingerprint: &'a str,
+    /// The license's `Issuer.Name`.
+    pub issuer_name: &'a str,
+    /// The account that issued the grant (from the grant ARN).
+    pub granter_account: &'a str,
+    /// The license's `ProductSKU`.
+    pub product_sku: &'a str,
+}
+
+/// A field of a trust rule that can fail to match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RuleField {
+    /// `issuerName`
+    IssuerName,
+    /// `granterAccounts`
+    GranterAccounts,
+    /// `productSkus`
+    ProductSkus,
+}
+
+impl RuleField {
+    /// The field's name in the policy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::IssuerName => "issuerName",
+            Self::GranterAccounts => "granterAccounts",
+            Self::ProductSkus => "productSkus",
+        }
+    }
+}
+
+/// One field of one rule (with the right fingerprint) that did not match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldMismatch {
+    /// Which field.
+    pub field: RuleField,
+    /// The grant's value, e.g. the granter account.
+    pub actual: String,
+    /// What the rule allows, as written in the policy.
+    pub allowed: Vec<String>,
+}
+
+/// A rule whose fingerprint matched but some of whose fields did not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleMismatch {
+    /// The rule's index in `trusted`.
+    pub rule: usize,
+    /// Every field that failed, in policy order (never empty).
+    pub fields: Vec<FieldMismatch>,
+}
+
+/// The outcome of [`TrustPolicy::evaluate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustDecision {
+    /// The grant is trusted by the rule at this index of `trusted` (the first that matches).
+    Trusted {
+        /// The rule's index.
+        rule: usize,
+    },
+    /// No rule matched.
+    NotTrusted(NotTrustedReason),
+}
+
+/// Why a grant is not trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotTrustedReason {
+    /// No rule names the license's key fingerprint.
+    UnknownFingerprint {
+        /// The license's key fingerprint.
+        key_fingerprint: String,
+    },
+    /// Rules name the fingerprint, but each has a field that does not match.
+    FieldsMismatch(Vec<RuleMismatch>),
+}
+
+impl std::fmt::Display for NotTrustedReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UnknownFingerprint { key_fingerprint } => {
+                write!(f, "no trust rule has keyFingerprint {key_fingerprint}")
+            }
+            Self::FieldsMismatch(rules) => {
+                let rules: Vec<String> = rules
+                    .iter()
+                    .map(|rule| {
+                        let fields: Vec<String> = rule
+                            .fields
+                            .iter()
+                            .map(|m| {
+                                format!(
+                                    "{} {:?} not in {:?}",
+                                    m.field.as_str(),
+                                    m.actual,
+                                    m.allowed
+                                )
+                            })
+                            .collect();
+                        format!("trusted[{}]: {}", rule.rule, fields.join(", "))
+                    })
+                    .collect();
+                write!(f, "{}", rules.join("; "))
+            }
+        }
+    }
+}
+
+impl TrustPolicy {
+    /// Decides whether the grant described by `facts` is trusted: the first rule whose
+    /// `keyFingerprint` equals the license's and whose present optional fields all match.
+    /// When none does, says why for every rule with the right fingerprint.
+    pub fn evaluate(&self, facts: &GrantFacts<'_>) -> TrustDecision {
+        let mut mismatches = Vec::new();
+        for (index, rule) in self.trusted.iter().enumerate() {
+            if rule.key_fingerprint != facts.key_fingerprint {
+                continue;
+            }
+            let fields = rule.mismatches(facts);
+            if fields.is_empty() {
+                return TrustDecision::Trusted { rule: index };
+            }
+            mismatches.push(RuleMismatch {
+                rule: index,
+                fields,
+            });
+        }
+        TrustDecision::NotTrusted(if mismatches.is_empty() {
+            NotTrustedReason::UnknownFingerprint {
+                key_fingerprint: facts.key_fingerprint.to_owned(),
+            }
+        } else {
+            NotTrustedReason::FieldsMismatch(mismatches)
+        })
+    }
+}
+
+impl TrustRule {
+    /// The optional fields of this rule that `facts` do not satisfy.
+    fn mismatches(&self, facts: &GrantFacts<'_>) -> Vec<FieldMismatch> {
+        let mut failed = Vec::new();
+        if let Some(name) = &self.issuer_name
+            && name != facts.issuer_name
+        {
+            failed.push(FieldMismatch {
+                field: RuleField::IssuerName,
+                actual: facts.issuer_name.to_owned(),
+                allowed: vec![name.clone()],
+            });
+        }
+        if let Some(accounts) = &self.granter_accounts
+            && !accounts
+                .iter()
+                .any(|account| account == facts.granter_account)
+        {
+            failed.push(FieldMismatch {
+                field: RuleField::GranterAccounts,
+                actual: facts.granter_account.to_owned(),
+                allowed: accounts.clone(),
+            });
+        }
+        if let Some(skus) = &self.product_skus
+            && !skus.matches(facts.product_sku)
+        {
+            failed.push(FieldMismatch {
+                field: RuleField::ProductSkus,
+                actual: facts.product_sku.to_owned(),
+                allowed: skus.patterns().to_vec(),
+            });
+        }
+        failed
+    }
+}
+
 /// Whether `value` is a 12-digit AWS account id.
 pub fn is_account_id(value: &str) -> bool {
     value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit())
@@ -354,6 +530,154 @@ mod tests {
             "aws:111122223333:Acme",
         ] {
             assert!(validate_key_fingerprint(bad).is_err(), "{bad}");
+        }
+    }
+
+    mod evaluate {
+        use super::*;
+
+        const GLOBEX: &str = "aws:444455556666:Globex:issuer-fingerprint";
+
+        fn facts<'a>(
+            fingerprint: &'a str,
+            name: &'a str,
+            granter: &'a str,
+            sku: &'a str,
+        ) -> GrantFacts<'a> {
+            GrantFacts {
+                key_fingerprint: fingerprint,
+                issuer_name: name,
+                granter_account: granter,
+                product_sku: sku,
+            }
+        }
+
+        fn policy() -> TrustPolicy {
+            TrustPolicy::from_json(&format!(
+                r#"{{"trusted":[
+                  {{"keyFingerprint":"{ACME}","issuerName":"Acme","granterAccounts":["111122223333"],"productSkus":["acme-*","widget-?"]}},
+                  {{"keyFingerprint":"{GLOBEX}"}}
+                ]}}"#
+            ))
+            .unwrap()
+        }
+
+        fn mismatched_fields(decision: TrustDecision) -> Vec<(usize, Vec<RuleField>)> {
+            match decision {
+                TrustDecision::NotTrusted(NotTrustedReason::FieldsMismatch(rules)) => rules
+                    .into_iter()
+                    .map(|r| (r.rule, r.fields.into_iter().map(|f| f.field).collect()))
+                    .collect(),
+                other => panic!("expected FieldsMismatch, got {other:?}"),
+            }
+        }
+
+        #[test]
+        fn table() {
+            use RuleField::*;
+            let policy = policy();
+            // (facts, expected decision: Ok(rule) or Err(mismatching fields of rule 0))
+            let cases: &[(GrantFacts<'_>, Result<usize, Vec<RuleField>>)] = &[
+                (facts(ACME, "Acme", "111122223333", "acme-pro"), Ok(0)),
+                (facts(ACME, "Acme", "111122223333", "widget-7"), Ok(0)),
+                (facts(GLOBEX, "Anything", "999999999999", "any"), Ok(1)),
+                (
+                    facts(ACME, "Acme Corp", "111122223333", "acme-pro"),
+                    Err(vec![IssuerName]),
+                ),
+                (
+                    facts(ACME, "Acme", "444455556666", "acme-pro"),
+                    Err(vec![GranterAccounts]),
+                ),
+                (
+                    facts(ACME, "Acme", "111122223333", "globex-pro"),
+                    Err(vec![ProductSkus]),
+                ),
+                (
+                    facts(ACME, "Acme", "111122223333", "widget-77"),
+                    Err(vec![ProductSkus]),
+                ),
+                (
+                    facts(ACME, "acme", "444455556666", "x"),
+                    Err(vec![IssuerName, GranterAccounts, ProductSkus]),
+                ),
+            ];
+            for (facts, expected) in cases {
+                let decision = policy.evaluate(facts);
+                match expected {
+                    Ok(rule) => assert_eq!(
+                        decision,
+                        TrustDecision::Trusted { rule: *rule },
+                        "{facts:?}"
+                    ),
+                    Err(fields) => assert_eq!(
+                        mismatched_fields(decision),
+                        [(0, fields.clone())],
+                        "{facts:?}"
+                    ),
+                }
+            }
+        }
+
+        #[test]
+        fn an_unknown_fingerprint_is_named() {
+            let decision = policy().evaluate(&facts(
+                "aws:777788889999:Initech:issuer-fingerprint",
+                "Acme",
+                "111122223333",
+                "acme-pro",
+            ));
+            let TrustDecision::NotTrusted(reason) = decision else {
+                panic!("trusted")
+            };
+            assert_eq!(
+                reason.to_string(),
+                "no trust rule has keyFingerprint aws:777788889999:Initech:issuer-fingerprint"
+            );
+        }
+
+        #[test]
+        fn every_rule_with_the_fingerprint_reports_its_failing_fields() {
+            let policy = TrustPolicy::from_json(&format!(
+                r#"{{"trusted":[
+                  {{"keyFingerprint":"{ACME}","productSkus":["acme-*"]}},
+                  {{"keyFingerprint":"{GLOBEX}"}},
+                  {{"keyFingerprint":"{ACME}","granterAccounts":["111122223333"]}}
+                ]}}"#
+            ))
+            .unwrap();
+            let decision = policy.evaluate(&facts(ACME, "Acme", "444455556666", "globex-pro"));
+            let TrustDecision::NotTrusted(reason) = decision.clone() else {
+                panic!("trusted")
+            };
+            assert_eq!(
+                mismatched_fields(decision),
+                [
+                    (0, vec![RuleField::ProductSkus]),
+                    (2, vec![RuleField::GranterAccounts])
+                ]
+            );
+            assert_eq!(
+                reason.to_string(),
+                r#"trusted[0]: productSkus "globex-pro" not in ["acme-*"]; trusted[2]: granterAccounts "444455556666" not in ["111122223333"]"#
+            );
+        }
+
+        #[test]
+        fn the_first_matching_rule_wins_and_an_empty_policy_trusts_nobody() {
+            let policy = TrustPolicy::from_json(&format!(
+                r#"{{"trusted":[{{"keyFingerprint":"{ACME}","issuerName":"Other"}},{{"keyFingerprint":"{ACME}"}},{{"keyFingerprint":"{ACME}"}}]}}"#
+            ))
+            .unwrap();
+            assert_eq!(
+                policy.evaluate(&facts(ACME, "Acme", "111122223333", "a")),
+                TrustDecision::Trusted { rule: 1 }
+            );
+            let empty = TrustPolicy::from_json(r#"{"trusted":[]}"#).unwrap();
+            assert!(matches!(
+                empty.evaluate(&facts(ACME, "Acme", "111122223333", "a")),
+                TrustDecision::NotTrusted(NotTrustedReason::UnknownFingerprint { .. })
+            ));
         }
     }
 }

@@ -1,0 +1,289 @@
+//! grant-acceptor: accepts and activates License Manager grants whose issuer the account
+//! trusts, and leaves or rejects the rest, reporting every decision (DESIGN §1, §4, §5).
+//!
+//! Two triggers run the same reconciliation: a `Grant Change` event from License Manager
+//! reconciles the grants its `resources`/`detail` name; a scheduled sweep (or an event with
+//! no grant ARN in it) reconciles every received grant that is PENDING_ACCEPT or DISABLED.
+//! Grants are handled concurrently with at most `MAX_CONCURRENCY` License Manager calls in
+//! flight. A grant that fails transiently does not stop the others; the invocation fails at
+//! the end so that Lambda retries it, and the retry redoes nothing that succeeded.
+
+mod config;
+mod error;
+mod license_manager;
+mod reconcile;
+
+use futures_util::StreamExt as _;
+use lambda_runtime::LambdaEvent;
+use license_automation::events_in::{IncomingEvent, LicenseManagerDetailType, parse_event};
+use license_automation::events_out::{EventPublisher, MAX_ENTRIES_PER_CALL, ProjectEvent};
+use license_automation::state::StateStore;
+use license_automation::trust::TrustPolicy;
+use serde::Serialize;
+use serde_json::Value;
+
+pub use config::Config;
+pub use error::GrantAcceptorError;
+pub use license_manager::{
+    ACTIONABLE_STATUSES, CallStats, FailureKind, LicenseManager, LicenseManagerError,
+    activation_token,
+};
+pub use reconcile::{
+    GrantError, NOTIFIED_RECORD_TTL, Notification, Outcome, Reconciler, arn_account,
+};
+
+/// What started an invocation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Trigger {
+    /// A `Grant Change` event naming grants: those grants.
+    #[default]
+    Event,
+    /// A schedule, or a `Grant Change` event without a grant ARN: every actionable grant.
+    Sweep,
+    /// An event this function does not act on (acknowledged with a log line).
+    Ignored,
+}
+
+/// What an invocation did; the handler's result (camelCase JSON).
+///
+/// In a dry run the counts say what would have been done.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// What started the invocation.
+    pub trigger: Trigger,
+    /// Whether `DRY_RUN` was on.
+    pub dry_run: bool,
+    /// Grants looked at.
+    pub examined: usize,
+    /// Grants accepted (PENDING_ACCEPT before).
+    pub accepted: usize,
+    /// Grants activated (accepted now or before).
+    pub activated: usize,
+    /// Untrusted grants rejected.
+    pub rejected: usize,
+    /// Grants left as they were (untrusted and ignored, already active, deactivated by someone).
+    pub left: usize,
+    /// Grants that could not be handled, or whose event could not be published.
+    pub failed: usize,
+}
+
+impl Summary {
+    fn count(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Accepted { activated } => {
+                self.accepted += 1;
+                self.activated += usize::from(activated);
+            }
+            Outcome::Activated => self.activated += 1,
+            Outcome::Rejected => self.rejected += 1,
+            Outcome::Left => self.left += 1,
+        }
+    }
+
+    /// Records the counts as EMF metrics.
+    fn record_metrics(&self) {
+        for (name, value) in [
+            ("GrantsExamined", self.examined),
+            ("GrantsAccepted", self.accepted),
+            ("GrantsActivated", self.activated),
+            ("GrantsRejected", self.rejected),
+            ("GrantsLeft", self.left),
+            ("GrantsFailed", self.failed),
+        ] {
+            metrics::counter!(name).increment(u64::try_from(value).unwrap_or(u64::MAX));
+        }
+    }
+}
+
+/// The handler with its clients and configuration, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct GrantAcceptor {
+    license_manager: LicenseManager,
+    state: StateStore,
+    publisher: EventPublisher,
+    policy: TrustPolicy,
+    dry_run: bool,
+    max_concurrency: usize,
+}
+
+impl GrantAcceptor {
+    /// The handler for `config`, calling License Manager through `license_manager` and
+    /// EventBridge and DynamoDB through the given clients.
+    pub fn new(
+        config: &Config,
+        license_manager: LicenseManager,
+        events: aws_sdk_eventbridge::Client,
+        dynamodb: aws_sdk_dynamodb::Client,
+    ) -> Self {
+        Self {
+            license_manager,
+            state: StateStore::new(dynamodb, &config.common.state_table),
+            publisher: EventPublisher::from_config(events, &config.common),
+            policy: config.trust_policy.clone(),
+            dry_run: config.dry_run,
+            max_concurrency: config.max_concurrency,
+        }
+    }
+
+    /// The License Manager adapter (its call counts, in tests and benchmarks).
+    pub fn license_manager(&self) -> &LicenseManager {
+        &self.license_manager
+    }
+
+    /// Handles one invocation: a `Grant Change` event, a scheduled event, or anything else
+    /// (acknowledged). A malformed payload fails with an error naming what is wrong.
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Summary, GrantAcceptorError> {
+        let (trigger, account, hinted) = match parse_event(event.payload)? {
+            IncomingEvent::LicenseManager(event)
+                if event.detail_type == LicenseManagerDetailType::GrantChange =>
+            {
+                let grants: Vec<String> = event.arn_hints().grant_arns.into_iter().collect();
+                let trigger = if grants.is_empty() {
+                    tracing::info!(event_id = %event.envelope.id, "Grant Change without a grant ARN: sweeping");
+                    Trigger::Sweep
+                } else {
+                    Trigger::Event
+                };
+                (trigger, Some(event.envelope.account), grants)
+            }
+            IncomingEvent::Scheduled(envelope) => {
+                let account = Some(envelope.account).filter(|account| !account.is_empty());
+                (Trigger::Sweep, account, Vec::new())
+            }
+            IncomingEvent::LicenseManager(event) => {
+                tracing::info!(event_id = %event.envelope.id, detail_type = event.detail_type.as_str(), "not a Grant Change; acknowledged");
+                return Ok(self.ignored());
+            }
+            IncomingEvent::Unrecognized(envelope) => {
+                tracing::info!(event_id = %envelope.id, source = %envelope.source, detail_type = %envelope.detail_type, "not an event this function acts on; acknowledged");
+                return Ok(self.ignored());
+            }
+        };
+        let grants = match trigger {
+            Trigger::Sweep => self
+                .license_manager
+                .list_received_grants(&ACTIONABLE_STATUSES)
+                .await
+                .map_err(GrantAcceptorError::ListGrants)?,
+            _ => hinted,
+        };
+        self.reconcile_all(trigger, account.as_deref(), grants)
+            .await
+    }
+
+    /// Publishes a batch of decisions' events; for each that failed, forgets its "notified"
+    /// record (so a retry sends it) and returns the grant with the error.
+    async fn publish(&self, batch: &[Notification]) -> Vec<(String, String)> {
+        let events: Vec<ProjectEvent> = batch.iter().map(|n| n.event.clone()).collect();
+        let Err(error) = self.publisher.publish(&events).await else {
+            return Vec::new();
+        };
+        let mut failed = Vec::new();
+        for entry in &error.failed {
+            let Some(notification) = batch
+                .iter()
+                .find(|n| n.event.resources() == entry.resources)
+            else {
+                continue;
+            };
+            if let Some(key) = &notification.key {
+                reconcile::forget(&self.state, key).await;
+            }
+            let grant = entry.resources.first().cloned().unwrap_or_default();
+            failed.push((
+                grant,
+                format!("{} event not published: {entry}", entry.detail_type),
+            ));
+        }
+        failed
+    }
+
+    fn ignored(&self) -> Summary {
+        Summary {
+            trigger: Trigger::Ignored,
+            dry_run: self.dry_run,
+            ..Summary::default()
+        }
+    }
+
+    async fn reconcile_all(
+        &self,
+        trigger: Trigger,
+        account: Option<&str>,
+        grants: Vec<String>,
+    ) -> Result<Summary, GrantAcceptorError> {
+        let (notifications, mut pending) = tokio::sync::mpsc::unbounded_channel();
+        let reconciler = Reconciler::new(
+            &self.license_manager,
+            &self.state,
+            &self.policy,
+            self.dry_run,
+            account,
+            notifications,
+        );
+        // MAX_CONCURRENCY bounds the License Manager calls in flight (the adapter's permits);
+        // twice as many grants are in progress so that their state-table writes do not leave
+        // License Manager capacity idle.
+        let deciding = async move {
+            let reconciler = &reconciler;
+            let results: Vec<(String, Result<Outcome, GrantError>)> =
+                futures_util::stream::iter(grants)
+                    .map(|arn| async move {
+                        let result = reconciler.reconcile(&arn).await;
+                        (arn, result)
+                    })
+                    .buffer_unordered(self.max_concurrency.max(1) * 2)
+                    .collect()
+                    .await;
+            results
+        };
+        // Events are published while grants are decided, up to ten per PutEvents call.
+        let publishing = async {
+            let mut failed = Vec::new();
+            let mut batch = Vec::new();
+            while pending.recv_many(&mut batch, MAX_ENTRIES_PER_CALL).await > 0 {
+                failed.extend(self.publish(&batch).await);
+                batch.clear();
+            }
+            failed
+        };
+        let (results, unpublished) = tokio::join!(deciding, publishing);
+        let mut summary = Summary {
+            trigger,
+            dry_run: self.dry_run,
+            examined: results.len(),
+            ..Summary::default()
+        };
+        let mut transient = Vec::new();
+        for (arn, error) in unpublished {
+            summary.failed += 1;
+            tracing::error!(decision = "failed", grant_arn = %arn, error = %error, retried = true, "event not published");
+            transient.push(format!("{arn}: {error}"));
+        }
+        for (arn, result) in results {
+            match result {
+                Ok(outcome) => summary.count(outcome),
+                Err(error) => {
+                    summary.failed += 1;
+                    let retried = error.is_transient();
+                    tracing::error!(decision = "failed", grant_arn = %arn, error = %error, retried, "grant decision");
+                    if retried {
+                        transient.push(format!("{arn}: {error}"));
+                    }
+                }
+            }
+        }
+        summary.record_metrics();
+        tracing::info!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "invocation summary");
+        if transient.is_empty() {
+            Ok(summary)
+        } else {
+            Err(GrantAcceptorError::Transient {
+                summary,
+                failures: transient,
+            })
+        }
+    }
+}
