@@ -4,6 +4,7 @@
 //! - [`trust`]: the grant-acceptor's trust policy;
 //! - [`events_in`]: License Manager's EventBridge events and the ARN hints they carry;
 //! - [`events_out`]: the project's own events and their publisher;
+//! - [`limits`]: soft-limit levels, crossings and entitlement overage (pure rules);
 //! - [`state`]: the state table (alert state, handled versions, processed events);
 //! - [`aws`]: the SDK configuration; [`telemetry`]: logs and EMF metrics.
 
@@ -11,6 +12,7 @@ pub mod aws;
 pub mod config;
 pub mod events_in;
 pub mod events_out;
+pub mod limits;
 pub mod state;
 pub mod telemetry;
 pub mod trust;

@@ -26,14 +26,16 @@ pub struct Process {
 impl Process {
     /// Starts `config.bootstrap` with only the environment Lambda gives a function.
     pub fn spawn(config: &FunctionConfig, runtime_api: &str) -> std::io::Result<Self> {
-        let mut command = Command::new(&config.bootstrap);
+        // Absolute, because the process starts in the bootstrap's directory (LAMBDA_TASK_ROOT)
+        // and a relative program path would be looked up from there.
+        let bootstrap = std::path::absolute(&config.bootstrap)?;
+        let mut command = Command::new(&bootstrap);
         command
             .env_clear()
             .envs(&config.environment)
             .envs(lambda_environment(config, runtime_api))
             .current_dir(
-                config
-                    .bootstrap
+                bootstrap
                     .parent()
                     .filter(|dir| !dir.as_os_str().is_empty())
                     .unwrap_or(Path::new(".")),

@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `make demo` end to end: the whole demo passes against moto's server and the emulator, and
-//! what it leaves behind is what later steps rely on (the pending grant, the configuration
+//! what it leaves behind is what later steps rely on (the grant accepted by grant-acceptor, the configuration
 //! near its soft limit, a state table with TTL, alerts and events that reach their queues).
 //!
 //! Needs moto's server from the venv (`scripts/venv.sh dev`); fails, never skips, without it.
@@ -84,7 +84,7 @@ async fn the_demo_passes_and_leaves_the_scenario_ready_for_the_functions() {
     let scenario = context.scenario.as_ref().expect("the scenario ran");
     let infra = context.infra.as_ref().expect("the infrastructure flow ran");
 
-    // The grant waits for the grant-acceptor.
+    // grant-acceptor accepted and activated the grant from its Grant Change event.
     let grant = clients
         .customer
         .license_manager
@@ -95,7 +95,7 @@ async fn the_demo_passes_and_leaves_the_scenario_ready_for_the_functions() {
         .unwrap()
         .grant
         .unwrap();
-    assert_eq!(*grant.grant_status(), GrantStatus::PendingAccept);
+    assert_eq!(*grant.grant_status(), GrantStatus::Active);
 
     // The configuration sits just under its soft limit.
     let configuration = clients

@@ -56,7 +56,9 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
         .step(
             "Acme's grant: the Grant Change event reaches grant-acceptor, which accepts and activates it",
             async {
-                wait_for_status(&customer, &scenario.grant_arn, GrantStatus::Active).await?;
+                wait_for_status(&customer, &scenario.grant_arn, GrantStatus::Active)
+                    .await
+                    .with_context(|| format!("the function's invocations:\n{}", invocations(context)))?;
                 let events = bus::receive(&sqs, &events_queue, 1, PATIENCE).await?;
                 ensure!(
                     events.iter().any(|event| event["detail-type"] == "Grant Accepted"),

@@ -62,11 +62,12 @@ pub struct Flow {
 }
 
 /// Every flow of the demo, in the order they run.
-pub fn all() -> [Flow; 6] {
+pub fn all() -> [Flow; 7] {
     [
         infrastructure::FLOW,
         host::FLOW,
         scenario::FLOW,
+        grant_acceptor::FLOW,
         managed_entitlements::FLOW,
         license_configurations::FLOW,
         bus::FLOW,
