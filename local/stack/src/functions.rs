@@ -14,8 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use aws_sdk_eventbridge::types::{InputTransformer, Target};
-use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
+use aws_sdk_sqs::types::MessageAttributeValue;
 use lambda_host::{Function, FunctionConfig, Invocation};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -24,6 +23,7 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use crate::clients::{CUSTOMER_ACCOUNT, LOCAL_SECRET_KEY, REGION, sdk_error};
+use crate::queues::{queue_url_of_arn, route_rule_to_queue};
 use crate::template::{FunctionDef, Template, Trigger};
 
 /// How long a poller's ReceiveMessage waits for an event (long polling).
@@ -136,12 +136,17 @@ impl Runtime {
                 match &event.trigger {
                     Trigger::EventBridgeRule { pattern, bus } => {
                         let name = resource_name(stack_name, &definition.logical_id, &event.name);
-                        let queue_url =
-                            route_rule_to_queue(clients, &name, bus.as_deref(), pattern)
-                                .await
-                                .with_context(|| {
-                                    format!("{} event {}", definition.logical_id, event.name)
-                                })?;
+                        let queue_url = route_rule_to_queue(
+                            &clients.events,
+                            &clients.sqs,
+                            &name,
+                            bus.as_deref(),
+                            pattern,
+                        )
+                        .await
+                        .with_context(|| {
+                            format!("{} event {}", definition.logical_id, event.name)
+                        })?;
                         runtime
                             .rules
                             .insert(format!("{}/{}", definition.logical_id, event.name), name);
@@ -328,60 +333,6 @@ fn resource_name(stack_name: &str, function: &str, event: &str) -> String {
     let mut name = format!("{stack_name}-{function}-{event}");
     name.truncate(64);
     name
-}
-
-/// Creates the rule on `bus` (default: the account's default bus) and a queue as its target.
-async fn route_rule_to_queue(
-    clients: &MotoClients,
-    name: &str,
-    bus: Option<&str>,
-    pattern: &Value,
-) -> Result<String> {
-    let bus = bus.unwrap_or("default");
-    let queue = clients
-        .sqs
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .map_err(sdk_error)?;
-    let queue_url = queue.queue_url().context("no QueueUrl")?.to_owned();
-    let queue_arn = queue_arn(&clients.sqs, &queue_url).await?;
-    clients
-        .events
-        .put_rule()
-        .name(name)
-        .event_bus_name(bus)
-        .event_pattern(pattern.to_string())
-        .send()
-        .await
-        .map_err(sdk_error)
-        .context("PutRule")?;
-    // The whole event, as EventBridge hands it to Lambda (moto's plain SQS target input
-    // leaves out the envelope's `account`).
-    let whole_event = InputTransformer::builder()
-        .input_template("<aws.events.event.json>")
-        .build()?;
-    let target = Target::builder()
-        .id("local-host")
-        .arn(queue_arn)
-        .input_transformer(whole_event)
-        .build()?;
-    let out = clients
-        .events
-        .put_targets()
-        .rule(name)
-        .event_bus_name(bus)
-        .targets(target)
-        .send()
-        .await
-        .map_err(sdk_error)?;
-    anyhow::ensure!(
-        out.failed_entry_count() == 0,
-        "PutTargets failed: {:?}",
-        out.failed_entries()
-    );
-    Ok(queue_url)
 }
 
 /// Long-polls a rule's queue and invokes the function asynchronously with each event.
@@ -602,35 +553,4 @@ pub fn rate(expression: &str) -> Result<Duration> {
     };
     anyhow::ensure!(count > 0, "{expression}: the rate must be positive");
     Ok(Duration::from_secs(count * seconds))
-}
-
-async fn queue_arn(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<String> {
-    let out = sqs
-        .get_queue_attributes()
-        .queue_url(queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(sdk_error)?;
-    out.attributes()
-        .and_then(|attributes| attributes.get(&QueueAttributeName::QueueArn))
-        .cloned()
-        .context("no QueueArn")
-}
-
-/// The URL of the queue an ARN names (`arn:aws:sqs:<region>:<account>:<name>`).
-async fn queue_url_of_arn(sqs: &aws_sdk_sqs::Client, arn: &str) -> Result<String> {
-    let name = arn
-        .rsplit(':')
-        .next()
-        .filter(|name| !name.is_empty())
-        .with_context(|| format!("{arn} is not a queue ARN"))?;
-    let out = sqs
-        .get_queue_url()
-        .queue_name(name)
-        .send()
-        .await
-        .map_err(sdk_error)
-        .with_context(|| format!("the dead-letter queue {arn}"))?;
-    Ok(out.queue_url().context("no QueueUrl")?.to_owned())
 }

@@ -13,6 +13,7 @@ pub mod functions;
 pub mod http_api;
 pub mod issuer;
 pub mod moto;
+pub mod queues;
 pub mod report;
 pub mod stack;
 pub mod template;

@@ -7,11 +7,10 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
     TimeToLiveSpecification,
 };
-use aws_sdk_eventbridge::types::Target;
-use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::{Context, Flow, FlowFuture};
 use crate::clients::{Clients, sdk_error};
+use crate::queues::{create_queue, queue_arn, route_rule_to_queue};
 use crate::report::{Recorder, done};
 
 /// The project's event bus (`EVENT_BUS_NAME`).
@@ -32,8 +31,6 @@ pub const ALERT_TOPIC: &str = "license-automation-alerts";
 pub const ALERTS_QUEUE: &str = "license-automation-alerts";
 /// SQS queue receiving every event of `EVENT_SOURCE` on the bus.
 pub const EVENTS_QUEUE: &str = "license-automation-events";
-/// The rule that routes the project's events to [`EVENTS_QUEUE`].
-pub const EVENTS_RULE: &str = "license-automation-to-queue";
 
 /// What the infrastructure flow created.
 #[derive(Debug, Clone)]
@@ -82,7 +79,7 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
         .await?;
     let dead_letter_queue_url = recorder
         .step("create the dead-letter queue", async {
-            let url = create_queue(clients, DEAD_LETTER_QUEUE).await?;
+            let url = create_queue(&clients.sqs, DEAD_LETTER_QUEUE).await?;
             done(url.clone(), url)
         })
         .await?;
@@ -98,8 +95,8 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
                     .await
                     .map_err(sdk_error)?;
                 let topic_arn = topic.topic_arn().context("no TopicArn")?.to_owned();
-                let queue_url = create_queue(clients, ALERTS_QUEUE).await?;
-                let queue_arn = queue_arn(clients, &queue_url).await?;
+                let queue_url = create_queue(&clients.sqs, ALERTS_QUEUE).await?;
+                let queue_arn = queue_arn(&clients.sqs, &queue_url).await?;
                 clients
                     .sns
                     .subscribe()
@@ -118,36 +115,15 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
         .step(
             "route the project's events to a queue the demo can read",
             async {
-                let queue_url = create_queue(clients, EVENTS_QUEUE).await?;
-                let queue_arn = queue_arn(clients, &queue_url).await?;
-                clients
-                    .events
-                    .put_rule()
-                    .event_bus_name(EVENT_BUS)
-                    .name(EVENTS_RULE)
-                    .event_pattern(format!(r#"{{"source":["{EVENT_SOURCE}"]}}"#))
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                let target = Target::builder()
-                    .id("events-queue")
-                    .arn(queue_arn)
-                    .build()?;
-                let out = clients
-                    .events
-                    .put_targets()
-                    .event_bus_name(EVENT_BUS)
-                    .rule(EVENTS_RULE)
-                    .targets(target)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                anyhow::ensure!(
-                    out.failed_entry_count() == 0,
-                    "PutTargets failed: {:?}",
-                    out.failed_entries()
-                );
-                let details = format!("rule {EVENTS_RULE}: source {EVENT_SOURCE} -> {queue_url}");
+                let queue_url = route_rule_to_queue(
+                    &clients.events,
+                    &clients.sqs,
+                    EVENTS_QUEUE,
+                    Some(EVENT_BUS),
+                    &serde_json::json!({"source": [EVENT_SOURCE]}),
+                )
+                .await?;
+                let details = format!("rule {EVENTS_QUEUE}: source {EVENT_SOURCE} -> {queue_url}");
                 done(queue_url, details)
             },
         )
@@ -201,30 +177,4 @@ async fn create_state_table(clients: &Clients) -> Result<crate::report::Done<Str
         .map_err(sdk_error)?;
     let details = format!("{arn}\nkey {STATE_TABLE_KEY} (S), on demand, TTL on {STATE_TABLE_TTL}");
     done(arn, details)
-}
-
-async fn create_queue(clients: &Clients, name: &str) -> Result<String> {
-    let out = clients
-        .sqs
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .map_err(sdk_error)?;
-    Ok(out.queue_url().context("no QueueUrl")?.to_owned())
-}
-
-async fn queue_arn(clients: &Clients, queue_url: &str) -> Result<String> {
-    let out = clients
-        .sqs
-        .get_queue_attributes()
-        .queue_url(queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(sdk_error)?;
-    out.attributes()
-        .and_then(|attributes| attributes.get(&QueueAttributeName::QueueArn))
-        .cloned()
-        .context("no QueueArn")
 }
