@@ -7,12 +7,14 @@
 pub mod coverage;
 pub mod events;
 pub mod jwt;
+pub mod kms;
 pub mod model;
 pub mod ops;
 pub mod protocol;
 mod server;
 pub mod shapes;
 pub mod state;
+pub mod sts;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
