@@ -13,7 +13,7 @@ const NOTES: &str = "\
 - Wire protocol: awsJson1_1, `POST /` with `X-Amz-Target: AWSLicenseManager.<Operation>`.
   Every request is validated against the embedded model (required members, types, enums,
   lengths, ranges; all problems are listed) before it reaches an operation. Patterns are not
-  enforced. Bodies over 1 MiB, malformed JSON and non-JSON content types are refused with
+  enforced, except ClientToken's (below). Bodies over 1 MiB, malformed JSON and non-JSON content types are refused with
   `ValidationException`; an unknown target answers `UnknownOperationException`.
 - Errors are `{\"__type\": \"<Name>Exception\", \"message\": ...}`. The model declares no HTTP
   status codes, so client errors are 400, `ServerInternalException` 500 and
@@ -48,7 +48,8 @@ const NOTES: &str = "\
   name or alias ARN) has its checkout and borrow tokens signed by that key (RSASSA-PSS
   SHA-384, salt = digest length), so they verify with the key's GetPublicKey. CreateLicense
   and CreateLicenseVersion refuse a SignKey that is not an existing RSA `SIGN_VERIFY` key of
-  the caller's account with `InvalidParameterValueException` (the API reference requires
+  the caller's account with `InvalidParameterValueException` (`ValidationException` from
+  CreateLicenseVersion, which declares no other; the API reference requires
   \"key usage of sign and verify, and support [for] the RSASSA-PSS SHA-256 signing
   algorithm\" but does not say which error AWS answers: this one is the emulator's
   choice). Licenses without a SignKey are signed by the emulator's own RSA key, generated
@@ -150,12 +151,12 @@ fn other_services_section() -> String {
          | Service | Operation | Status |\n|---|---|---|\n",
     );
     for op in kms::OPERATIONS {
-        out.push_str(&format!("| KMS | {} | implemented |\n", op.name));
+        out.push_str(&format!("| KMS | {} | answered |\n", op.name));
     }
     out.push_str(
         "| KMS | any other operation | `NotImplementedException` naming it (HTTP 400) |\n",
     );
-    out.push_str("| STS | GetCallerIdentity | implemented |\n");
+    out.push_str("| STS | GetCallerIdentity | answered |\n");
     out.push_str("| STS | any other action | `InvalidAction` error naming it (HTTP 400) |\n");
     out.push_str(
         "\n- KMS keys: CreateKey makes `SYMMETRIC_DEFAULT` (metadata only: no Encrypt / \
@@ -239,5 +240,9 @@ mod tests {
             doc.matches(" implemented |").count(),
             model::operation_names().len()
         );
+        for op in kms::OPERATIONS {
+            assert!(doc.contains(&format!("| KMS | {} | answered |", op.name)));
+        }
+        assert!(doc.contains("| STS | GetCallerIdentity | answered |"));
     }
 }
