@@ -156,7 +156,7 @@ async fn process(
             "Request body is too large (limit {MAX_BODY_BYTES} bytes) or could not be read"
         ))
     })?;
-    let input: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+    let mut input: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
         Value::Object(serde_json::Map::new())
     } else {
         serde_json::from_slice(&bytes)
@@ -190,6 +190,9 @@ async fn process(
             )
         })?,
     };
+    if service == Service::Kms {
+        crate::kms::generate_outside_lock(op, &mut input).await?;
+    }
     let request_hash = ops::request_hash(&input);
     let now = shared.clock.now();
     // Runs the operation on `state`; returns its answer, the ClientToken entry to update
