@@ -263,11 +263,11 @@ pub fn resolve_in<'a>(
     if key_id.is_empty() {
         return Err(validation("KeyId must not be empty"));
     }
-    let (account, id) = if let Some(rest) = key_id.strip_prefix("arn:") {
+    let (region, account, id) = if let Some(rest) = key_id.strip_prefix("arn:") {
         // arn:<partition>:kms:<region>:<account>:key/<id> or :alias/<name>
         let parts: Vec<&str> = rest.splitn(5, ':').collect();
         match parts.as_slice() {
-            [_, "kms", _, account, resource] => (*account, *resource),
+            [_, "kms", region, account, resource] => (*region, *account, *resource),
             _ => {
                 return Err(ApiError::new(
                     ErrorKind::KmsNotFound,
@@ -276,7 +276,7 @@ pub fn resolve_in<'a>(
             }
         }
     } else {
-        (caller, key_id)
+        (region, caller, key_id)
     };
     if account != caller {
         return Err(key_not_found(key_id));

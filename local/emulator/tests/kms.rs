@@ -463,6 +463,14 @@ async fn kms_refuses_what_aws_refuses() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), "NotFoundException");
+    // The region of a key ARN counts: the key lives in the emulator's region only.
+    let err = kms
+        .describe_key()
+        .key_id(symmetric.replace("us-east-1", "eu-west-1"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "NotFoundException");
     // A key of another account is not found.
     let err = self::kms(&h, CUSTOMER)
         .await
