@@ -1,6 +1,6 @@
 //! `docs/emulator-coverage.md`, generated from the embedded model and the dispatch table.
 
-use crate::{events, model, ops};
+use crate::{events, kms, model, ops};
 
 /// The command that regenerates the coverage document.
 pub const REGENERATE: &str =
@@ -13,7 +13,7 @@ const NOTES: &str = "\
 - Wire protocol: awsJson1_1, `POST /` with `X-Amz-Target: AWSLicenseManager.<Operation>`.
   Every request is validated against the embedded model (required members, types, enums,
   lengths, ranges; all problems are listed) before it reaches an operation. Patterns are not
-  enforced. Bodies over 1 MiB, malformed JSON and non-JSON content types are refused with
+  enforced, except ClientToken's (below). Bodies over 1 MiB, malformed JSON and non-JSON content types are refused with
   `ValidationException`; an unknown target answers `UnknownOperationException`.
 - Errors are `{\"__type\": \"<Name>Exception\", \"message\": ...}`. The model declares no HTTP
   status codes, so client errors are 400, `ServerInternalException` 500 and
@@ -36,9 +36,40 @@ const NOTES: &str = "\
   DeleteLicense needs the current SourceVersion. An AVAILABLE license past `Validity.End`
   reads EXPIRED and refuses checkouts with `NoEntitlementsAllowedException`.
 - CheckoutBorrowLicense needs a `BorrowConfiguration` and returns a PS384 JWT with the claims
-  `licenseArn`, `licenseConsumptionToken`, `entitlementsAllowed` (`name`, `value`, `unit`),
-  `nodeId`, `issuedAt`, `expiration` (plus `iat`/`exp`). The RSA key is generated once per
-  state file; `--public-key-out PATH` writes its PEM public key at start.
+  of AWS's borrow sample: `licenseArn`, `licenseConsumptionToken`, `entitlementsAllowed`
+  (`name`, `value`, `unit`), `nodeId`, `issuedAt`, `expiration`, the times written as AWS's
+  example does (`2021-04-13T05:35:47`: UTC, no zone suffix, no `iat`/`exp`).
+  CheckoutLicense's SignedToken has the same claims plus `checkoutType` (and `expiration`
+  for PROVISIONAL checkouts): **AWS does not document this token's claims**; they are the
+  emulator's choice. The JWT header is `{\"alg\": \"PS384\", \"typ\": \"JWT\", \"kid\": ...}`;
+  AWS's `kid` is not documented (the emulator writes the KMS key id, or a hash of its own
+  key).
+- Signing key: a license whose `Issuer.SignKey` names a KMS key (key id, key ARN, alias
+  name or alias ARN) has its checkout and borrow tokens signed by that key (RSASSA-PSS
+  SHA-384, salt = digest length), so they verify with the key's GetPublicKey. CreateLicense
+  and CreateLicenseVersion refuse a SignKey that is not an existing RSA `SIGN_VERIFY` key of
+  the caller's account with `InvalidParameterValueException` (`ValidationException` from
+  CreateLicenseVersion, which declares no other; the API reference requires
+  \"key usage of sign and verify, and support [for] the RSASSA-PSS SHA-256 signing
+  algorithm\" but does not say which error AWS answers: this one is the emulator's
+  choice). Licenses without a SignKey are signed by the emulator's own RSA key, generated
+  once per state file; `--public-key-out PATH` writes its PEM public key at start.
+- ClientToken: the current API reference gives `Length: max 2048, Pattern: \\S+` for every
+  ClientToken of CreateLicense, CreateLicenseVersion, CreateGrant, CreateGrantVersion,
+  CheckoutLicense, CheckoutBorrowLicense and CreateToken; an empty token or one with
+  whitespace is refused with `ValidationException`. A limit of 64 characters of
+  `[a-zA-Z0-9]` for CheckoutBorrowLicense (as the issue describing this emulator claimed)
+  could not be confirmed in the API reference and is not enforced.
+- ProductInformationList (Create/UpdateLicenseConfiguration) is checked as the API
+  reference documents it, with `InvalidParameterValueException`: ResourceType `SSM_MANAGED`
+  or `RDS`; for SSM_MANAGED the filters `Application Name`, `Application Publisher`,
+  `Application Version`, `Platform Name`, `Platform Type` (EQUALS), `Tag:<key>` and
+  `AccountId` (NOT_EQUALS; a 12-digit value), `License Included` (EQUALS / NOT_EQUALS;
+  sql-server-enterprise | sql-server-standard | sql-server-web | windows-server-datacenter);
+  for RDS `Engine Edition` (EQUALS; oracle-ee | oracle-se | oracle-se1 | oracle-se2 |
+  db2-se | db2-ae) and `License Pack` (EQUALS; data guard | diagnostic pack sqlt | tuning
+  pack sqlt | ols | olap). Not confirmed: the exact error AWS answers, and whether AWS also
+  accepts other comparators (e.g. BEGINS_WITH) that older documentation mentioned.
 - License configurations count one license per associated resource whatever the counting
   type (the emulator has no inventory of vCPUs, cores or sockets); a hard limit refuses an
   association past LicenseCount with `LicenseUsageException`. An AMI (`EC2_AMI`) association
@@ -102,7 +133,50 @@ pub fn coverage_markdown() -> String {
         names.len()
     ));
     out.push_str(NOTES);
+    out.push_str(&other_services_section());
     out.push_str(&events_section());
+    out
+}
+
+/// The "KMS and STS" section: the other services the emulator answers on its port.
+fn other_services_section() -> String {
+    let mut out = String::from(
+        "\n## KMS and STS on the same port\n\n\
+         So that a license issuer's script runs as any account, the emulator also answers \
+         the KMS operations an issuer uses (awsJson1_1, `X-Amz-Target: TrentService.<Operation>`) \
+         and STS GetCallerIdentity (awsQuery: form-encoded `POST /`, XML answer). Point \
+         `AWS_ENDPOINT_URL_KMS` and `AWS_ENDPOINT_URL_STS` at it (the local stack exports \
+         both). Both decide the caller's account as License Manager does (a 12-digit access \
+         key id, else `--account-id`).\n\n\
+         | Service | Operation | Status |\n|---|---|---|\n",
+    );
+    for op in kms::OPERATIONS {
+        out.push_str(&format!("| KMS | {} | answered |\n", op.name));
+    }
+    out.push_str(
+        "| KMS | any other operation | `NotImplementedException` naming it (HTTP 400) |\n",
+    );
+    out.push_str("| STS | GetCallerIdentity | answered |\n");
+    out.push_str("| STS | any other action | `InvalidAction` error naming it (HTTP 400) |\n");
+    out.push_str(
+        "\n- KMS keys: CreateKey makes `SYMMETRIC_DEFAULT` (metadata only: no Encrypt / \
+         Decrypt) and `RSA_2048` / `RSA_3072` / `RSA_4096` keys (`SIGN_VERIFY`, or \
+         `ENCRYPT_DECRYPT` without encryption operations); other key specs and origins answer \
+         `UnsupportedOperationException`. Keys belong to the caller's account, are always \
+         Enabled, and are saved in the state file with their private key. A key of another \
+         account answers `NotFoundException` (no key policies or grants).\n\
+         - GetPublicKey returns the DER SubjectPublicKeyInfo, as KMS does. Sign and Verify \
+         accept `RAW` messages (up to 4096 bytes) and `DIGEST`s, with RSASSA_PSS_SHA_256 / \
+         384 / 512 (salt length = digest length, as AWS KMS and JWT libraries; moto's KMS \
+         uses the maximum salt length) and RSASSA_PKCS1_V1_5_SHA_256 / 384 / 512. A bad \
+         signature answers `KMSInvalidSignatureException`; a key of the wrong usage or \
+         algorithm `InvalidKeyUsageException`; malformed input `ValidationException`.\n\
+         - ListKeys and ListAliases page with `Limit` (1-1000) and `Marker`; CreateAlias \
+         refuses an existing name (`AlreadyExistsException`) and `alias/aws/` \
+         (`InvalidAliasNameException`).\n\
+         - GetCallerIdentity answers `Account` = the caller's account, `UserId` = the \
+         account, `Arn` = `arn:aws:iam::<account>:root`. Signatures are not verified.\n",
+    );
     out
 }
 
@@ -166,5 +240,9 @@ mod tests {
             doc.matches(" implemented |").count(),
             model::operation_names().len()
         );
+        for op in kms::OPERATIONS {
+            assert!(doc.contains(&format!("| KMS | {} | answered |", op.name)));
+        }
+        assert!(doc.contains("| STS | GetCallerIdentity | answered |"));
     }
 }

@@ -48,6 +48,14 @@ impl Signer {
         Ok(Self::from_key(key))
     }
 
+    /// The same key naming itself `kid` in the JWT header.
+    pub fn with_kid(self, kid: impl Into<String>) -> Self {
+        Self {
+            kid: kid.into(),
+            ..self
+        }
+    }
+
     fn from_key(key: KeyPair) -> Self {
         let digest =
             aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.public_key().as_ref());

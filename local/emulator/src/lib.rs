@@ -1,18 +1,23 @@
 //! `license-manager-local`: a local emulator of AWS License Manager speaking the real
 //! awsJson1_1 wire protocol (`POST /`, `X-Amz-Target: AWSLicenseManager.<Operation>`), so
-//! the AWS SDKs and boto3 work against it unchanged.
+//! the AWS SDKs and boto3 work against it unchanged. On the same port it also answers the
+//! KMS operations a license issuer uses ([`kms`]: `TrentService.<Operation>`, the signing
+//! keys of `Issuer.SignKey`) and STS GetCallerIdentity ([`sts`]), with the caller's account
+//! decided the same way for all three.
 //!
 //! Start it in-process with [`Emulator::start`] (port 0 is fine) or run the binary.
 
 pub mod coverage;
 pub mod events;
 pub mod jwt;
+pub mod kms;
 pub mod model;
 pub mod ops;
 pub mod protocol;
 mod server;
 pub mod shapes;
 pub mod state;
+pub mod sts;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -44,6 +44,20 @@ pub enum ErrorKind {
     UnknownOperation,
     /// `NotImplementedException`: an operation of the model this emulator does not implement.
     NotImplemented,
+    /// KMS `NotFoundException`.
+    KmsNotFound,
+    /// KMS `InvalidKeyUsageException`.
+    KmsInvalidKeyUsage,
+    /// KMS `UnsupportedOperationException`.
+    KmsUnsupportedOperation,
+    /// KMS `KMSInvalidSignatureException`.
+    KmsInvalidSignature,
+    /// KMS `AlreadyExistsException`.
+    KmsAlreadyExists,
+    /// KMS `InvalidMarkerException`.
+    KmsInvalidMarker,
+    /// KMS `InvalidAliasNameException`.
+    KmsInvalidAliasName,
 }
 
 impl ErrorKind {
@@ -69,6 +83,13 @@ impl ErrorKind {
             Self::Validation => "ValidationException",
             Self::UnknownOperation => "UnknownOperationException",
             Self::NotImplemented => "NotImplementedException",
+            Self::KmsNotFound => "NotFoundException",
+            Self::KmsInvalidKeyUsage => "InvalidKeyUsageException",
+            Self::KmsUnsupportedOperation => "UnsupportedOperationException",
+            Self::KmsInvalidSignature => "KMSInvalidSignatureException",
+            Self::KmsAlreadyExists => "AlreadyExistsException",
+            Self::KmsInvalidMarker => "InvalidMarkerException",
+            Self::KmsInvalidAliasName => "InvalidAliasNameException",
         }
     }
 
@@ -146,23 +167,38 @@ pub fn caller_account(authorization: Option<&str>, default: &str) -> String {
         .map_or_else(|| default.to_string(), str::to_string)
 }
 
-/// The operation named by `X-Amz-Target: AWSLicenseManager.<Operation>`.
-pub fn target_operation(target: Option<&str>) -> Result<&str, ApiError> {
+/// The service an `X-Amz-Target` addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// `AWSLicenseManager.<Operation>`.
+    LicenseManager,
+    /// KMS: `TrentService.<Operation>`.
+    Kms,
+}
+
+/// The service and operation named by `X-Amz-Target: AWSLicenseManager.<Operation>` or
+/// `TrentService.<Operation>` (KMS).
+pub fn target_operation(target: Option<&str>) -> Result<(Service, &str), ApiError> {
+    const EXPECTED: &str = "AWSLicenseManager.<Operation> or TrentService.<Operation>";
     let target = target.ok_or_else(|| {
         ApiError::new(
             ErrorKind::UnknownOperation,
-            "Missing X-Amz-Target header (expected AWSLicenseManager.<Operation>)",
+            format!("Missing X-Amz-Target header (expected {EXPECTED})"),
         )
     })?;
-    target
-        .strip_prefix("AWSLicenseManager.")
-        .filter(|op| !op.is_empty())
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorKind::UnknownOperation,
-                format!("Unknown X-Amz-Target '{target}' (expected AWSLicenseManager.<Operation>)"),
-            )
-        })
+    let routed = if let Some(op) = target.strip_prefix("AWSLicenseManager.") {
+        Some((Service::LicenseManager, op))
+    } else {
+        target
+            .strip_prefix(crate::kms::TARGET_PREFIX)
+            .map(|op| (Service::Kms, op))
+    };
+    routed.filter(|(_, op)| !op.is_empty()).ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::UnknownOperation,
+            format!("Unknown X-Amz-Target '{target}' (expected {EXPECTED})"),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -190,7 +226,11 @@ mod tests {
     fn target_must_carry_the_service_prefix() {
         assert_eq!(
             target_operation(Some("AWSLicenseManager.GetLicense")).ok(),
-            Some("GetLicense")
+            Some((Service::LicenseManager, "GetLicense"))
+        );
+        assert_eq!(
+            target_operation(Some("TrentService.Sign")).ok(),
+            Some((Service::Kms, "Sign"))
         );
         let err = target_operation(Some("Foo.GetLicense")).err();
         assert_eq!(err.map(|e| e.kind), Some(ErrorKind::UnknownOperation));

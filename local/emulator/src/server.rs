@@ -4,7 +4,7 @@ use crate::events::{self, EventSink};
 use crate::jwt::Signer;
 use crate::model;
 use crate::ops::{self, Ctx};
-use crate::protocol::{ApiError, ErrorKind, caller_account, target_operation};
+use crate::protocol::{ApiError, ErrorKind, Service, caller_account, target_operation};
 use crate::state::State;
 use crate::{Clock, Config, Fault};
 use axum::body::{Body, to_bytes};
@@ -86,9 +86,12 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request) -> Response {
     let op_name = target
         .as_deref()
         .and_then(|t| target_operation(Some(t)).ok())
-        .unwrap_or("-")
+        .map_or("-", |(_, op)| op)
         .to_string();
     let content_type = header_str(&parts.headers, header::CONTENT_TYPE.as_str()).unwrap_or("");
+    if target.is_none() && content_type.starts_with("application/x-www-form-urlencoded") {
+        return crate::sts::handle(&account, body).await;
+    }
     let result = if parts.method != axum::http::Method::POST || parts.uri.path() != "/" {
         Err(ApiError::new(
             ErrorKind::UnknownOperation,
@@ -133,8 +136,8 @@ async fn process(
     content_type: &str,
     body: Body,
 ) -> Result<Value, ApiError> {
-    let op = target_operation(target)?;
-    if !model::has_operation(op) {
+    let (service, op) = target_operation(target)?;
+    if service == Service::LicenseManager && !model::has_operation(op) {
         return Err(ApiError::new(
             ErrorKind::UnknownOperation,
             format!("Unknown operation '{op}': AWSLicenseManager has no such operation"),
@@ -153,22 +156,43 @@ async fn process(
             "Request body is too large (limit {MAX_BODY_BYTES} bytes) or could not be read"
         ))
     })?;
-    let input: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+    let mut input: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
         Value::Object(serde_json::Map::new())
     } else {
         serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::validation(format!("Malformed JSON request body: {e}")))?
     };
-    model::validate_input(op, &input).map_err(ApiError::validation)?;
-    let entry = ops::find(op).ok_or_else(|| {
-        ApiError::new(
-            ErrorKind::NotImplemented,
-            format!(
-                "Operation {op} is part of the License Manager API but is not implemented by \
-                 license-manager-local (see docs/emulator-coverage.md)"
-            ),
-        )
-    })?;
+    let entry = match service {
+        Service::LicenseManager => {
+            model::validate_input(op, &input).map_err(ApiError::validation)?;
+            ops::find(op).ok_or_else(|| {
+                ApiError::new(
+                    ErrorKind::NotImplemented,
+                    format!(
+                        "Operation {op} is part of the License Manager API but is not \
+                         implemented by license-manager-local (see docs/emulator-coverage.md)"
+                    ),
+                )
+            })?
+        }
+        Service::Kms => crate::kms::find(op).ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::NotImplemented,
+                format!(
+                    "KMS operation {op} is not implemented by license-manager-local (it answers \
+                     {}; see docs/emulator-coverage.md)",
+                    crate::kms::OPERATIONS
+                        .iter()
+                        .map(|o| o.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?,
+    };
+    if service == Service::Kms {
+        crate::kms::generate_outside_lock(op, &mut input).await?;
+    }
     let request_hash = ops::request_hash(&input);
     let now = shared.clock.now();
     // Runs the operation on `state`; returns its answer, the ClientToken entry to update
@@ -185,7 +209,10 @@ async fn process(
             cached: None,
             events: Vec::new(),
         };
-        let result = (entry.handler)(&mut ctx, input).map_err(|e| declared(op, e))?;
+        let result = (entry.handler)(&mut ctx, input).map_err(|e| match service {
+            Service::LicenseManager => declared(op, e),
+            Service::Kms => e,
+        })?;
         Ok::<_, ApiError>((result, ctx.cached.take(), std::mem::take(&mut ctx.events)))
     };
     // Checkouts the state found expired, announced even when the call itself fails.

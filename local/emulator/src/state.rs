@@ -222,6 +222,12 @@ pub struct State {
     /// Checkouts checked in recently (their consumption is gone).
     #[serde(default)]
     pub checked_in: BTreeMap<String, CheckedIn>,
+    /// KMS keys by ARN.
+    #[serde(default)]
+    pub kms_keys: BTreeMap<String, crate::kms::KmsKey>,
+    /// KMS aliases by `account/alias/<name>`.
+    #[serde(default)]
+    pub kms_aliases: BTreeMap<String, crate::kms::KmsAlias>,
     #[serde(skip)]
     usage: UsageIndex,
     /// Clock second of the next sweep of expired entries.

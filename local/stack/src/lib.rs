@@ -337,6 +337,10 @@ pub fn environment(stack: &Stack, context: &Context) -> Vec<(&'static str, Strin
             "AWS_ENDPOINT_URL_LICENSE_MANAGER",
             stack.license_manager_url(),
         ),
+        // The emulator also answers the KMS signing keys of `Issuer.SignKey` and STS
+        // GetCallerIdentity with the account License Manager sees for the same credentials.
+        ("AWS_ENDPOINT_URL_KMS", stack.license_manager_url()),
+        ("AWS_ENDPOINT_URL_STS", stack.license_manager_url()),
         ("AWS_ACCESS_KEY_ID", CUSTOMER_ACCOUNT.to_owned()),
         ("AWS_SECRET_ACCESS_KEY", LOCAL_SECRET_KEY.to_owned()),
         ("AWS_REGION", REGION.to_owned()),

@@ -2,7 +2,7 @@
 //! JWT), ExtendLicenseConsumption and CheckInLicense.
 
 use super::licenses::{current_license, received_grant};
-use super::{Ctx, fmt_time, idempotent, jwt_of, new_id, parse};
+use super::{Ctx, fmt_time, idempotent, jwt_of, jwt_signed_by, new_id, parse};
 use crate::protocol::{ApiError, ErrorKind};
 use crate::shapes::{EntitlementData, License, Metadata};
 use crate::state::{Consumption, State};
@@ -142,17 +142,43 @@ struct CheckoutRequest {
     node_id: Option<String>,
 }
 
-/// Records `c` as a new checkout, signs its claims and returns the members of the
-/// response both checkout operations share.
-fn issue(ctx: &mut Ctx<'_>, c: Consumption) -> Result<Value, ApiError> {
+/// A time in a token's claims as AWS writes it: `2021-04-13T05:35:47`, UTC without a zone
+/// (the example in AWS's borrow sample).
+fn claim_time(unix: i64) -> String {
+    fmt_time(unix).trim_end_matches('Z').to_string()
+}
+
+/// Records `c` as a new checkout of `license`, signs its claims (with the license's
+/// `Issuer.SignKey` when it has one, else the emulator's key) and returns the members of
+/// the response both checkout operations share.
+fn issue(ctx: &mut Ctx<'_>, license: &License, c: Consumption) -> Result<Value, ApiError> {
+    let sign_key = match &license.issuer.sign_key {
+        Some(key) => {
+            let owner = super::licenses::record(ctx.state, &license.license_arn)?
+                .owner
+                .clone();
+            let key = crate::kms::resolve_in(ctx.state, ctx.region, &owner, key)
+                .map_err(|e| {
+                    ApiError::new(
+                        ErrorKind::FailedDependency,
+                        format!(
+                            "The Issuer.SignKey of license {} cannot sign: {}",
+                            license.license_arn, e.message
+                        ),
+                    )
+                })?
+                .clone();
+            Some(key)
+        }
+        None => None,
+    };
     let token = new_id();
     let mut claims = json!({
         "licenseArn": c.license_arn,
         "licenseConsumptionToken": token,
         "entitlementsAllowed": entitlement_claims(&c.entitlements),
         "nodeId": c.node_id,
-        "issuedAt": fmt_time(c.issued_at),
-        "iat": c.issued_at,
+        "issuedAt": claim_time(c.issued_at),
     });
     let mut out = json!({
         "LicenseArn": c.license_arn,
@@ -165,14 +191,16 @@ fn issue(ctx: &mut Ctx<'_>, c: Consumption) -> Result<Value, ApiError> {
         out["CheckoutType"] = json!(c.checkout_type);
     }
     if let Some(exp) = c.expiration {
-        claims["expiration"] = json!(fmt_time(exp));
-        claims["exp"] = json!(exp);
+        claims["expiration"] = json!(claim_time(exp));
         out["Expiration"] = json!(fmt_time(exp));
     }
     if let Some(node) = &c.node_id {
         out["NodeId"] = json!(node);
     }
-    out["SignedToken"] = jwt_of(claims);
+    out["SignedToken"] = match &sign_key {
+        Some(key) => jwt_signed_by(claims, key),
+        None => jwt_of(claims),
+    };
     let action = if c.borrow { "Borrowed" } else { "CheckedOut" };
     ctx.announce_consumption(&token, &c, action);
     ctx.state.add_consumption(token, c);
@@ -257,7 +285,7 @@ pub fn checkout_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiErr
             checked_in: false,
             settled: false,
         };
-        issue(ctx, consumption)
+        issue(ctx, &license, consumption)
     })
 }
 
@@ -329,7 +357,7 @@ pub fn checkout_borrow_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value,
             checked_in: false,
             settled: false,
         };
-        let mut out = issue(ctx, consumption)?;
+        let mut out = issue(ctx, &license, consumption)?;
         if let Some(meta) = req.checkout_metadata {
             out["CheckoutMetadata"] = json!(meta);
         }

@@ -34,9 +34,159 @@ fn check_count(count: Option<i64>) -> Result<(), ApiError> {
     }
 }
 
+/// A documented `ProductInformationFilterName`: the comparators and values it accepts
+/// (no list: any value).
+struct ProductFilterRule {
+    name: &'static str,
+    comparators: &'static [&'static str],
+    values: Option<&'static [&'static str]>,
+}
+
+const EQUALS: &[&str] = &["EQUALS"];
+const NOT_EQUALS: &[&str] = &["NOT_EQUALS"];
+
+const fn rule(
+    name: &'static str,
+    comparators: &'static [&'static str],
+    values: Option<&'static [&'static str]>,
+) -> ProductFilterRule {
+    ProductFilterRule {
+        name,
+        comparators,
+        values,
+    }
+}
+
+/// The filters of `SSM_MANAGED` product information (the API reference's
+/// ProductInformation.ProductInformationFilterList); `Tag:<key>` is handled apart.
+const SSM_FILTERS: &[ProductFilterRule] = &[
+    rule("Application Name", EQUALS, None),
+    rule("Application Publisher", EQUALS, None),
+    rule("Application Version", EQUALS, None),
+    rule("Platform Name", EQUALS, None),
+    rule("Platform Type", EQUALS, None),
+    rule("AccountId", NOT_EQUALS, None),
+    rule(
+        "License Included",
+        &["EQUALS", "NOT_EQUALS"],
+        Some(&[
+            "sql-server-enterprise",
+            "sql-server-standard",
+            "sql-server-web",
+            "windows-server-datacenter",
+        ]),
+    ),
+];
+
+/// The filters of `RDS` product information.
+const RDS_FILTERS: &[ProductFilterRule] = &[
+    rule(
+        "Engine Edition",
+        EQUALS,
+        Some(&[
+            "oracle-ee",
+            "oracle-se",
+            "oracle-se1",
+            "oracle-se2",
+            "db2-se",
+            "db2-ae",
+        ]),
+    ),
+    rule(
+        "License Pack",
+        EQUALS,
+        Some(&[
+            "data guard",
+            "diagnostic pack sqlt",
+            "tuning pack sqlt",
+            "ols",
+            "olap",
+        ]),
+    ),
+];
+
+/// A `Tag:<key>` filter excludes tagged resources: NOT_EQUALS, values optional.
+const TAG_FILTER: ProductFilterRule = rule("Tag:<key>", NOT_EQUALS, None);
+
+/// Checks a ProductInformationList as the API reference documents it: ResourceType
+/// SSM_MANAGED or RDS, the filter names of that type, their comparators and values.
+fn check_product_information(list: &[ProductInformation]) -> Result<(), ApiError> {
+    for info in list {
+        let resource_type = info["ResourceType"].as_str().unwrap_or("");
+        let rules = match resource_type {
+            "SSM_MANAGED" => SSM_FILTERS,
+            "RDS" => RDS_FILTERS,
+            other => {
+                return Err(ApiError::invalid(format!(
+                    "ProductInformation ResourceType '{other}' is invalid; the possible values \
+                     are SSM_MANAGED | RDS"
+                )));
+            }
+        };
+        let filters = info["ProductInformationFilterList"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        for filter in filters {
+            let name = filter["ProductInformationFilterName"]
+                .as_str()
+                .unwrap_or("");
+            let comparator = filter["ProductInformationFilterComparator"]
+                .as_str()
+                .unwrap_or("");
+            let tag_key = name.strip_prefix("Tag:");
+            let rule = match tag_key {
+                Some(key) if resource_type == "SSM_MANAGED" && !key.is_empty() => &TAG_FILTER,
+                _ => rules.iter().find(|r| r.name == name).ok_or_else(|| {
+                    let mut names: Vec<&str> = rules.iter().map(|r| r.name).collect();
+                    if resource_type == "SSM_MANAGED" {
+                        names.push(TAG_FILTER.name);
+                    }
+                    ApiError::invalid(format!(
+                        "ProductInformationFilterName '{name}' is invalid for ResourceType \
+                         {resource_type}; the possible names are: {}",
+                        names.join(", ")
+                    ))
+                })?,
+            };
+            if !rule.comparators.contains(&comparator) {
+                return Err(ApiError::invalid(format!(
+                    "ProductInformationFilterComparator '{comparator}' is invalid for filter \
+                     '{name}'; it accepts {}",
+                    rule.comparators.join(", ")
+                )));
+            }
+            let values = filter["ProductInformationFilterValue"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            for value in values {
+                let value = value.as_str().unwrap_or("");
+                let accepted = match (rule.name, rule.values) {
+                    ("AccountId", _) => {
+                        value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit())
+                    }
+                    (_, Some(allowed)) => allowed.contains(&value),
+                    (_, None) => true,
+                };
+                if !accepted {
+                    return Err(ApiError::invalid(format!(
+                        "ProductInformationFilterValue '{value}' is invalid for filter '{name}'{}",
+                        rule.values
+                            .map(|v| format!("; the possible values are: {}", v.join(" | ")))
+                            .unwrap_or_else(|| "; expected a 12-digit account id".into())
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn create(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
     let req: CreateRequest = parse(input)?;
     check_count(req.license_count)?;
+    check_product_information(req.product_information_list.as_deref().unwrap_or_default())?;
     let id = format!("lic-{}", new_id());
     let arn = format!(
         "arn:aws:license-manager:{}:{}:license-configuration:{id}",
@@ -178,6 +328,7 @@ struct UpdateRequest {
 pub fn update(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
     let req: UpdateRequest = parse(input)?;
     check_count(req.license_count)?;
+    check_product_information(req.product_information_list.as_deref().unwrap_or_default())?;
     owned(ctx, &req.license_configuration_arn)?;
     let Some(c) = ctx
         .state

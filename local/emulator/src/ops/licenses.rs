@@ -56,6 +56,14 @@ pub fn key_fingerprint(issuer_account: &str, issuer_name: &str) -> String {
     format!("aws:{issuer_account}:{issuer_name}:issuer-fingerprint")
 }
 
+/// Refuses an `Issuer.SignKey` that is not an RSA SIGN_VERIFY KMS key of the caller.
+fn check_sign_key(ctx: &Ctx<'_>, issuer: &Issuer) -> Result<(), ApiError> {
+    match &issuer.sign_key {
+        Some(key) => crate::kms::license_sign_key(ctx, key).map(|_| ()),
+        None => Ok(()),
+    }
+}
+
 fn check_body(body: &LicenseBody) -> Result<(), ApiError> {
     let begin = parse_time(&body.validity.begin).ok_or_else(|| {
         ApiError::validation(format!(
@@ -150,6 +158,7 @@ fn build_license(body: LicenseBody, id: Identity<'_>, status: String, version: u
 pub fn create_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
     let req: CreateLicenseRequest = parse(input)?;
     check_body(&req.body)?;
+    check_sign_key(ctx, &req.body.issuer)?;
     let token = req.body.client_token.clone();
     idempotent(ctx, "CreateLicense", &token, |ctx| {
         let arn = format!(
@@ -293,6 +302,7 @@ pub fn get_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
 pub fn create_license_version(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {
     let req: CreateLicenseVersionRequest = parse(input)?;
     check_body(&req.body)?;
+    check_sign_key(ctx, &req.body.issuer)?;
     let token = req.body.client_token.clone();
     idempotent(ctx, "CreateLicenseVersion", &token, |ctx| {
         let rec = owned(ctx, &req.license_arn)?;

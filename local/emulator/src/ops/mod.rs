@@ -92,12 +92,19 @@ pub struct Operation {
     pub mutates: bool,
 }
 
-const fn op(name: &'static str, handler: Handler, mutates: bool) -> Operation {
-    Operation {
-        name,
-        handler,
-        mutates,
+impl Operation {
+    /// An operation of the dispatch table.
+    pub const fn new(name: &'static str, handler: Handler, mutates: bool) -> Self {
+        Self {
+            name,
+            handler,
+            mutates,
+        }
     }
+}
+
+const fn op(name: &'static str, handler: Handler, mutates: bool) -> Operation {
+    Operation::new(name, handler, mutates)
 }
 
 /// The dispatch table: every operation the emulator implements.
@@ -268,6 +275,9 @@ pub fn latest<'a, T>(versions: &'a [T], what: &str) -> Result<&'a T, ApiError> {
 
 /// Marks a response member that becomes a PS384 JWT of `claims`.
 const SIGN_MARKER: &str = "$license-manager-local:sign";
+/// Next to [`SIGN_MARKER`]: the KMS key (base64 PKCS#8 and key id) that signs instead of
+/// the emulator's own key.
+const SIGN_KEY_MARKER: &str = "$license-manager-local:key";
 
 /// A response member to be signed as a PS384 JWT of `claims` once the state lock is
 /// released: signing is the most expensive step of a checkout, so requests sign in parallel.
@@ -275,23 +285,39 @@ pub fn jwt_of(claims: Value) -> Value {
     json!({ SIGN_MARKER: claims })
 }
 
-/// Replaces the top-level members made by [`jwt_of`] with signed JWTs.
+/// Like [`jwt_of`], signed by the KMS key `key` (a license's `Issuer.SignKey`); the JWT
+/// header's `kid` is the key's id.
+pub fn jwt_signed_by(claims: Value, key: &crate::kms::KmsKey) -> Value {
+    json!({
+        SIGN_MARKER: claims,
+        SIGN_KEY_MARKER: { "pkcs8": key.private_key, "kid": key.key_id },
+    })
+}
+
+/// Replaces the top-level members made by [`jwt_of`] / [`jwt_signed_by`] with signed JWTs.
 pub fn sign_marked(signer: &Signer, mut response: Value) -> Result<Value, ApiError> {
+    let failed = |e: String| {
+        ApiError::new(
+            crate::protocol::ErrorKind::ServerInternal,
+            format!("cannot sign token: {e}"),
+        )
+    };
     if let Value::Object(members) = &mut response {
         for member in members.values_mut() {
-            let claims = member
-                .as_object()
-                .filter(|o| o.len() == 1)
-                .and_then(|o| o.get(SIGN_MARKER));
-            if let Some(claims) = claims {
-                let token = signer.sign(claims).map_err(|e| {
-                    ApiError::new(
-                        crate::protocol::ErrorKind::ServerInternal,
-                        format!("cannot sign token: {e}"),
-                    )
-                })?;
-                *member = Value::String(token);
+            let Some(marked) = member.as_object().filter(|o| o.contains_key(SIGN_MARKER)) else {
+                continue;
+            };
+            let claims = marked.get(SIGN_MARKER).cloned().unwrap_or(Value::Null);
+            let token = match marked.get(SIGN_KEY_MARKER) {
+                None => signer.sign(&claims),
+                Some(key) => {
+                    let pkcs8 = key["pkcs8"].as_str().unwrap_or("");
+                    let kid = key["kid"].as_str().unwrap_or("");
+                    Signer::from_pkcs8_base64(pkcs8).and_then(|s| s.with_kid(kid).sign(&claims))
+                }
             }
+            .map_err(|e| failed(e.to_string()))?;
+            *member = Value::String(token);
         }
     }
     Ok(response)
@@ -310,6 +336,12 @@ pub fn idempotent(
     client_token: &str,
     create: impl FnOnce(&mut Ctx<'_>) -> Result<Value, ApiError>,
 ) -> Result<Value, ApiError> {
+    if client_token.is_empty() || client_token.chars().any(char::is_whitespace) {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{client_token}' at 'clientToken' failed to \
+             satisfy constraint: Member must satisfy regular expression pattern: \\S+"
+        )));
+    }
     let now = ctx.now_unix();
     ctx.state.expire_client_tokens(now, CLIENT_TOKEN_TTL_SECS);
     let key = format!("{}/{operation}/{client_token}", ctx.account);

@@ -91,10 +91,11 @@ class Emulator:
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
-    def client(self, account: str, max_attempts: int = 1):
-        """A boto3 client acting as `account` (the access key id is the account id)."""
+    def client(self, account: str, max_attempts: int = 1, service: str = "license-manager"):
+        """A boto3 client of `service` (license-manager, kms or sts) acting as `account`
+        (the access key id is the account id)."""
         return boto3.client(
-            "license-manager",
+            service,
             endpoint_url=self.endpoint_url,
             region_name=REGION,
             aws_access_key_id=account,

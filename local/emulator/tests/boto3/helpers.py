@@ -44,6 +44,7 @@ def create_license(
     borrow: bool = False,
     name: str = "Acme license",
     client_token: str | None = None,
+    begin: str | None = None,
 ) -> dict:
     consumption: dict = {"ProvisionalConfiguration": {"MaxTimeToLiveInMinutes": 60}}
     if borrow:
@@ -57,7 +58,7 @@ def create_license(
         Entitlements=entitlements if entitlements is not None else [users()],
         HomeRegion=REGION,
         Issuer={"Name": ISSUER},
-        Validity={"Begin": now_iso()},
+        Validity={"Begin": begin or now_iso()},
         LicenseMetadata=[{"Name": "ProductName", "Value": "Acme product"}],
         ClientToken=client_token or token(),
     )

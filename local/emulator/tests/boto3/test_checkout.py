@@ -3,7 +3,7 @@
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import checkout, consumed, create_license, error_of, token, users
+from helpers import checkout, consumed, create_license, error_of, now_iso, token, users
 
 
 def test_checkout_refuses_past_max_count_until_a_check_in(isv):
@@ -54,9 +54,11 @@ def test_same_client_token_checks_out_once(isv):
 
 
 def test_same_client_token_creates_one_license(isv):
-    same = token()
-    first = create_license(isv, sku="acme-once", client_token=same)
-    again = create_license(isv, sku="acme-once", client_token=same)
+    same, begin = token(), now_iso()
+    # The same parameters (the Begin time fixed: a second boundary between the calls would
+    # make it another request).
+    first = create_license(isv, sku="acme-once", client_token=same, begin=begin)
+    again = create_license(isv, sku="acme-once", client_token=same, begin=begin)
     assert again["LicenseArn"] == first["LicenseArn"]
     arns = [l["LicenseArn"] for l in isv.list_licenses()["Licenses"]]
     assert arns.count(first["LicenseArn"]) == 1
