@@ -190,6 +190,14 @@ impl Function {
         let request_id = uuid::Uuid::new_v4().to_string();
         let mut slot = self.instance.lock().await;
         let mut init = None;
+        let failed = |error| Invocation {
+            request_id: request_id.clone(),
+            result: Err(error),
+            init: None,
+            duration: Duration::ZERO,
+            max_rss_kib: None,
+            pid: None,
+        };
         if slot
             .as_mut()
             .is_none_or(|instance| !instance.process.alive())
@@ -200,20 +208,14 @@ impl Function {
                     *slot = Some(instance);
                     init = Some(took);
                 }
-                Err(error) => {
-                    return Invocation {
-                        request_id,
-                        result: Err(error),
-                        init: None,
-                        duration: Duration::ZERO,
-                        max_rss_kib: None,
-                        pid: None,
-                    };
-                }
+                Err(error) => return failed(error),
             }
         }
         let Some(instance) = slot.as_mut() else {
-            unreachable!("a warm instance was just ensured")
+            return failed(InvokeError::Spawn {
+                bootstrap: self.config.bootstrap.display().to_string(),
+                message: "no process is running".to_owned(),
+            });
         };
         let (result, duration) = self.run(instance, &request_id, payload).await;
         let pid = instance.process.pid();

@@ -204,9 +204,7 @@ impl App {
             api.shutdown().await;
         }
         self.issuer.shutdown().await;
-        if let Ok(runtime) = Arc::try_unwrap(self.runtime) {
-            runtime.stop().await;
-        }
+        self.runtime.stop().await;
         let _ = std::fs::remove_file(self.work_dir.join(STACK_FILE));
     }
 }

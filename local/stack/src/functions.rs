@@ -95,7 +95,7 @@ pub struct Runtime {
     routes: Vec<RouteDef>,
     /// Rule names created on moto, per function and event (`Function/Event` → rule).
     pub rules: BTreeMap<String, String>,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
     records: broadcast::Sender<InvocationRecord>,
 }
 
@@ -124,9 +124,10 @@ impl Runtime {
             functions: BTreeMap::new(),
             routes: Vec::new(),
             rules: BTreeMap::new(),
-            tasks: Vec::new(),
+            tasks: std::sync::Mutex::default(),
             records,
         };
+        let mut tasks = Vec::new();
         for definition in &template.functions {
             let function = Arc::new(local_function(definition, clients, options).await?);
             runtime
@@ -150,7 +151,7 @@ impl Runtime {
                         runtime
                             .rules
                             .insert(format!("{}/{}", definition.logical_id, event.name), name);
-                        runtime.tasks.push(tokio::spawn(poll(
+                        tasks.push(tokio::spawn(poll(
                             clients.sqs.clone(),
                             queue_url,
                             function.clone(),
@@ -167,7 +168,7 @@ impl Runtime {
                             let every = rate(expression).with_context(|| {
                                 format!("{} event {}", definition.logical_id, event.name)
                             })?;
-                            runtime.tasks.push(tokio::spawn(tick(
+                            tasks.push(tokio::spawn(tick(
                                 every,
                                 function.clone(),
                                 event.name.clone(),
@@ -189,6 +190,7 @@ impl Runtime {
                 }
             }
         }
+        runtime.tasks = std::sync::Mutex::new(tasks);
         Ok(runtime)
     }
 
@@ -271,8 +273,14 @@ impl Runtime {
     }
 
     /// Stops the pollers and timers and the functions' processes.
-    pub async fn stop(self) {
-        for task in &self.tasks {
+    pub async fn stop(&self) {
+        let tasks = std::mem::take(
+            &mut *self
+                .tasks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for task in tasks {
             task.abort();
         }
         for function in self.functions.values() {
