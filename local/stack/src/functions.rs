@@ -127,7 +127,6 @@ impl Runtime {
             tasks: std::sync::Mutex::default(),
             records,
         };
-        let mut tasks = Vec::new();
         for definition in &template.functions {
             let function = Arc::new(local_function(definition, clients, options).await?);
             runtime
@@ -151,7 +150,7 @@ impl Runtime {
                         runtime
                             .rules
                             .insert(format!("{}/{}", definition.logical_id, event.name), name);
-                        tasks.push(tokio::spawn(poll(
+                        runtime.spawn(tokio::spawn(poll(
                             clients.sqs.clone(),
                             queue_url,
                             function.clone(),
@@ -168,7 +167,7 @@ impl Runtime {
                             let every = rate(expression).with_context(|| {
                                 format!("{} event {}", definition.logical_id, event.name)
                             })?;
-                            tasks.push(tokio::spawn(tick(
+                            runtime.spawn(tokio::spawn(tick(
                                 every,
                                 function.clone(),
                                 event.name.clone(),
@@ -190,8 +189,15 @@ impl Runtime {
                 }
             }
         }
-        runtime.tasks = std::sync::Mutex::new(tasks);
         Ok(runtime)
+    }
+
+    /// Keeps a poller or timer, to stop it with the runtime.
+    fn spawn(&self, task: JoinHandle<()>) {
+        self.tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(task);
     }
 
     /// Every invocation from now on (subscribe before causing them).
@@ -274,6 +280,15 @@ impl Runtime {
 
     /// Stops the pollers and timers and the functions' processes.
     pub async fn stop(&self) {
+        self.abort_tasks();
+        for function in self.functions.values() {
+            function.host.recycle().await;
+        }
+    }
+}
+
+impl Runtime {
+    fn abort_tasks(&self) {
         let tasks = std::mem::take(
             &mut *self
                 .tasks
@@ -283,9 +298,13 @@ impl Runtime {
         for task in tasks {
             task.abort();
         }
-        for function in self.functions.values() {
-            function.host.recycle().await;
-        }
+    }
+}
+
+/// A runtime dropped half-wired (a later function failed to start) leaves no poller behind.
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.abort_tasks();
     }
 }
 
