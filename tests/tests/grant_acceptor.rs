@@ -7,87 +7,17 @@ mod common;
 
 use std::time::Duration;
 
-use aws_sdk_licensemanager::types::{
-    AllowedOperation, ConsumptionConfiguration, DatetimeRange, Entitlement, EntitlementUnit,
-    GrantStatus, Issuer,
-};
+use aws_sdk_licensemanager::types::GrantStatus;
 use common::TestStack;
-use local_stack::clients::{Account, CUSTOMER_ACCOUNT, REGION, sdk_config};
+use local_stack::clients::{Account, CUSTOMER_ACCOUNT};
 use local_stack::flows::bus;
+use local_stack::flows::grant_acceptor::{grant_from, grant_status};
 use serde_json::{Value, json};
 
 const PATIENCE: Duration = Duration::from_secs(10);
 
-async fn account(stack: &TestStack, id: &'static str) -> Account {
-    Account {
-        id,
-        license_manager: aws_sdk_licensemanager::Client::from_conf(
-            aws_sdk_licensemanager::config::Builder::from(&sdk_config(id).await)
-                .endpoint_url(stack.stack.license_manager_url())
-                .build(),
-        ),
-    }
-}
-
-/// `isv` issues a license under `issuer` and grants it to the customer.
-async fn grant(isv: &Account, issuer: &str, sku: &str) -> String {
-    let license = isv
-        .license_manager
-        .create_license()
-        .license_name(format!("{issuer} {sku}"))
-        .product_name(sku)
-        .product_sku(sku)
-        .issuer(Issuer::builder().name(issuer).build().unwrap())
-        .home_region(REGION)
-        .validity(
-            DatetimeRange::builder()
-                .begin("2026-01-01T00:00:00Z")
-                .end("2036-01-01T00:00:00Z")
-                .build()
-                .unwrap(),
-        )
-        .entitlements(
-            Entitlement::builder()
-                .name("Users")
-                .unit(EntitlementUnit::Count)
-                .max_count(10)
-                .build()
-                .unwrap(),
-        )
-        .beneficiary(CUSTOMER_ACCOUNT)
-        .consumption_configuration(ConsumptionConfiguration::builder().build())
-        .client_token(format!("license{sku}").replace('-', ""))
-        .send()
-        .await
-        .unwrap();
-    isv.license_manager
-        .create_grant()
-        .grant_name(format!("{sku} for the customer"))
-        .license_arn(license.license_arn().unwrap())
-        .principals(format!("arn:aws:iam::{CUSTOMER_ACCOUNT}:root"))
-        .home_region(REGION)
-        .allowed_operations(AllowedOperation::CheckoutLicense)
-        .client_token(format!("grant{sku}").replace('-', ""))
-        .send()
-        .await
-        .unwrap()
-        .grant_arn()
-        .unwrap()
-        .to_owned()
-}
-
 async fn status(customer: &Account, grant_arn: &str) -> GrantStatus {
-    customer
-        .license_manager
-        .get_grant()
-        .grant_arn(grant_arn)
-        .send()
-        .await
-        .unwrap()
-        .grant
-        .unwrap()
-        .grant_status()
-        .clone()
+    grant_status(customer, grant_arn).await.unwrap()
 }
 
 fn detail_types(events: &[Value]) -> Vec<String> {
@@ -100,14 +30,17 @@ fn detail_types(events: &[Value]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grants_are_decided_from_the_emulators_events_and_the_sweep_adds_nothing() {
     let mut stack = TestStack::start("template.yaml", &[]).await;
-    let acme = account(&stack, "111122223333").await;
-    let globex = account(&stack, "444455556666").await;
-    let customer = account(&stack, CUSTOMER_ACCOUNT).await;
+    let url = stack.stack.license_manager_url();
+    let acme = Account::connect("111122223333", &url).await;
+    let globex = Account::connect("444455556666", &url).await;
+    let customer = Account::connect(CUSTOMER_ACCOUNT, &url).await;
     let events_queue = stack.infra().events_queue_url.clone();
     let sqs = stack.clients().sqs.clone();
 
     // The trusted ISV's grant: the Grant Change event alone gets it accepted and activated.
-    let trusted = grant(&acme, "Acme", "acme-analytics").await;
+    let trusted = grant_from(&acme, "Acme", "acme-analytics", CUSTOMER_ACCOUNT)
+        .await
+        .unwrap();
     let record = stack.invocation_of("GrantAcceptorFunction", PATIENCE).await;
     assert_eq!(record.trigger, "GrantChange");
     assert_eq!(record.payload["source"], json!("aws.license-manager"));
@@ -130,7 +63,9 @@ async fn grants_are_decided_from_the_emulators_events_and_the_sweep_adds_nothing
     assert_eq!(events[0]["detail"]["grantArn"], json!(trusted));
 
     // An issuer the local trust policy does not name: left pending, reported once.
-    let untrusted = grant(&globex, "Globex", "globex-reports").await;
+    let untrusted = grant_from(&globex, "Globex", "globex-reports", CUSTOMER_ACCOUNT)
+        .await
+        .unwrap();
     let events = bus::receive(&sqs, &events_queue, 1, PATIENCE)
         .await
         .unwrap();

@@ -42,6 +42,17 @@ async fn a_warm_process_serves_many_invocations_with_lambdas_environment() {
         Value::Null,
         "only Lambda's variables and the function's own reach the process"
     );
+    let trace = body["env"]["_X_AMZN_TRACE_ID"]
+        .as_str()
+        .expect("a trace id");
+    assert!(
+        trace.starts_with("Root=1-") && trace.contains(";Parent=") && trace.ends_with(";Sampled=0"),
+        "Lambda-Runtime-Trace-Id reaches the handler as _X_AMZN_TRACE_ID: {trace}"
+    );
+    let task_root = body["env"]["LAMBDA_TASK_ROOT"]
+        .as_str()
+        .expect("a task root");
+    assert!(std::path::Path::new(task_root).is_absolute(), "{task_root}");
     let deadline = body["deadlineMs"].as_u64().expect("a deadline");
     let now_ms =
         u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap();
@@ -163,6 +174,43 @@ async fn a_timeout_kills_the_process_and_the_next_invocation_starts_fresh() {
     let after = function.invoke(json!({"action": "sleep", "ms": 10})).await;
     assert!(after.cold());
     assert_eq!(ok(&after.result), &json!({"slept": 10}));
+}
+
+#[tokio::test]
+async fn output_that_is_not_text_is_copied_and_the_process_goes_on() {
+    let function = Function::new(test_function("binary"));
+    let first = function.invoke(json!({"action": "binary-output"})).await;
+    assert_eq!(ok(&first.result), &json!({"wrote": "binary"}));
+    let crashed = function.invoke(json!({"action": "crash"})).await;
+    match &crashed.result {
+        Err(InvokeError::Crashed { last_output, .. }) => {
+            assert!(
+                last_output.contains("still writing after binary output"),
+                "{last_output}"
+            );
+            assert!(last_output.contains("crashing on purpose"), "{last_output}");
+        }
+        other => panic!("expected a crash, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_caller_that_stops_waiting_leaves_no_event_behind() {
+    let mut config = test_function("abandoned");
+    config.timeout = Duration::from_millis(500);
+    let function = Function::new(config);
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(100),
+        function.invoke(json!({"action": "sleep", "ms": 5_000})),
+    )
+    .await;
+    assert!(abandoned.is_err(), "the caller gave up");
+    // The abandoned invocation still times out and frees the function.
+    let next = tokio::time::timeout(Duration::from_secs(5), function.invoke(json!({})))
+        .await
+        .expect("the function is not stuck behind the abandoned event");
+    assert!(next.cold(), "the timed-out process was replaced");
+    assert_eq!(ok(&next.result)["count"], json!(1));
 }
 
 #[tokio::test]

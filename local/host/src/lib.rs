@@ -16,6 +16,7 @@ pub mod runtime_api;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -56,8 +57,8 @@ pub struct FunctionConfig {
 }
 
 impl FunctionConfig {
-    /// A configuration with Lambda's defaults (128 MB, 3 s, JSON logs, us-east-1,
-    /// account 123456789012) for `bootstrap`.
+    /// A configuration with Lambda's defaults (128 MB, 3 s, us-east-1) for `bootstrap`,
+    /// JSON logs (as the project's template sets them) and account 123456789012.
     pub fn new(name: impl Into<String>, bootstrap: impl Into<PathBuf>) -> Self {
         Self {
             name: name.into(),
@@ -160,7 +161,15 @@ impl Invocation {
 }
 
 /// A function with at most one warm process, serving one invocation at a time.
+///
+/// Cheap to clone (clones share the process). An invocation runs to its end (answer, crash or
+/// timeout) even when its caller stops waiting, so a process never keeps an abandoned event.
+#[derive(Clone)]
 pub struct Function {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     config: FunctionConfig,
     instance: Mutex<Option<Instance>>,
 }
@@ -175,19 +184,57 @@ impl Function {
     /// A function that starts its process on the first invocation (a cold start).
     pub fn new(config: FunctionConfig) -> Self {
         Self {
-            config,
-            instance: Mutex::new(None),
+            inner: Arc::new(Inner {
+                config,
+                instance: Mutex::new(None),
+            }),
         }
     }
 
     /// Its configuration.
     pub fn config(&self) -> &FunctionConfig {
-        &self.config
+        &self.inner.config
     }
 
-    /// Invokes the function with `payload`, starting a process if none is warm.
+    /// Invokes the function with `payload` under a new request id, starting a process if
+    /// none is warm.
     pub async fn invoke(&self, payload: Value) -> Invocation {
-        let request_id = uuid::Uuid::new_v4().to_string();
+        self.invoke_with_id(payload, uuid::Uuid::new_v4().to_string())
+            .await
+    }
+
+    /// Invokes the function with `payload` under `request_id` (Lambda keeps the request id
+    /// of an asynchronous invocation across its retries).
+    pub async fn invoke_with_id(&self, payload: Value, request_id: String) -> Invocation {
+        let inner = Arc::clone(&self.inner);
+        let failed_id = request_id.clone();
+        let task = tokio::spawn(async move { inner.invoke(payload, request_id).await });
+        match task.await {
+            Ok(invocation) => invocation,
+            Err(err) => Invocation {
+                request_id: failed_id,
+                result: Err(InvokeError::Crashed {
+                    status: "the host's invocation task failed".to_owned(),
+                    last_output: err.to_string(),
+                }),
+                init: None,
+                duration: Duration::ZERO,
+                max_rss_kib: None,
+                pid: None,
+            },
+        }
+    }
+
+    /// Stops the warm process, if any, so the next invocation is a cold start.
+    pub async fn recycle(&self) {
+        if let Some(instance) = self.inner.instance.lock().await.take() {
+            instance.process.kill().await;
+        }
+    }
+}
+
+impl Inner {
+    async fn invoke(&self, payload: Value, request_id: String) -> Invocation {
         let mut slot = self.instance.lock().await;
         let mut init = None;
         let failed = |error| Invocation {
@@ -236,13 +283,6 @@ impl Function {
             duration,
             max_rss_kib,
             pid,
-        }
-    }
-
-    /// Stops the warm process, if any, so the next invocation is a cold start.
-    pub async fn recycle(&self) {
-        if let Some(instance) = self.instance.lock().await.take() {
-            instance.process.kill().await;
         }
     }
 
@@ -342,6 +382,10 @@ impl Function {
             }
             status = instance.process.wait() => {
                 return (Err(crashed(&instance.process, status)), Duration::ZERO);
+            }
+            // A process that never asks for its next event is as stuck as a slow handler.
+            () = tokio::time::sleep(self.config.timeout) => {
+                return (Err(InvokeError::Timeout(self.config.timeout)), self.config.timeout);
             }
         }
         let result = tokio::select! {

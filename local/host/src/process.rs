@@ -33,7 +33,7 @@ impl Process {
         command
             .env_clear()
             .envs(&config.environment)
-            .envs(lambda_environment(config, runtime_api))
+            .envs(lambda_environment(config, &bootstrap, runtime_api))
             .current_dir(
                 bootstrap
                     .parent()
@@ -144,9 +144,12 @@ impl Process {
 }
 
 /// The variables Lambda sets for a custom runtime (provided.al2023).
-fn lambda_environment(config: &FunctionConfig, runtime_api: &str) -> Vec<(String, String)> {
-    let task_root = config
-        .bootstrap
+fn lambda_environment(
+    config: &FunctionConfig,
+    bootstrap: &Path,
+    runtime_api: &str,
+) -> Vec<(String, String)> {
+    let task_root = bootstrap
         .parent()
         .map(|dir| dir.display().to_string())
         .unwrap_or_default();
@@ -196,8 +199,19 @@ async fn copy_lines(
     sink: Option<Arc<tokio::sync::Mutex<tokio::fs::File>>>,
     tail: Arc<Mutex<VecDeque<String>>>,
 ) {
-    let mut lines = BufReader::new(reader).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
+    // Bytes, not text: output that is not UTF-8 must not stop the copy (the process would
+    // then write into a closed pipe).
+    let mut reader = BufReader::new(reader);
+    let mut buffer = Vec::new();
+    loop {
+        buffer.clear();
+        match reader.read_until(b'\n', &mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let line = String::from_utf8_lossy(&buffer)
+            .trim_end_matches(['\n', '\r'])
+            .to_owned();
         if let Some(sink) = &sink {
             let mut file = sink.lock().await;
             // A log write failure must not stop the function; the line is still kept below.

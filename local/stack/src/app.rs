@@ -34,6 +34,8 @@ use crate::template::{LocalResource, Locals, Template};
 pub const STACK_NAME: &str = "license-automation";
 /// The audience (`JwtAudience`) of the checkout API's tokens locally.
 pub const LOCAL_AUDIENCE: &str = "license-automation-local";
+/// How long the HTTP API waits for a function, as API Gateway's HTTP API does.
+pub const INTEGRATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// The file in the work directory that tells `local-stack token` and `fire` where the
 /// running stack is.
 pub const STACK_FILE: &str = "stack.json";
@@ -148,8 +150,14 @@ impl App {
                             let function = function.clone();
                             let runtime = runtime.clone();
                             Box::pin(async move {
-                                let record = runtime.invoke_sync(&function, "http", event).await;
-                                record.invocation.result.map_err(anyhow::Error::from)
+                                let invocation = runtime.invoke_sync(&function, "http", event);
+                                // API Gateway's HTTP API gives up on an integration after 30 s.
+                                match tokio::time::timeout(INTEGRATION_TIMEOUT, invocation).await {
+                                    Ok(record) => {
+                                        record.invocation.result.map_err(anyhow::Error::from)
+                                    }
+                                    Err(_) => Ok(service_unavailable()),
+                                }
                             })
                         });
                         Some(Route {
@@ -198,15 +206,32 @@ impl App {
     }
 
     /// Stops the HTTP API, the control endpoint, the issuer and the functions.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         self.control.abort();
-        if let Some(api) = self.http_api {
+        if let Some(api) = self.http_api.take() {
             api.shutdown().await;
         }
-        self.issuer.shutdown().await;
         self.runtime.stop().await;
+        // The issuer stops when dropped, with the rest (see Drop).
+    }
+}
+
+/// Dropped without [`App::stop`] (an interrupted demo, a failed start): the control endpoint
+/// and the pollers stop too, and no stale stack file points at a stack that is gone.
+impl Drop for App {
+    fn drop(&mut self) {
+        self.control.abort();
         let _ = std::fs::remove_file(self.work_dir.join(STACK_FILE));
     }
+}
+
+/// API Gateway's answer when the integration timed out.
+fn service_unavailable() -> Value {
+    json!({
+        "statusCode": 503,
+        "headers": {"content-type": "application/json"},
+        "body": json!({"message": "Service Unavailable"}).to_string(),
+    })
 }
 
 /// The parameters the local stack sets: the local issuer and audience, and a trust policy

@@ -23,6 +23,20 @@ pub struct Account {
     pub license_manager: aws_sdk_licensemanager::Client,
 }
 
+impl Account {
+    /// License Manager at `license_manager_url` as account `id`.
+    pub async fn connect(id: &'static str, license_manager_url: &str) -> Self {
+        Self {
+            id,
+            license_manager: aws_sdk_licensemanager::Client::from_conf(
+                aws_sdk_licensemanager::config::Builder::from(&sdk_config(id).await)
+                    .endpoint_url(license_manager_url)
+                    .build(),
+            ),
+        }
+    }
+}
+
 /// Every client the demo needs.
 #[derive(Clone, Debug)]
 pub struct Clients {

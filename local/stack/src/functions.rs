@@ -134,8 +134,18 @@ impl Runtime {
                 .insert(definition.logical_id.clone(), function.clone());
             for event in &definition.events {
                 match &event.trigger {
-                    Trigger::EventBridgeRule { pattern, bus } => {
-                        let name = resource_name(stack_name, &definition.logical_id, &event.name);
+                    Trigger::EventBridgeRule {
+                        pattern,
+                        bus,
+                        rule_name,
+                        enabled,
+                    } => {
+                        if !enabled {
+                            continue;
+                        }
+                        let name = rule_name.clone().unwrap_or_else(|| {
+                            resource_name(stack_name, &definition.logical_id, &event.name)
+                        });
                         let queue_url = route_rule_to_queue(
                             &clients.events,
                             &clients.sqs,
@@ -163,10 +173,15 @@ impl Runtime {
                         enabled,
                         ..
                     } => {
-                        if options.schedules && *enabled {
-                            let every = rate(expression).with_context(|| {
-                                format!("{} event {}", definition.logical_id, event.name)
-                            })?;
+                        let every = match rate(expression) {
+                            Ok(every) => Some(every),
+                            Err(err) if options.schedules => {
+                                tracing::warn!(function = %definition.logical_id, schedule = %event.name, error = %err, "fires on demand only");
+                                None
+                            }
+                            Err(_) => None,
+                        };
+                        if let (true, true, Some(every)) = (options.schedules, *enabled, every) {
                             runtime.spawn(tokio::spawn(tick(
                                 every,
                                 function.clone(),
@@ -355,11 +370,23 @@ pub fn log_path(log_dir: &Path, logical_id: &str) -> PathBuf {
     log_dir.join(format!("{logical_id}.log"))
 }
 
-/// `<stack>-<function>-<event>`, cut to the 64 characters a rule name allows.
+/// `<stack>-<function>-<event>`; when that passes the 64 characters a rule name allows, cut
+/// (on a character boundary) and made unique again with a hash of the whole name.
 fn resource_name(stack_name: &str, function: &str, event: &str) -> String {
-    let mut name = format!("{stack_name}-{function}-{event}");
-    name.truncate(64);
-    name
+    const MAX: usize = 64;
+    let name = format!("{stack_name}-{function}-{event}");
+    if name.len() <= MAX {
+        return name;
+    }
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let suffix = format!("-{:08x}", hash & 0xffff_ffff);
+    let mut cut = MAX - suffix.len();
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{suffix}", &name[..cut])
 }
 
 /// Long-polls a rule's queue and invokes the function asynchronously with each event.
@@ -416,9 +443,14 @@ pub async fn invoke_async(
     records: &broadcast::Sender<InvocationRecord>,
 ) -> InvocationRecord {
     let attempts = function.definition.async_retries + 1;
+    // Lambda keeps one request id across an asynchronous invocation's retries.
+    let request_id = uuid::Uuid::new_v4().to_string();
     let mut attempt = 1;
     loop {
-        let invocation = function.host.invoke(payload.clone()).await;
+        let invocation = function
+            .host
+            .invoke_with_id(payload.clone(), request_id.clone())
+            .await;
         let failed = invocation.result.is_err();
         let last = !failed || attempt == attempts;
         let mut record = InvocationRecord {
@@ -580,4 +612,31 @@ pub fn rate(expression: &str) -> Result<Duration> {
     };
     anyhow::ensure!(count > 0, "{expression}: the rate must be positive");
     Ok(Duration::from_secs(count * seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_resource_names_stay_within_64_characters_and_distinct() {
+        let short = resource_name("stack", "Function", "Event");
+        assert_eq!(short, "stack-Function-Event");
+        let long = "E".repeat(80);
+        let a = resource_name("stack", "Function", &format!("{long}a"));
+        let b = resource_name("stack", "Function", &format!("{long}b"));
+        assert!(a.len() <= 64 && b.len() <= 64);
+        assert_ne!(a, b);
+        let unicode = resource_name("stäck", "Fünction", &"é".repeat(40));
+        assert!(unicode.len() <= 64);
+    }
+
+    #[test]
+    fn rates_are_read_and_cron_is_refused_for_the_timer() {
+        assert_eq!(rate("rate(15 minutes)").unwrap(), Duration::from_secs(900));
+        assert_eq!(rate("rate(1 hour)").unwrap(), Duration::from_secs(3600));
+        assert!(rate("cron(0 12 * * ? *)").is_err());
+        assert!(rate("rate(0 hours)").is_err());
+        assert!(rate("rate(5 fortnights)").is_err());
+    }
 }

@@ -288,14 +288,15 @@ fn print_try_it(context: &Context) {
     let Some(app) = &context.app else { return };
     println!();
     println!("Try it:");
-    if let Some(api) = &app.stack_file.api_url {
+    if let (Some(api), Some(route)) = (&app.stack_file.api_url, app.runtime.routes().first()) {
         println!(
-            "  curl -H \"Authorization: Bearer $(cargo run -q -p local-stack -- token --sub customer-a)\" {api}/v1/licenses"
+            "  curl -H \"Authorization: Bearer $(cargo run -q -p local-stack -- token --sub customer-a)\" {api}{}",
+            route.path
         );
     }
     println!(
-        "  aws events put-events --endpoint-url $AWS_ENDPOINT_URL --entries \
-         '[{{\"Source\":\"test\",\"DetailType\":\"Test\",\"Detail\":\"{{}}\"}}]'"
+        "  aws events put-events --endpoint-url $AWS_ENDPOINT_URL --entries \\
+         '[{{\"Source\":\"aws.license-manager\",\"DetailType\":\"Grant Change\",\"Detail\":\"{{}}\"}}]'   # reaches the Grant Change rules"
     );
     for function in &app.template.functions {
         if function

@@ -95,6 +95,10 @@ pub enum Trigger {
         pattern: Value,
         /// The bus; `None` is the account's default bus.
         bus: Option<String>,
+        /// `RuleName`, when the template names the rule.
+        rule_name: Option<String>,
+        /// `State` is not `DISABLED`.
+        enabled: bool,
     },
     /// `ScheduleV2` (or `Schedule`): invoked asynchronously on a schedule.
     Schedule {
@@ -547,13 +551,24 @@ fn trigger(event: &Value) -> Result<Trigger> {
     let properties = event.get("Properties").cloned().unwrap_or(Value::Null);
     let text = |name: &str| properties.get(name).map(scalar).transpose();
     match kind {
-        "EventBridgeRule" | "CloudWatchEvent" => Ok(Trigger::EventBridgeRule {
-            pattern: properties
-                .get("Pattern")
-                .cloned()
-                .context("an EventBridgeRule needs a Pattern")?,
-            bus: text("EventBusName")?.filter(|bus| bus != "default"),
-        }),
+        "EventBridgeRule" | "CloudWatchEvent" => {
+            // The function gets the whole event locally; a rule that reshapes it would not
+            // be run as deployed.
+            for reshaping in ["Input", "InputPath", "InputTransformer", "Target"] {
+                if properties.get(reshaping).is_some() {
+                    bail!("{reshaping} on an EventBridgeRule has no local counterpart yet");
+                }
+            }
+            Ok(Trigger::EventBridgeRule {
+                pattern: properties
+                    .get("Pattern")
+                    .cloned()
+                    .context("an EventBridgeRule needs a Pattern")?,
+                bus: text("EventBusName")?.filter(|bus| bus != "default"),
+                rule_name: text("RuleName")?,
+                enabled: text("State")?.is_none_or(|state| state != "DISABLED"),
+            })
+        }
         "ScheduleV2" | "Schedule" => {
             let expression = text(if kind == "ScheduleV2" {
                 "ScheduleExpression"

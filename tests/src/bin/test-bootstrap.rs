@@ -43,6 +43,13 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
             eprintln!("crashing on purpose");
             std::process::exit(3);
         }
+        "binary-output" => {
+            // Not UTF-8: the host must keep copying the output, and this process keep running.
+            use std::io::Write as _;
+            let _ = std::io::stderr().write_all(b"\xff\xfe not text\n");
+            eprintln!("still writing after binary output");
+            Ok(json!({"wrote": "binary"}))
+        }
         "sleep" => {
             let ms = payload
                 .get("ms")
@@ -68,6 +75,8 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
                     "AWS_REGION": env("AWS_REGION"),
                     "GREETING": env("GREETING"),
                     "HOME": env("HOME"),
+                    "_X_AMZN_TRACE_ID": env("_X_AMZN_TRACE_ID"),
+                    "LAMBDA_TASK_ROOT": env("LAMBDA_TASK_ROOT"),
                 },
             }))
         }

@@ -125,38 +125,6 @@ impl TestStack {
         }
     }
 
-    /// Messages in a queue now (long-polls briefly, deletes what it read).
-    pub async fn drain(&self, queue_url: &str, wait_seconds: i32) -> Vec<String> {
-        let mut bodies = Vec::new();
-        loop {
-            let out = self
-                .clients()
-                .sqs
-                .receive_message()
-                .queue_url(queue_url)
-                .wait_time_seconds(wait_seconds)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap();
-            let messages = out.messages.unwrap_or_default();
-            if messages.is_empty() {
-                return bodies;
-            }
-            for message in messages {
-                bodies.push(message.body().unwrap_or_default().to_owned());
-                self.clients()
-                    .sqs
-                    .delete_message()
-                    .queue_url(queue_url)
-                    .receipt_handle(message.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
-    }
-
     pub async fn stop(mut self) {
         local_stack::stop(&mut self.context, self.stack).await;
     }

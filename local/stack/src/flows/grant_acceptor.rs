@@ -14,7 +14,7 @@ use aws_sdk_licensemanager::types::{
 use super::licenses::{client_token, validity_from_now};
 use super::{Context, Flow, FlowFuture, bus};
 use crate::app::describe as describe_invocation;
-use crate::clients::{Account, REGION, sdk_config, sdk_error};
+use crate::clients::{Account, REGION, sdk_error};
 use crate::functions::InvocationRecord;
 use crate::report::{Recorder, done};
 
@@ -73,19 +73,13 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
         .await?;
 
     let settings = context.settings.clone().context("no settings")?;
-    let globex = Account {
-        id: UNTRUSTED_ISV_ACCOUNT,
-        license_manager: aws_sdk_licensemanager::Client::from_conf(
-            aws_sdk_licensemanager::config::Builder::from(&sdk_config(UNTRUSTED_ISV_ACCOUNT).await)
-                .endpoint_url(&settings.license_manager_url)
-                .build(),
-        ),
-    };
+    let globex = Account::connect(UNTRUSTED_ISV_ACCOUNT, &settings.license_manager_url).await;
     recorder
         .step(
             &format!("{UNTRUSTED_ISSUER} ({UNTRUSTED_ISV_ACCOUNT}), not in the trust policy, grants a license: it is left pending"),
             async {
-                let grant_arn = grant_from(&globex, customer.id).await?;
+                let grant_arn =
+                    grant_from(&globex, UNTRUSTED_ISSUER, "globex-reports", customer.id).await?;
                 let events = bus::receive(&sqs, &events_queue, 1, PATIENCE).await?;
                 ensure!(
                     events.iter().any(|event| event["detail-type"] == "Grant Not Trusted"),
@@ -159,7 +153,8 @@ fn summarize(record: &InvocationRecord) -> String {
     )
 }
 
-async fn grant_status(account: &Account, grant_arn: &str) -> Result<GrantStatus> {
+/// The status of a grant as `account` reads it.
+pub async fn grant_status(account: &Account, grant_arn: &str) -> Result<GrantStatus> {
     let grant = account
         .license_manager
         .get_grant()
@@ -186,8 +181,9 @@ async fn wait_for_status(account: &Account, grant_arn: &str, wanted: GrantStatus
     }
 }
 
-/// The untrusted ISV creates a license and grants it to `grantee`; returns the grant's ARN.
-async fn grant_from(isv: &Account, grantee: &str) -> Result<String> {
+/// `isv` issues a license for `sku` under `issuer` (5 seats, 30 days) and grants it to
+/// account `grantee`; returns the grant's ARN.
+pub async fn grant_from(isv: &Account, issuer: &str, sku: &str, grantee: &str) -> Result<String> {
     let seats = Entitlement::builder()
         .name("Seats")
         .unit(EntitlementUnit::Count)
@@ -196,10 +192,10 @@ async fn grant_from(isv: &Account, grantee: &str) -> Result<String> {
     let license = isv
         .license_manager
         .create_license()
-        .license_name("Globex Reports")
-        .product_name("Globex Reports")
-        .product_sku("globex-reports")
-        .issuer(Issuer::builder().name(UNTRUSTED_ISSUER).build()?)
+        .license_name(format!("{issuer} {sku}"))
+        .product_name(format!("{issuer} {sku}"))
+        .product_sku(sku)
+        .issuer(Issuer::builder().name(issuer).build()?)
         .home_region(REGION)
         .validity(validity_from_now(Some(30))?)
         .entitlements(seats)
@@ -215,7 +211,7 @@ async fn grant_from(isv: &Account, grantee: &str) -> Result<String> {
     let grant = isv
         .license_manager
         .create_grant()
-        .grant_name(format!("Globex Reports for {grantee}"))
+        .grant_name(format!("{sku} for {grantee}"))
         .license_arn(license_arn)
         .principals(format!("arn:aws:iam::{grantee}:root"))
         .home_region(REGION)

@@ -92,7 +92,7 @@ fn describe(app: &App) -> String {
         );
         for event in &function.events {
             let line = match &event.trigger {
-                Trigger::EventBridgeRule { pattern, bus } => format!(
+                Trigger::EventBridgeRule { pattern, bus, .. } => format!(
                     "rule on the {} bus {pattern} -> queue -> async invoke",
                     bus.as_deref().unwrap_or("default")
                 ),
