@@ -202,7 +202,12 @@ impl SoftLimitMonitor {
                         Ok(()) => true,
                         Err(reason) => {
                             summary.skipped += 1;
-                            tracing::debug!(license_configuration_arn = configuration.license_configuration_arn(), reason, "not watched");
+                            tracing::debug!(
+                                license_configuration_arn =
+                                    configuration.license_configuration_arn(),
+                                reason,
+                                "not watched"
+                            );
                             false
                         }
                     })
@@ -219,7 +224,9 @@ impl SoftLimitMonitor {
                     match result {
                         Ok(outcome) => summary.count(outcome),
                         Err(error) => failures.add(
-                            configuration.license_configuration_arn().unwrap_or_default(),
+                            configuration
+                                .license_configuration_arn()
+                                .unwrap_or_default(),
                             &error,
                             error.is_transient(),
                         ),

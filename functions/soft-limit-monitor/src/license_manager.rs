@@ -221,7 +221,10 @@ impl LicenseManager {
     pub async fn tags(&self, arn: &str) -> Result<Vec<(String, String)>, LicenseManagerError> {
         let output = self
             .call("ListTagsForResource", arn, || {
-                self.client.list_tags_for_resource().resource_arn(arn).send()
+                self.client
+                    .list_tags_for_resource()
+                    .resource_arn(arn)
+                    .send()
             })
             .await?;
         Ok(output

@@ -139,7 +139,9 @@ impl LimitChecker<'_> {
         &self,
         configuration: &LicenseConfiguration,
     ) -> Result<Outcome, LimitError> {
-        let arn = configuration.license_configuration_arn().unwrap_or_default();
+        let arn = configuration
+            .license_configuration_arn()
+            .unwrap_or_default();
         let usage = Usage {
             consumed: configuration.consumed_licenses().unwrap_or_default(),
             count: configuration.license_count().unwrap_or_default(),
@@ -193,9 +195,15 @@ impl LimitChecker<'_> {
             }));
         }
         let alerted = usize::from(alert.is_some());
-        let published = self.record_and_publish(&key, &prior, level, &events).await?;
+        let published = self
+            .record_and_publish(&key, &prior, level, &events)
+            .await?;
         tracing::info!(
-            decision = if published { alert.map_or("quiet", alert_name) } else { "lost race" },
+            decision = if published {
+                alert.map_or("quiet", alert_name)
+            } else {
+                "lost race"
+            },
             license_configuration_arn = arn,
             previous = prior.level().map(Level::as_str),
             level = level.as_str(),
@@ -266,7 +274,11 @@ impl LimitChecker<'_> {
             (None, None) => return Ok(0),
         };
         let usage = Usage { consumed, count };
-        let level = if usage.over() { Level::Exceeded } else { Level::Ok };
+        let level = if usage.over() {
+            Level::Exceeded
+        } else {
+            Level::Ok
+        };
         let key = self.key(format!("{license_arn}#{name}"));
         let prior = self.read(&key).await;
         if prior.level() == Some(level) || (prior == Prior::Absent && level == Level::Ok) {
@@ -292,7 +304,9 @@ impl LimitChecker<'_> {
             })
             .into_iter()
             .collect();
-        let published = self.record_and_publish(&key, &prior, level, &events).await?;
+        let published = self
+            .record_and_publish(&key, &prior, level, &events)
+            .await?;
         tracing::info!(
             decision = match (published, due) {
                 (false, _) => "lost race",
@@ -343,11 +357,18 @@ impl LimitChecker<'_> {
         if tags.iter().any(|(key, value)| {
             key == OPT_OUT_TAG_KEY && value.eq_ignore_ascii_case(OPT_OUT_TAG_VALUE)
         }) {
-            tracing::info!(license_configuration_arn = arn, tag = OPT_OUT_TAG_KEY, "opted out of enforcement; alert only");
+            tracing::info!(
+                license_configuration_arn = arn,
+                tag = OPT_OUT_TAG_KEY,
+                "opted out of enforcement; alert only"
+            );
             return Ok(false);
         }
         if self.dry_run {
-            tracing::info!(license_configuration_arn = arn, "dry run: would set LicenseCountHardLimit true");
+            tracing::info!(
+                license_configuration_arn = arn,
+                "dry run: would set LicenseCountHardLimit true"
+            );
         } else {
             self.license_manager.harden(arn).await?;
         }
