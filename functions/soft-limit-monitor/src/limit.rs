@@ -127,7 +127,7 @@ pub fn watched(configuration: &LicenseConfiguration) -> Result<(), &'static str>
     {
         return Err("disabled");
     }
-    if !configuration.license_count().is_some_and(|count| count > 0) {
+    if configuration.license_count().is_none_or(|count| count <= 0) {
         return Err("no license count");
     }
     Ok(())
