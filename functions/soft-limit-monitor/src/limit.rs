@@ -432,3 +432,44 @@ fn alert_name(crossing: Crossing) -> &'static str {
 fn warn_state(error: &StateError) {
     tracing::warn!(error = %error, "state table unavailable; an alert may be sent again");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn configuration(count: Option<i64>, hard: bool, status: &str) -> LicenseConfiguration {
+        LicenseConfiguration::builder()
+            .license_configuration_arn("arn:aws:license-manager:us-east-1:123456789012:license-configuration:lic-1")
+            .set_license_count(count)
+            .license_count_hard_limit(hard)
+            .status(status)
+            .build()
+    }
+
+    #[test]
+    fn only_enabled_soft_limits_with_a_count_are_watched() {
+        let cases = [
+            (Some(10), false, "AVAILABLE", Ok(())),
+            (Some(10), true, "AVAILABLE", Err("hard limit")),
+            (Some(10), false, "DISABLED", Err("disabled")),
+            (None, false, "AVAILABLE", Err("no license count")),
+            (Some(0), false, "AVAILABLE", Err("no license count")),
+        ];
+        for (count, hard, status, expected) in cases {
+            assert_eq!(
+                watched(&configuration(count, hard, status)),
+                expected,
+                "{count:?} hard={hard} {status}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_write_expects_what_was_read_and_nothing_is_written_blind() {
+        assert_eq!(Prior::Absent.expected(), Some(None));
+        assert_eq!(Prior::Level(Level::Warning).expected(), Some(Some("warning")));
+        assert_eq!(Prior::Unknown("odd".into()).expected(), Some(Some("odd")));
+        assert_eq!(Prior::Unreadable.expected(), None);
+        assert_eq!(Prior::Unknown("odd".into()).level(), None);
+    }
+}
