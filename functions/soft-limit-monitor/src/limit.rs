@@ -439,7 +439,9 @@ mod tests {
 
     fn configuration(count: Option<i64>, hard: bool, status: &str) -> LicenseConfiguration {
         LicenseConfiguration::builder()
-            .license_configuration_arn("arn:aws:license-manager:us-east-1:123456789012:license-configuration:lic-1")
+            .license_configuration_arn(
+                "arn:aws:license-manager:us-east-1:123456789012:license-configuration:lic-1",
+            )
             .set_license_count(count)
             .license_count_hard_limit(hard)
             .status(status)
@@ -467,7 +469,10 @@ mod tests {
     #[test]
     fn a_write_expects_what_was_read_and_nothing_is_written_blind() {
         assert_eq!(Prior::Absent.expected(), Some(None));
-        assert_eq!(Prior::Level(Level::Warning).expected(), Some(Some("warning")));
+        assert_eq!(
+            Prior::Level(Level::Warning).expected(),
+            Some(Some("warning"))
+        );
         assert_eq!(Prior::Unknown("odd".into()).expected(), Some(Some("odd")));
         assert_eq!(Prior::Unreadable.expected(), None);
         assert_eq!(Prior::Unknown("odd".into()).level(), None);
