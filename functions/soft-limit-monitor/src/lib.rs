@@ -28,7 +28,9 @@ pub use error::SoftLimitMonitorError;
 pub use license_manager::{
     CallStats, FailureKind, LicenseEntitlements, LicenseManager, LicenseManagerError,
 };
-pub use limit::{LimitChecker, LimitError, OPT_OUT_TAG_KEY, OPT_OUT_TAG_VALUE, Outcome, watched};
+pub use limit::{
+    LimitChecker, LimitError, OPT_OUT_TAG_KEY, OPT_OUT_TAG_VALUE, Outcome, Watch, watched,
+};
 
 /// What started an invocation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -55,7 +57,8 @@ pub struct Summary {
     pub configurations: usize,
     /// Of those, entitlements.
     pub entitlements: usize,
-    /// Configurations not watched: hard limits, disabled, without a count.
+    /// Configurations not watched: hard limits (only followed until they recover from an
+    /// alert given while soft), disabled ones, ones without a count.
     pub skipped: usize,
     /// Alerts published (Warning, Exceeded, Recovered, Overage).
     pub alerted: usize,
@@ -196,11 +199,18 @@ impl SoftLimitMonitor {
         match configurations {
             Ok(configurations) => {
                 let checker = &checker;
-                let watched: Vec<_> = configurations
-                    .into_iter()
-                    .filter(|configuration| match watched(configuration) {
-                        Ok(()) => true,
-                        Err(reason) => {
+                let mut checked = Vec::new();
+                for configuration in configurations {
+                    match watched(&configuration) {
+                        Watch::Soft => {
+                            summary.configurations += 1;
+                            checked.push(configuration);
+                        }
+                        Watch::Hard => {
+                            summary.skipped += 1;
+                            checked.push(configuration);
+                        }
+                        Watch::Skip(reason) => {
                             summary.skipped += 1;
                             tracing::debug!(
                                 license_configuration_arn =
@@ -208,12 +218,10 @@ impl SoftLimitMonitor {
                                 reason,
                                 "not watched"
                             );
-                            false
                         }
-                    })
-                    .collect();
-                summary.configurations = watched.len();
-                let results: Vec<_> = futures_util::stream::iter(&watched)
+                    }
+                }
+                let results: Vec<_> = futures_util::stream::iter(&checked)
                     .map(|configuration| async move {
                         (configuration, checker.configuration(configuration).await)
                     })

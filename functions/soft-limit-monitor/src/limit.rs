@@ -115,26 +115,38 @@ pub struct LimitChecker<'a> {
     pub account: Option<&'a str>,
 }
 
-/// Whether a configuration has a soft limit this function watches: enabled, with a count, not
-/// hard. The reason it is skipped otherwise.
-pub fn watched(configuration: &LicenseConfiguration) -> Result<(), &'static str> {
-    if configuration.license_count_hard_limit() == Some(true) {
-        return Err("hard limit");
-    }
+/// How a sweep treats a license configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch {
+    /// An enabled soft limit with a count: every crossing is alerted.
+    Soft,
+    /// An enabled hard limit with a count: not watched, except that one this function alerted
+    /// on (e.g. hardened under `harden`) is followed until it recovers.
+    Hard,
+    /// Not watched, for the reason given.
+    Skip(&'static str),
+}
+
+/// How a sweep treats `configuration`: disabled ones and ones without a count are skipped.
+pub fn watched(configuration: &LicenseConfiguration) -> Watch {
     if configuration
         .status()
         .is_some_and(|status| status.eq_ignore_ascii_case("DISABLED"))
     {
-        return Err("disabled");
+        return Watch::Skip("disabled");
     }
     if configuration.license_count().is_none_or(|count| count <= 0) {
-        return Err("no license count");
+        return Watch::Skip("no license count");
     }
-    Ok(())
+    if configuration.license_count_hard_limit() == Some(true) {
+        Watch::Hard
+    } else {
+        Watch::Soft
+    }
 }
 
 impl LimitChecker<'_> {
-    /// Checks one watched license configuration (see [`watched`]).
+    /// Checks one license configuration that [`watched`] does not skip.
     pub async fn configuration(
         &self,
         configuration: &LicenseConfiguration,
@@ -150,6 +162,12 @@ impl LimitChecker<'_> {
         let key = self.key(arn.to_owned());
         let prior = self.read(&key).await;
         if prior.level() == Some(level) {
+            return Ok(Outcome::default());
+        }
+        // A hard limit only ever recovers from an alert given while it was soft.
+        let recovering =
+            level == Level::Ok && matches!(prior, Prior::Level(Level::Warning | Level::Exceeded));
+        if watched(configuration) == Watch::Hard && !recovering {
             return Ok(Outcome::default());
         }
         let alert = crossing(prior.level(), level);
@@ -449,13 +467,14 @@ mod tests {
     }
 
     #[test]
-    fn only_enabled_soft_limits_with_a_count_are_watched() {
+    fn enabled_limits_with_a_count_are_watched_hard_ones_only_to_recovery() {
         let cases = [
-            (Some(10), false, "AVAILABLE", Ok(())),
-            (Some(10), true, "AVAILABLE", Err("hard limit")),
-            (Some(10), false, "DISABLED", Err("disabled")),
-            (None, false, "AVAILABLE", Err("no license count")),
-            (Some(0), false, "AVAILABLE", Err("no license count")),
+            (Some(10), false, "AVAILABLE", Watch::Soft),
+            (Some(10), true, "AVAILABLE", Watch::Hard),
+            (Some(10), false, "DISABLED", Watch::Skip("disabled")),
+            (Some(10), true, "DISABLED", Watch::Skip("disabled")),
+            (None, false, "AVAILABLE", Watch::Skip("no license count")),
+            (Some(0), false, "AVAILABLE", Watch::Skip("no license count")),
         ];
         for (count, hard, status, expected) in cases {
             assert_eq!(

@@ -182,6 +182,16 @@ async fn harden_turns_a_breached_soft_limit_hard_unless_the_tag_opts_out() {
     );
     settle().await;
     assert!(world.emitted().await.is_empty());
+
+    // The hardened limit is followed until it recovers, once.
+    release(&customer, &enforced, 0..6).await;
+    assert_eq!(sweep(&monitor).await.alerted, 1);
+    assert_eq!(sweep(&monitor).await.alerted, 0);
+    settle().await;
+    let events = world.emitted().await;
+    assert_eq!(types(&events), ["Soft Limit Recovered"]);
+    assert_eq!(events[0].1["resourceArn"], enforced.as_str());
+    assert_eq!(limit(&customer, &enforced).await, (true, Some(10)));
 }
 
 #[tokio::test]

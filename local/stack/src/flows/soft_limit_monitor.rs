@@ -2,7 +2,8 @@
 //! goes WARNING on the first sweep, EXCEEDED when two more instances use it, and RECOVERED when
 //! instances go away; each alert is printed once and a repeated sweep prints nothing. The
 //! local parameters keep `Enforcement=alert`; `--parameter Enforcement=harden` makes the
-//! EXCEEDED sweep also turn the limit hard (and emit `Soft Limit Enforced`).
+//! EXCEEDED sweep also turn the limit hard (and emit `Soft Limit Enforced`); the hardened limit
+//! still recovers.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -156,13 +157,8 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
                 for n in [CONFIGURATION_CONSUMED - 1, CONFIGURATION_CONSUMED] {
                     specify(&customer, &configuration, n, false).await?;
                 }
-                // A hardened limit is no longer watched: nothing to recover from.
-                let recovered: &'static [&'static str] = if harden {
-                    &[]
-                } else {
-                    &["Soft Limit Recovered"]
-                };
-                let mut details = sweep(recovered).await?;
+                // A hardened limit is still followed until it recovers.
+                let mut details = sweep(&["Soft Limit Recovered"]).await?;
                 details.push('\n');
                 details.push_str(&sweep(&[]).await?);
                 // Back to the scenario's 9 of 10 for the flows that follow.
