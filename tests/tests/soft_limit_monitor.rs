@@ -1,6 +1,6 @@
 //! soft-limit-monitor's real bootstrap in the local stack, its schedule fired on demand with
 //! `Enforcement=harden`: a soft-limited configuration warns once, passes its limit and is
-//! hardened (count unchanged), and a repeated sweep says nothing new.
+//! hardened (count unchanged), a repeated sweep says nothing new, and recovery is reported.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -45,25 +45,27 @@ async fn a_scheduled_sweep_warns_then_alerts_and_hardens_once() {
         .unwrap()
         .license_configuration_arn
         .unwrap();
-    let use_instances = |range: std::ops::Range<u32>| {
+    // Instances in `range` start (`add`) or stop using the configuration.
+    let use_instances = |range: std::ops::Range<u32>, add: bool| {
         let customer = customer.clone();
         let configuration = configuration.clone();
         async move {
             for n in range {
-                customer
+                let specification = LicenseSpecification::builder()
+                    .license_configuration_arn(&configuration)
+                    .build()
+                    .unwrap();
+                let request = customer
                     .update_license_specifications_for_resource()
                     .resource_arn(format!(
                         "arn:aws:ec2:{REGION}:{CUSTOMER_ACCOUNT}:instance/i-{n:017x}"
-                    ))
-                    .add_license_specifications(
-                        LicenseSpecification::builder()
-                            .license_configuration_arn(&configuration)
-                            .build()
-                            .unwrap(),
-                    )
-                    .send()
-                    .await
-                    .unwrap();
+                    ));
+                let request = if add {
+                    request.add_license_specifications(specification)
+                } else {
+                    request.remove_license_specifications(specification)
+                };
+                request.send().await.unwrap();
             }
         }
     };
@@ -83,7 +85,7 @@ async fn a_scheduled_sweep_warns_then_alerts_and_hardens_once() {
             .expect("the function succeeded")
     };
 
-    use_instances(0..9).await;
+    use_instances(0..9, true).await;
     let summary = sweep().await;
     assert_eq!(summary["trigger"], json!("sweep"), "{summary}");
     assert_eq!(summary["alerted"], json!(1), "{summary}");
@@ -94,7 +96,7 @@ async fn a_scheduled_sweep_warns_then_alerts_and_hardens_once() {
     assert_eq!(events[0]["detail"]["consumed"], json!(9));
     assert_eq!(events[0]["resources"], json!([configuration]));
 
-    use_instances(9..11).await;
+    use_instances(9..11, true).await;
     let summary = sweep().await;
     assert_eq!(summary["enforced"], json!(1), "{summary}");
     let events = bus::receive(&sqs, &events_queue, 2, PATIENCE)
@@ -120,5 +122,15 @@ async fn a_scheduled_sweep_warns_then_alerts_and_hardens_once() {
         .await
         .unwrap();
     assert!(events.is_empty(), "the sweep emitted {events:?}");
+
+    // The hardened limit is followed until usage falls back: recovered, once.
+    use_instances(0..5, false).await;
+    let summary = sweep().await;
+    assert_eq!(summary["alerted"], json!(1), "{summary}");
+    let events = bus::receive(&sqs, &events_queue, 1, PATIENCE)
+        .await
+        .unwrap();
+    assert_eq!(detail_types(&events), ["Soft Limit Recovered"]);
+    assert_eq!(events[0]["detail"]["consumed"], json!(6));
     stack.stop().await;
 }
