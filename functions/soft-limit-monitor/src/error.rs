@@ -15,7 +15,7 @@ pub enum SoftLimitMonitorError {
     /// Some configurations, entitlements or listings failed transiently (after retries); the
     /// others were handled and alerted. A retry alerts nothing twice: alert state is kept per
     /// resource.
-    #[error("{} of {} limits failed transiently and will be retried: {}", failures.len(), summary.examined + failures.len(), failures.join("; "))]
+    #[error("{} limit check(s) or listing(s) of {} examined failed transiently and will be retried: {}", failures.len(), summary.examined, failures.join("; "))]
     Transient {
         /// What was done before failing.
         summary: Summary,
