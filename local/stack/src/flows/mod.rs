@@ -9,6 +9,7 @@ pub mod license_configurations;
 pub mod licenses;
 pub mod managed_entitlements;
 pub mod scenario;
+pub mod soft_limit_monitor;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -62,12 +63,13 @@ pub struct Flow {
 }
 
 /// Every flow of the demo, in the order they run.
-pub fn all() -> [Flow; 7] {
+pub fn all() -> [Flow; 8] {
     [
         infrastructure::FLOW,
         host::FLOW,
         scenario::FLOW,
         grant_acceptor::FLOW,
+        soft_limit_monitor::FLOW,
         managed_entitlements::FLOW,
         license_configurations::FLOW,
         bus::FLOW,

@@ -1,0 +1,294 @@
+//! soft-limit-monitor: alerts once per crossing when usage of a soft-limited license
+//! configuration nears, passes and falls back under its limit, and when a managed
+//! entitlement that allows overage passes MaxCount; under `ENFORCEMENT=harden` it turns a
+//! breached soft limit hard (DESIGN §1, §4.2, §4.3, §5).
+//!
+//! A scheduled sweep (the template's `Sweep` schedule, or the same event invoked by hand) lists
+//! every license configuration and every issued or received license. Limits are checked
+//! concurrently with at most `MAX_CONCURRENCY` License Manager calls in flight. A limit that
+//! fails does not stop the others; when some failed transiently the invocation fails at the
+//! end, so that Lambda retries it, and the retry alerts nothing twice.
+
+mod config;
+mod error;
+mod license_manager;
+mod limit;
+
+use futures_util::StreamExt as _;
+use lambda_runtime::LambdaEvent;
+use license_automation::config::Enforcement;
+use license_automation::events_in::{IncomingEvent, parse_event};
+use license_automation::events_out::EventPublisher;
+use license_automation::state::StateStore;
+use serde::Serialize;
+use serde_json::Value;
+
+pub use config::Config;
+pub use error::SoftLimitMonitorError;
+pub use license_manager::{
+    CallStats, FailureKind, LicenseEntitlements, LicenseManager, LicenseManagerError,
+};
+pub use limit::{
+    LimitChecker, LimitError, OPT_OUT_TAG_KEY, OPT_OUT_TAG_VALUE, Outcome, Watch, watched,
+};
+
+/// What started an invocation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Trigger {
+    /// The schedule, or an on-demand invocation with a scheduled event (or `{}`).
+    #[default]
+    Sweep,
+    /// An event this function does not act on (acknowledged with a log line).
+    Ignored,
+}
+
+/// What an invocation did; the handler's result (camelCase JSON).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// What started the invocation.
+    pub trigger: Trigger,
+    /// Whether `DRY_RUN` was on.
+    pub dry_run: bool,
+    /// Limits checked: soft-limited configurations plus entitlements that allow overage.
+    pub examined: usize,
+    /// Of those, license configurations.
+    pub configurations: usize,
+    /// Of those, entitlements.
+    pub entitlements: usize,
+    /// Configurations not watched: hard limits (only followed until they recover from an
+    /// alert given while soft), disabled ones, ones without a count.
+    pub skipped: usize,
+    /// Alerts published (Warning, Exceeded, Recovered, Overage).
+    pub alerted: usize,
+    /// Configurations hardened (in a dry run: that would have been).
+    pub enforced: usize,
+    /// Limits or listings that could not be checked.
+    pub failed: usize,
+}
+
+impl Summary {
+    /// Records the counts as EMF metrics.
+    fn record_metrics(&self) {
+        for (name, value) in [
+            ("LimitsExamined", self.examined),
+            ("LimitsSkipped", self.skipped),
+            ("LimitAlerts", self.alerted),
+            ("LimitsEnforced", self.enforced),
+            ("LimitsFailed", self.failed),
+        ] {
+            metrics::counter!(name).increment(u64::try_from(value).unwrap_or(u64::MAX));
+        }
+    }
+
+    fn count(&mut self, outcome: Outcome) {
+        self.alerted += outcome.alerted;
+        self.enforced += usize::from(outcome.enforced);
+    }
+}
+
+/// The handler with its clients and configuration, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct SoftLimitMonitor {
+    license_manager: LicenseManager,
+    state: StateStore,
+    publisher: EventPublisher,
+    warn_threshold_percent: u8,
+    enforcement: Enforcement,
+    dry_run: bool,
+    max_concurrency: usize,
+}
+
+/// Failures of one sweep: how many, and the transient ones (which fail the invocation).
+#[derive(Debug, Default)]
+struct Failures {
+    count: usize,
+    transient: Vec<String>,
+}
+
+impl Failures {
+    fn add(&mut self, what: &str, error: &dyn std::fmt::Display, transient: bool) {
+        self.count += 1;
+        tracing::error!(decision = "failed", resource = what, error = %error, retried = transient, "limit check");
+        if transient {
+            self.transient.push(format!("{what}: {error}"));
+        }
+    }
+}
+
+impl SoftLimitMonitor {
+    /// The handler for `config`, calling License Manager through `license_manager` and
+    /// EventBridge and DynamoDB through the given clients.
+    pub fn new(
+        config: &Config,
+        license_manager: LicenseManager,
+        events: aws_sdk_eventbridge::Client,
+        dynamodb: aws_sdk_dynamodb::Client,
+    ) -> Self {
+        Self {
+            license_manager,
+            state: StateStore::new(dynamodb, &config.common.state_table),
+            publisher: EventPublisher::from_config(events, &config.common),
+            warn_threshold_percent: config.warn_threshold_percent,
+            enforcement: config.enforcement,
+            dry_run: config.dry_run,
+            max_concurrency: config.max_concurrency,
+        }
+    }
+
+    /// The License Manager adapter (its call counts, in tests and benchmarks).
+    pub fn license_manager(&self) -> &LicenseManager {
+        &self.license_manager
+    }
+
+    /// Handles one invocation: a scheduled event sweeps; anything else is acknowledged. A
+    /// malformed payload fails with an error naming what is wrong.
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<Value>,
+    ) -> Result<Summary, SoftLimitMonitorError> {
+        let account = match parse_event(event.payload)? {
+            IncomingEvent::Scheduled(envelope) => envelope.account,
+            IncomingEvent::LicenseManager(event) => {
+                tracing::info!(event_id = %event.envelope.id, detail_type = event.detail_type.as_str(), "License Manager events are license-events' job; acknowledged");
+                return Ok(self.ignored());
+            }
+            IncomingEvent::Unrecognized(envelope) => {
+                tracing::info!(event_id = %envelope.id, source = %envelope.source, detail_type = %envelope.detail_type, "not an event this function acts on; acknowledged");
+                return Ok(self.ignored());
+            }
+        };
+        let account = Some(account.as_str()).filter(|account| !account.is_empty());
+        self.sweep(account).await
+    }
+
+    fn ignored(&self) -> Summary {
+        Summary {
+            trigger: Trigger::Ignored,
+            dry_run: self.dry_run,
+            ..Summary::default()
+        }
+    }
+
+    /// Checks every watched configuration and entitlement.
+    pub async fn sweep(&self, account: Option<&str>) -> Result<Summary, SoftLimitMonitorError> {
+        let checker = LimitChecker {
+            license_manager: &self.license_manager,
+            state: &self.state,
+            publisher: &self.publisher,
+            warn_threshold_percent: self.warn_threshold_percent,
+            enforcement: self.enforcement,
+            dry_run: self.dry_run,
+            account,
+        };
+        let mut summary = Summary {
+            trigger: Trigger::Sweep,
+            dry_run: self.dry_run,
+            ..Summary::default()
+        };
+        let mut failures = Failures::default();
+        // MAX_CONCURRENCY bounds the License Manager calls in flight (the adapter's permits);
+        // twice as many limits are in progress so that state-table reads and writes do not
+        // leave License Manager capacity idle.
+        let in_progress = self.max_concurrency.max(1) * 2;
+        let (configurations, licenses) = tokio::join!(
+            self.license_manager.list_license_configurations(),
+            self.license_manager.licenses()
+        );
+        match configurations {
+            Ok(configurations) => {
+                let checker = &checker;
+                let mut checked = Vec::new();
+                for configuration in configurations {
+                    match watched(&configuration) {
+                        Watch::Soft => {
+                            summary.configurations += 1;
+                            checked.push(configuration);
+                        }
+                        Watch::Hard => {
+                            summary.skipped += 1;
+                            checked.push(configuration);
+                        }
+                        Watch::Skip(reason) => {
+                            summary.skipped += 1;
+                            tracing::debug!(
+                                license_configuration_arn =
+                                    configuration.license_configuration_arn(),
+                                reason,
+                                "not watched"
+                            );
+                        }
+                    }
+                }
+                let results: Vec<_> = futures_util::stream::iter(&checked)
+                    .map(|configuration| async move {
+                        (configuration, checker.configuration(configuration).await)
+                    })
+                    .buffer_unordered(in_progress)
+                    .collect()
+                    .await;
+                for (configuration, result) in results {
+                    match result {
+                        Ok(outcome) => summary.count(outcome),
+                        Err(error) => failures.add(
+                            configuration
+                                .license_configuration_arn()
+                                .unwrap_or_default(),
+                            &error,
+                            error.is_transient(),
+                        ),
+                    }
+                }
+            }
+            Err(error) => failures.add(
+                "ListLicenseConfigurations",
+                &error,
+                error.kind == FailureKind::Transient,
+            ),
+        }
+        match licenses {
+            Ok(licenses) => {
+                let checker = &checker;
+                let results: Vec<_> = futures_util::stream::iter(&licenses)
+                    .map(|license| async move {
+                        let result = checker
+                            .entitlements(&license.license_arn, &license.entitlements)
+                            .await;
+                        (license, result)
+                    })
+                    .buffer_unordered(in_progress)
+                    .collect()
+                    .await;
+                for (license, result) in results {
+                    match result {
+                        Ok((checked, outcome)) => {
+                            summary.entitlements += checked;
+                            summary.count(outcome);
+                        }
+                        Err(error) => {
+                            failures.add(&license.license_arn, &error, error.is_transient());
+                        }
+                    }
+                }
+            }
+            Err(error) => failures.add(
+                "ListLicenses/ListReceivedLicenses",
+                &error,
+                error.kind == FailureKind::Transient,
+            ),
+        }
+        summary.examined = summary.configurations + summary.entitlements;
+        summary.failed = failures.count;
+        summary.record_metrics();
+        tracing::info!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "invocation summary");
+        if failures.transient.is_empty() {
+            Ok(summary)
+        } else {
+            Err(SoftLimitMonitorError::Transient {
+                summary,
+                failures: failures.transient,
+            })
+        }
+    }
+}
