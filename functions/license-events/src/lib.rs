@@ -393,7 +393,9 @@ impl LicenseEvents {
         {
             summary.outcome = Outcome::Unresolved;
         }
-        summary.licenses.sort_by(|a, b| a.license_arn.cmp(&b.license_arn));
+        summary
+            .licenses
+            .sort_by(|a, b| a.license_arn.cmp(&b.license_arn));
         summary.emitted.sort_unstable();
         let audit = serde_json::to_string(&summary).unwrap_or_default();
         if failures.is_empty() {

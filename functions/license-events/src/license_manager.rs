@@ -242,7 +242,7 @@ impl LicenseManager {
 
     /// How many tokens of this account are for license `arn` (ListTokens, every page).
     pub async fn count_tokens(&self, arn: &str) -> Result<usize, LicenseManagerError> {
-        let filter = Filter::builder().name("LicenseArn").values(arn).build();
+        let filter = Filter::builder().name("LicenseArns").values(arn).build();
         let mut count = 0;
         let mut next_token: Option<String> = None;
         loop {
@@ -287,9 +287,7 @@ impl LicenseManager {
     }
 
     /// The licenses this account received through grants (ListReceivedLicenses, every page).
-    pub async fn list_received_licenses(
-        &self,
-    ) -> Result<Vec<GrantedLicense>, LicenseManagerError> {
+    pub async fn list_received_licenses(&self) -> Result<Vec<GrantedLicense>, LicenseManagerError> {
         let mut licenses = Vec::new();
         let mut next_token: Option<String> = None;
         loop {
@@ -321,4 +319,3 @@ fn missing(operation: &'static str, target: &str, member: &str) -> LicenseManage
         attempts: 1,
     }
 }
-

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use license_events::{Config, LicenseEvents, LicenseManager};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use license_automation::config::ProcessEnvironment;
 use license_automation::{aws, telemetry};
+use license_events::{Config, LicenseEvents, LicenseManager};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

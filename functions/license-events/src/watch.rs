@@ -218,11 +218,24 @@ impl Watch<'_> {
         let facts = LicenseFacts::from(&license);
         let mut report = LicenseReport::default();
         let mut usage = Vec::new();
+        // A read refused for good (the license went away meanwhile) is noted, not retried.
         if reads.usage {
-            usage = self.license_manager.get_license_usage(arn).await?;
+            match self.license_manager.get_license_usage(arn).await {
+                Ok(read) => usage = read,
+                Err(error) if error.kind == FailureKind::Permanent => {
+                    report.note = Some(error.message);
+                }
+                Err(error) => return Err(error),
+            }
         }
         if reads.tokens {
-            report.tokens = Some(self.license_manager.count_tokens(arn).await?);
+            match self.license_manager.count_tokens(arn).await {
+                Ok(count) => report.tokens = Some(count),
+                Err(error) if error.kind == FailureKind::Permanent => {
+                    report.note = Some(error.message);
+                }
+                Err(error) => return Err(error),
+            }
         }
         let notifications = self.check(&facts, &usage, &mut report).await;
         Ok((report, notifications))
@@ -312,7 +325,9 @@ impl Watch<'_> {
             .license_manager
             .get_license(&facts.arn, Some(&earlier.to_string()))
             .await
-            .inspect_err(|error| tracing::warn!(error = %error, "previous license version unreadable"))
+            .inspect_err(
+                |error| tracing::warn!(error = %error, "previous license version unreadable"),
+            )
             .ok()?;
         let status = license.status()?.as_str().to_owned();
         (status != facts.status).then_some(status)
@@ -407,12 +422,7 @@ impl Watch<'_> {
         }
         let undo = match self
             .state
-            .put_if(
-                &key,
-                recorded.as_deref(),
-                Level::Exceeded.as_str(),
-                None,
-            )
+            .put_if(&key, recorded.as_deref(), Level::Exceeded.as_str(), None)
             .await
         {
             Ok(WriteOutcome::Written) => Some(Undo::Restore {
