@@ -24,6 +24,7 @@ mod watch;
 
 use std::collections::BTreeSet;
 
+use aws_sdk_licensemanager::types::{GrantStatus, GrantedLicense, ReceivedStatus};
 use futures_util::StreamExt as _;
 use lambda_runtime::LambdaEvent;
 use license_automation::events_in::{
@@ -227,14 +228,23 @@ impl LicenseEvents {
             for grant_arn in &hints.grant_arns {
                 match self.license_manager.get_grant(grant_arn).await {
                     Ok(grant) => {
-                        licenses.insert(grant.license_arn().to_owned());
+                        // A grantee holds the license only through an ACTIVE grant; a pending,
+                        // disabled or rejected grant's license is not this account's concern.
+                        let granted_here =
+                            arn_account(grant_arn) == Some(envelope.account.as_str());
+                        let held = *grant.grant_status() == GrantStatus::Active || granted_here;
+                        if held {
+                            licenses.insert(grant.license_arn().to_owned());
+                        }
                         summary.grants.push(GrantReport {
                             grant_arn: grant_arn.clone(),
                             resolved: true,
                             status: Some(grant.grant_status().as_str().to_owned()),
                             version: Some(grant.version().to_owned()),
                             license_arn: Some(grant.license_arn().to_owned()),
-                            note: None,
+                            note: (!held).then(|| {
+                                "the grant is not active: its license is not checked".to_owned()
+                            }),
                         });
                     }
                     Err(error) if error.kind == FailureKind::Permanent => {
@@ -311,7 +321,12 @@ impl LicenseEvents {
             Err(error) => failures.push((String::new(), error.to_string())),
         }
         match received {
-            Ok(licenses) => facts.extend(licenses.iter().map(LicenseFacts::from)),
+            Ok(licenses) => facts.extend(
+                licenses
+                    .iter()
+                    .filter(|license| held_through_active_grant(license))
+                    .map(LicenseFacts::from),
+            ),
             Err(error) => failures.push((String::new(), error.to_string())),
         }
         let watch = self.watch(account);
@@ -418,6 +433,20 @@ impl LicenseEvents {
             })
         }
     }
+}
+
+/// Whether a received license is in use here: its grant was accepted and activated (a
+/// listing without the metadata is taken as in use).
+fn held_through_active_grant(license: &GrantedLicense) -> bool {
+    license
+        .received_metadata()
+        .and_then(|metadata| metadata.received_status())
+        .is_none_or(|status| *status == ReceivedStatus::Active)
+}
+
+/// The account of an ARN (`arn:partition:service:region:account:resource`), if any.
+fn arn_account(arn: &str) -> Option<&str> {
+    arn.split(':').nth(4).filter(|account| !account.is_empty())
 }
 
 /// One EMF count per event, by detail-type and outcome.

@@ -330,6 +330,27 @@ async fn the_daily_sweep_warns_once_per_license_version_about_licenses_near_thei
         },
     )
     .await;
+    // A license offered through a grant the customer has not accepted is not its concern.
+    let acme = world.lm(ACME_ACCOUNT).await;
+    let offered = issue_license(
+        &acme,
+        &LicenseSpec {
+            sku: "acme-offered",
+            validity_end: days_from_now(5),
+            ..LicenseSpec::default()
+        },
+    )
+    .await;
+    acme.create_grant()
+        .client_token(uuid::Uuid::new_v4().to_string())
+        .grant_name("offered")
+        .license_arn(&offered)
+        .principals(format!("arn:aws:iam::{CUSTOMER}:root"))
+        .home_region("us-east-1")
+        .allowed_operations(aws_sdk_licensemanager::types::AllowedOperation::CheckoutLicense)
+        .send()
+        .await
+        .unwrap();
     let handler = world.handler(CUSTOMER, &[]).await;
 
     let first = invoke(&handler, sweep_event()).await.unwrap();
