@@ -41,7 +41,7 @@ pub use error::LicenseEventsError;
 pub use license_manager::{CallStats, FailureKind, LicenseManager, LicenseManagerError};
 pub use watch::{
     EntitlementReport, LicenseFacts, LicenseReport, NOTIFIED_RECORD_TTL, Notification, Reads,
-    UNUSABLE_STATUSES, Undo, Watch,
+    UNUSABLE_STATUSES, Undo, Watch, arn_account,
 };
 
 /// How long a processed event id is remembered: longer than EventBridge retries an event
@@ -442,11 +442,6 @@ fn held_through_active_grant(license: &GrantedLicense) -> bool {
         .received_metadata()
         .and_then(|metadata| metadata.received_status())
         .is_none_or(|status| *status == ReceivedStatus::Active)
-}
-
-/// The account of an ARN (`arn:partition:service:region:account:resource`), if any.
-fn arn_account(arn: &str) -> Option<&str> {
-    arn.split(':').nth(4).filter(|account| !account.is_empty())
 }
 
 /// One EMF count per event, by detail-type and outcome.

@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use aws_sdk_licensemanager::Client;
 use aws_sdk_licensemanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_licensemanager::types::{EntitlementUsage, Filter, Grant, GrantedLicense, License};
+use aws_sdk_licensemanager::types::{
+    EntitlementUsage, Filter, Grant, GrantedLicense, License, ReceivedStatus,
+};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use license_automation::events_out::RetryPolicy;
 use tokio::sync::Semaphore;
@@ -284,6 +286,29 @@ impl LicenseManager {
                 _ => return Ok(licenses),
             }
         }
+    }
+
+    /// How this account received license `arn`: the status of its grant here, `None` when
+    /// the license is not listed as received (ListReceivedLicenses of that one ARN).
+    pub async fn received_status(
+        &self,
+        arn: &str,
+    ) -> Result<Option<ReceivedStatus>, LicenseManagerError> {
+        let output = self
+            .call("ListReceivedLicenses", arn, || {
+                self.client
+                    .list_received_licenses()
+                    .license_arns(arn)
+                    .send()
+            })
+            .await?;
+        Ok(output
+            .licenses()
+            .iter()
+            .find(|license| license.license_arn() == Some(arn))
+            .and_then(|license| license.received_metadata())
+            .and_then(|metadata| metadata.received_status())
+            .cloned())
     }
 
     /// The licenses this account received through grants (ListReceivedLicenses, every page).

@@ -1,7 +1,7 @@
 //! One license's check: read what License Manager says about it now, decide which typed events
 //! are due (each once, through the state table), and report what was read for the audit line.
 
-use aws_sdk_licensemanager::types::{EntitlementUsage, GrantedLicense, License};
+use aws_sdk_licensemanager::types::{EntitlementUsage, GrantedLicense, License, ReceivedStatus};
 use license_automation::events_out::{
     EntitlementOverage, LicenseExpiring, LicenseStatusChanged, ProjectEvent,
 };
@@ -217,6 +217,25 @@ impl Watch<'_> {
         };
         let facts = LicenseFacts::from(&license);
         let mut report = LicenseReport::default();
+        // Another account's license concerns this one only once its grant here is active
+        // (License Manager also tells grantees of pending grants about it).
+        if arn_account(arn) != Some(self.account) {
+            match self.license_manager.received_status(arn).await {
+                Ok(Some(received)) if received != ReceivedStatus::Active => {
+                    report.license_arn = arn.to_owned();
+                    report.resolved = true;
+                    report.status = Some(facts.status);
+                    report.version = Some(facts.version);
+                    report.note = Some(format!(
+                        "received with a {received} grant: not in use here, not checked"
+                    ));
+                    return Ok((report, Vec::new()));
+                }
+                Ok(_) => {}
+                Err(error) if error.kind == FailureKind::Permanent => {}
+                Err(error) => return Err(error),
+            }
+        }
         let mut usage = Vec::new();
         // A read refused for good (the license went away meanwhile) is noted, not retried.
         if reads.usage {
@@ -477,6 +496,11 @@ pub fn unresolved(arn: &str, error: &LicenseManagerError) -> LicenseReport {
         note: Some(error.message.clone()),
         ..LicenseReport::default()
     }
+}
+
+/// The account of an ARN (`arn:partition:service:region:account:resource`), if any.
+pub fn arn_account(arn: &str) -> Option<&str> {
+    arn.split(':').nth(4).filter(|account| !account.is_empty())
 }
 
 fn warn_state(error: &StateError) {

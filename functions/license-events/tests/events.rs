@@ -417,3 +417,36 @@ async fn a_transient_failure_fails_the_invocation_and_its_retry_does_the_work() 
     settle().await;
     assert_eq!(world.emitted().await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_license_offered_through_a_pending_grant_is_not_checked() {
+    let world = World::start().await;
+    let acme = world.lm(ACME_ACCOUNT).await;
+    let license = issue_license(
+        &acme,
+        &LicenseSpec {
+            validity_end: days_from_now(5),
+            ..LicenseSpec::default()
+        },
+    )
+    .await;
+    acme.create_grant()
+        .client_token(uuid::Uuid::new_v4().to_string())
+        .grant_name("offered")
+        .license_arn(&license)
+        .principals(format!("arn:aws:iam::{CUSTOMER}:root"))
+        .home_region("us-east-1")
+        .allowed_operations(aws_sdk_licensemanager::types::AllowedOperation::CheckoutLicense)
+        .send()
+        .await
+        .unwrap();
+    let handler = world.handler(CUSTOMER, &[]).await;
+
+    let summary = invoke(&handler, event_about("license-change.json", &license))
+        .await
+        .unwrap();
+
+    assert!(summary.emitted.is_empty(), "{summary:?}");
+    let note = summary.licenses[0].note.as_deref().unwrap_or_default();
+    assert!(note.contains("PENDING_ACCEPT"), "{note}");
+}

@@ -6,6 +6,7 @@ pub mod grant_acceptor;
 pub mod host;
 pub mod infrastructure;
 pub mod license_configurations;
+pub mod license_events;
 pub mod licenses;
 pub mod managed_entitlements;
 pub mod scenario;
@@ -62,7 +63,7 @@ pub struct Flow {
 }
 
 /// Every flow of the demo, in the order they run.
-pub fn all() -> [Flow; 7] {
+pub fn all() -> [Flow; 8] {
     [
         infrastructure::FLOW,
         host::FLOW,
@@ -70,6 +71,7 @@ pub fn all() -> [Flow; 7] {
         grant_acceptor::FLOW,
         managed_entitlements::FLOW,
         license_configurations::FLOW,
+        license_events::FLOW,
         bus::FLOW,
     ]
 }
