@@ -31,7 +31,7 @@ use license_automation::events_in::{
     IncomingEvent, LicenseManagerDetailType, LicenseManagerEvent, parse_event,
 };
 use license_automation::events_out::{EventPublisher, ProjectEvent};
-use license_automation::state::{Remembered, StateKey, StateStore};
+use license_automation::state::{StateKey, StateStore};
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -208,13 +208,15 @@ impl LicenseEvents {
         let processed = StateKey::ProcessedEvent {
             id: envelope.id.clone(),
         };
-        let expires_at = OffsetDateTime::now_utc() + PROCESSED_EVENT_TTL;
-        match self.state.remember_once(&processed, expires_at).await {
-            Ok(Remembered::AlreadySeen) => {
+        // Read first, recorded only once the event is done: an invocation that dies half way
+        // leaves no record, so its retry does the work (the "notified" records keep that
+        // retry from emitting twice).
+        match self.state.get(&processed).await {
+            Ok(Some(_)) => {
                 summary.outcome = Outcome::Replayed;
                 return self.finish(summary, Vec::new());
             }
-            Ok(Remembered::First) => {}
+            Ok(None) => {}
             Err(error) => {
                 tracing::warn!(error = %error, "state table unavailable; the event is processed even if it is a replay");
             }
@@ -267,10 +269,11 @@ impl LicenseEvents {
             );
             failures
         };
-        if !failures.is_empty()
-            && let Err(error) = self.state.forget(&processed).await
-        {
-            tracing::warn!(error = %error, "state table: the retry of this event will be taken for a replay");
+        if failures.is_empty() {
+            let expires_at = OffsetDateTime::now_utc() + PROCESSED_EVENT_TTL;
+            if let Err(error) = self.state.remember_once(&processed, expires_at).await {
+                tracing::warn!(error = %error, "state table: a replay of this event will be read back again");
+            }
         }
         self.finish(summary, failures)
     }
