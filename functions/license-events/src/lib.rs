@@ -41,7 +41,7 @@ pub use error::LicenseEventsError;
 pub use license_manager::{CallStats, FailureKind, LicenseManager, LicenseManagerError};
 pub use watch::{
     EntitlementReport, LicenseFacts, LicenseReport, NOTIFIED_RECORD_TTL, Notification, Reads,
-    UNUSABLE_STATUSES, Undo, Watch, arn_account,
+    UNUSABLE_STATUSES, Undo, Watch, arn_account, expiring_within,
 };
 
 /// How long a processed event id is remembered: longer than EventBridge retries an event

@@ -367,9 +367,7 @@ impl Watch<'_> {
             return None;
         };
         let remaining = end - self.now;
-        if remaining <= time::Duration::ZERO
-            || remaining > time::Duration::days(i64::from(self.warning_days))
-        {
+        if !expiring_within(end, self.now, self.warning_days) {
             return None;
         }
         let key = StateKey::Notified {
@@ -488,6 +486,13 @@ impl Watch<'_> {
     }
 }
 
+/// Whether a license valid until `end` is, at `now`, still valid and within `warning_days` of
+/// its end.
+pub fn expiring_within(end: OffsetDateTime, now: OffsetDateTime, warning_days: u32) -> bool {
+    let remaining = end - now;
+    remaining > time::Duration::ZERO && remaining <= time::Duration::days(i64::from(warning_days))
+}
+
 /// The report of a license License Manager does not know (any more).
 pub fn unresolved(arn: &str, error: &LicenseManagerError) -> LicenseReport {
     LicenseReport {
@@ -505,4 +510,68 @@ pub fn arn_account(arn: &str) -> Option<&str> {
 
 fn warn_state(error: &StateError) {
     tracing::warn!(error = %error, "state table unavailable; an event may be sent again");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_license_is_expiring_from_the_window_start_until_its_end() {
+        let now = datetime!(2026-11-23 12:00 UTC);
+        let cases = [
+            (datetime!(2026-12-23 12:00 UTC), true, "exactly 30 days"),
+            (datetime!(2026-12-23 12:00:01 UTC), false, "just outside"),
+            (datetime!(2026-11-23 12:00:01 UTC), true, "a second left"),
+            (now, false, "ended now"),
+            (datetime!(2026-11-01 00:00 UTC), false, "ended before"),
+        ];
+        for (end, expected, case) in cases {
+            assert_eq!(expiring_within(end, now, 30), expected, "{case}");
+        }
+    }
+
+    #[test]
+    fn facts_keep_only_entitlements_that_allow_overage() {
+        use aws_sdk_licensemanager::types::{DatetimeRange, Entitlement, EntitlementUnit};
+        let license = License::builder()
+            .license_arn("arn:aws:license-manager::111122223333:license:l-1")
+            .status(aws_sdk_licensemanager::types::LicenseStatus::Available)
+            .version("3")
+            .product_sku("acme-pro")
+            .validity(
+                DatetimeRange::builder()
+                    .begin("2026-01-01T00:00:00Z")
+                    .end("2027-01-01T00:00:00Z")
+                    .build()
+                    .unwrap(),
+            )
+            .entitlements(
+                Entitlement::builder()
+                    .name("Users")
+                    .unit(EntitlementUnit::Count)
+                    .max_count(10)
+                    .overage(true)
+                    .build()
+                    .unwrap(),
+            )
+            .entitlements(
+                Entitlement::builder()
+                    .name("Cores")
+                    .unit(EntitlementUnit::Count)
+                    .max_count(4)
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        let facts = LicenseFacts::from(&license);
+        assert_eq!(facts.status, "AVAILABLE");
+        assert_eq!(facts.version, "3");
+        assert_eq!(facts.validity_end.as_deref(), Some("2027-01-01T00:00:00Z"));
+        assert_eq!(
+            facts.overage_entitlements,
+            vec![("Users".to_owned(), "Count".to_owned(), Some(10))]
+        );
+    }
 }

@@ -450,3 +450,35 @@ async fn a_license_offered_through_a_pending_grant_is_not_checked() {
     let note = summary.licenses[0].note.as_deref().unwrap_or_default();
     assert!(note.contains("PENDING_ACCEPT"), "{note}");
 }
+
+#[tokio::test]
+async fn an_event_that_cannot_be_published_is_sent_by_the_retry_once() {
+    let world = World::start().await;
+    let license = received_license(&world, &LicenseSpec::default()).await;
+    set_status(
+        &world.lm(ACME_ACCOUNT).await,
+        &license,
+        LicenseStatus::Expired,
+    )
+    .await;
+    let event = event_about("license-change.json", &license);
+    // A bus that does not exist: PutEvents fails for the entry.
+    let misconfigured = world
+        .handler(CUSTOMER, &[("EVENT_BUS_NAME", "no-such-bus")])
+        .await;
+
+    let error = invoke(&misconfigured, event.clone()).await.unwrap_err();
+    assert_eq!(error.error_type(), "TransientFailures", "{error}");
+
+    let handler = world.handler(CUSTOMER, &[]).await;
+    let retry = invoke(&handler, event.clone()).await.unwrap();
+    assert_eq!(retry.emitted, vec!["License Status Changed"]);
+    assert_eq!(
+        invoke(&handler, event).await.unwrap().outcome,
+        Outcome::Replayed
+    );
+    settle().await;
+    let events = world.emitted().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].1["status"], "EXPIRED");
+}
