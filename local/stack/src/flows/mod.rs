@@ -6,6 +6,7 @@ pub mod grant_acceptor;
 pub mod host;
 pub mod infrastructure;
 pub mod license_configurations;
+pub mod license_events;
 pub mod licenses;
 pub mod managed_entitlements;
 pub mod scenario;
@@ -63,7 +64,7 @@ pub struct Flow {
 }
 
 /// Every flow of the demo, in the order they run.
-pub fn all() -> [Flow; 8] {
+pub fn all() -> [Flow; 9] {
     [
         infrastructure::FLOW,
         host::FLOW,
@@ -72,6 +73,7 @@ pub fn all() -> [Flow; 8] {
         soft_limit_monitor::FLOW,
         managed_entitlements::FLOW,
         license_configurations::FLOW,
+        license_events::FLOW,
         bus::FLOW,
     ]
 }

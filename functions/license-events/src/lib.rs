@@ -1,0 +1,458 @@
+//! license-events: turns License Manager's own events into an audit trail and typed events
+//! (DESIGN §4, §5; issue 10).
+//!
+//! A `License Change`, `License Consumption Change`, `License Token Change` or `Grant Change`
+//! event is parsed strictly; the ARNs in its `resources` and `detail` are only hints. For each
+//! license named (directly, or through a grant) the function reads the truth back (GetLicense,
+//! GetGrant, GetLicenseUsage, ListTokens as the type needs), logs one audit line for the event
+//! and emits, each once through the state table:
+//!
+//! - `License Status Changed` when the license is DEACTIVATED, SUSPENDED, EXPIRED,
+//!   PENDING_DELETE or DELETED (once per version and status);
+//! - `Entitlement Overage` when an overage-allowed entitlement passed MaxCount;
+//! - `License Expiring` when `Validity.End` is within `EXPIRY_WARNING_DAYS` (once per version).
+//!
+//! A daily schedule sweeps every license the account issued or received, for expiry and
+//! status, since no event comes for a license that simply runs out. A replayed event (same id)
+//! emits nothing. A license that no longer resolves is recorded, not retried; a transient
+//! failure fails the invocation so that Lambda retries it and the DLQ keeps the event.
+
+mod config;
+mod error;
+mod license_manager;
+mod watch;
+
+use std::collections::BTreeSet;
+
+use aws_sdk_licensemanager::types::{GrantStatus, GrantedLicense, ReceivedStatus};
+use futures_util::StreamExt as _;
+use lambda_runtime::LambdaEvent;
+use license_automation::events_in::{
+    IncomingEvent, LicenseManagerDetailType, LicenseManagerEvent, parse_event,
+};
+use license_automation::events_out::{EventPublisher, ProjectEvent};
+use license_automation::state::{StateKey, StateStore};
+use serde::Serialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+pub use config::Config;
+pub use error::LicenseEventsError;
+pub use license_manager::{CallStats, FailureKind, LicenseManager, LicenseManagerError};
+pub use watch::{
+    EntitlementReport, LicenseFacts, LicenseReport, NOTIFIED_RECORD_TTL, Notification, Reads,
+    UNUSABLE_STATUSES, Undo, Watch, arn_account, expiring_within,
+};
+
+/// How long a processed event id is remembered: longer than EventBridge retries an event
+/// (24 hours at most) and than an event waits in the DLQ before someone redrives it.
+pub const PROCESSED_EVENT_TTL: time::Duration = time::Duration::days(15);
+
+/// What an invocation did with its event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    /// Read back and checked.
+    #[default]
+    Processed,
+    /// Checked, but some ARN no longer resolves (recorded, not retried).
+    Unresolved,
+    /// The same event id was processed before: nothing done.
+    Replayed,
+    /// Not an event this function acts on (acknowledged with a log line).
+    Ignored,
+    /// A transient failure: the invocation fails and is retried.
+    Failed,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Processed => "processed",
+            Self::Unresolved => "unresolved",
+            Self::Replayed => "replayed",
+            Self::Ignored => "ignored",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// A grant named by a `Grant Change`, as read back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantReport {
+    /// The grant.
+    pub grant_arn: String,
+    /// Whether License Manager still knows it.
+    pub resolved: bool,
+    /// Its status now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Its version now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Its license.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub license_arn: Option<String>,
+    /// Why it could not be resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// What an invocation did; the handler's result and the audit line (camelCase JSON).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// The event's id (empty for a sweep without one).
+    pub event_id: String,
+    /// The event's detail-type.
+    pub detail_type: String,
+    /// What was done with it.
+    pub outcome: Outcome,
+    /// The ARNs the event named (`resources` and `detail`).
+    pub hinted_arns: Vec<String>,
+    /// The grants read back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<GrantReport>,
+    /// The licenses read back, and what each led to.
+    pub licenses: Vec<LicenseReport>,
+    /// The typed events emitted, by detail-type.
+    pub emitted: Vec<&'static str>,
+}
+
+/// The handler with its clients and configuration, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct LicenseEvents {
+    license_manager: LicenseManager,
+    state: StateStore,
+    publisher: EventPublisher,
+    warning_days: u32,
+    max_concurrency: usize,
+}
+
+/// A failure to carry to the end of the invocation: the ARN and why.
+type Failure = (String, String);
+
+impl LicenseEvents {
+    /// The handler for `config`, calling License Manager through `license_manager` and
+    /// EventBridge and DynamoDB through the given clients.
+    pub fn new(
+        config: &Config,
+        license_manager: LicenseManager,
+        events: aws_sdk_eventbridge::Client,
+        dynamodb: aws_sdk_dynamodb::Client,
+    ) -> Self {
+        Self {
+            license_manager,
+            state: StateStore::new(dynamodb, &config.common.state_table),
+            publisher: EventPublisher::from_config(events, &config.common),
+            warning_days: config.expiry_warning_days,
+            max_concurrency: config.max_concurrency,
+        }
+    }
+
+    /// The License Manager adapter (its call counts, in tests).
+    pub fn license_manager(&self) -> &LicenseManager {
+        &self.license_manager
+    }
+
+    /// Handles one invocation: a License Manager event, the scheduled sweep, or anything else
+    /// (acknowledged). A malformed payload fails with an error naming what is wrong.
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Summary, LicenseEventsError> {
+        let incoming = match parse_event(event.payload) {
+            Ok(incoming) => incoming,
+            Err(error) => {
+                tracing::error!(audit = true, outcome = "malformed", error = %error, "license event");
+                record_metric("Malformed", "malformed");
+                return Err(error.into());
+            }
+        };
+        match incoming {
+            IncomingEvent::LicenseManager(event) => self.on_event(event).await,
+            IncomingEvent::Scheduled(envelope) => {
+                let mut summary = Summary {
+                    event_id: envelope.id,
+                    detail_type: envelope.detail_type,
+                    ..Summary::default()
+                };
+                let result = self.sweep(&envelope.account, &mut summary).await;
+                self.finish(summary, result)
+            }
+            IncomingEvent::Unrecognized(envelope) => {
+                let summary = Summary {
+                    event_id: envelope.id,
+                    detail_type: envelope.detail_type,
+                    outcome: Outcome::Ignored,
+                    ..Summary::default()
+                };
+                tracing::info!(source = %envelope.source, "not an event this function acts on; acknowledged");
+                self.finish(summary, Vec::new())
+            }
+        }
+    }
+
+    async fn on_event(&self, event: LicenseManagerEvent) -> Result<Summary, LicenseEventsError> {
+        let hints = event.arn_hints();
+        let envelope = &event.envelope;
+        let mut summary = Summary {
+            event_id: envelope.id.clone(),
+            detail_type: event.detail_type.as_str().to_owned(),
+            hinted_arns: hints
+                .grant_arns
+                .iter()
+                .chain(&hints.license_arns)
+                .cloned()
+                .collect(),
+            ..Summary::default()
+        };
+        let processed = StateKey::ProcessedEvent {
+            id: envelope.id.clone(),
+        };
+        // Read first, recorded only once the event is done: an invocation that dies half way
+        // leaves no record, so its retry does the work (the "notified" records keep that
+        // retry from emitting twice).
+        match self.state.get(&processed).await {
+            Ok(Some(_)) => {
+                summary.outcome = Outcome::Replayed;
+                return self.finish(summary, Vec::new());
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(error = %error, "state table unavailable; the event is processed even if it is a replay");
+            }
+        }
+        let failures = if hints.is_empty() {
+            tracing::info!(event_id = %envelope.id, "no license or grant ARN in the event: sweeping");
+            self.sweep(&envelope.account, &mut summary).await
+        } else {
+            let mut failures = Vec::new();
+            let mut licenses: BTreeSet<String> = hints.license_arns;
+            for grant_arn in &hints.grant_arns {
+                match self.license_manager.get_grant(grant_arn).await {
+                    Ok(grant) => {
+                        // A grantee holds the license only through an ACTIVE grant; a pending,
+                        // disabled or rejected grant's license is not this account's concern.
+                        let granted_here =
+                            arn_account(grant_arn) == Some(envelope.account.as_str());
+                        let held = *grant.grant_status() == GrantStatus::Active || granted_here;
+                        if held {
+                            licenses.insert(grant.license_arn().to_owned());
+                        }
+                        summary.grants.push(GrantReport {
+                            grant_arn: grant_arn.clone(),
+                            resolved: true,
+                            status: Some(grant.grant_status().as_str().to_owned()),
+                            version: Some(grant.version().to_owned()),
+                            license_arn: Some(grant.license_arn().to_owned()),
+                            note: (!held).then(|| {
+                                "the grant is not active: its license is not checked".to_owned()
+                            }),
+                        });
+                    }
+                    Err(error) if error.kind == FailureKind::Permanent => {
+                        summary.grants.push(GrantReport {
+                            grant_arn: grant_arn.clone(),
+                            note: Some(error.message),
+                            ..GrantReport::default()
+                        });
+                    }
+                    Err(error) => failures.push((grant_arn.clone(), error.to_string())),
+                }
+            }
+            let reads = Reads {
+                usage: event.detail_type == LicenseManagerDetailType::LicenseConsumptionChange,
+                tokens: event.detail_type == LicenseManagerDetailType::LicenseTokenChange,
+            };
+            failures.extend(
+                self.check_licenses(&envelope.account, licenses, reads, &mut summary)
+                    .await,
+            );
+            failures
+        };
+        if failures.is_empty() {
+            let expires_at = OffsetDateTime::now_utc() + PROCESSED_EVENT_TTL;
+            if let Err(error) = self.state.remember_once(&processed, expires_at).await {
+                tracing::warn!(error = %error, "state table: a replay of this event will be read back again");
+            }
+        }
+        self.finish(summary, failures)
+    }
+
+    /// Checks the named licenses concurrently and publishes what is due.
+    async fn check_licenses(
+        &self,
+        account: &str,
+        arns: BTreeSet<String>,
+        reads: Reads,
+        summary: &mut Summary,
+    ) -> Vec<Failure> {
+        let watch = self.watch(account);
+        let watch = &watch;
+        let results: Vec<_> = futures_util::stream::iter(arns)
+            .map(|arn| async move {
+                let result = watch.check_arn(&arn, reads).await;
+                (arn, result)
+            })
+            .buffer_unordered(self.max_concurrency.max(1))
+            .collect()
+            .await;
+        let mut failures = Vec::new();
+        let mut notifications = Vec::new();
+        for (arn, result) in results {
+            match result {
+                Ok((report, due)) => {
+                    summary.licenses.push(report);
+                    notifications.extend(due);
+                }
+                Err(error) => failures.push((arn, error.to_string())),
+            }
+        }
+        failures.extend(self.publish(notifications, summary).await);
+        failures
+    }
+
+    /// Checks every license the account issued or received, for status and expiry.
+    async fn sweep(&self, account: &str, summary: &mut Summary) -> Vec<Failure> {
+        let (issued, received) = tokio::join!(
+            self.license_manager.list_licenses(),
+            self.license_manager.list_received_licenses()
+        );
+        let mut facts: Vec<LicenseFacts> = Vec::new();
+        let mut failures = Vec::new();
+        match issued {
+            Ok(licenses) => facts.extend(licenses.iter().map(LicenseFacts::from)),
+            Err(error) => failures.push((String::new(), error.to_string())),
+        }
+        match received {
+            Ok(licenses) => facts.extend(
+                licenses
+                    .iter()
+                    .filter(|license| held_through_active_grant(license))
+                    .map(LicenseFacts::from),
+            ),
+            Err(error) => failures.push((String::new(), error.to_string())),
+        }
+        let watch = self.watch(account);
+        let watch = &watch;
+        let checked: Vec<_> = futures_util::stream::iter(facts)
+            .map(|facts| async move {
+                let mut report = LicenseReport::default();
+                let due = watch.check(&facts, &[], &mut report).await;
+                (report, due)
+            })
+            .buffer_unordered(self.max_concurrency.max(1))
+            .collect()
+            .await;
+        let mut notifications = Vec::new();
+        for (report, due) in checked {
+            summary.licenses.push(report);
+            notifications.extend(due);
+        }
+        failures.extend(self.publish(notifications, summary).await);
+        failures
+    }
+
+    fn watch<'a>(&'a self, account: &'a str) -> Watch<'a> {
+        Watch {
+            license_manager: &self.license_manager,
+            state: &self.state,
+            account,
+            warning_days: self.warning_days,
+            now: OffsetDateTime::now_utc(),
+        }
+    }
+
+    /// Publishes the events due; for each that failed, takes its state record back (so a
+    /// retry sends it) and returns it as a failure.
+    async fn publish(
+        &self,
+        notifications: Vec<Notification>,
+        summary: &mut Summary,
+    ) -> Vec<Failure> {
+        if notifications.is_empty() {
+            return Vec::new();
+        }
+        let events: Vec<ProjectEvent> = notifications.iter().map(|n| n.event.clone()).collect();
+        let failed = match self.publisher.publish(&events).await {
+            Ok(()) => Vec::new(),
+            Err(error) => error.failed,
+        };
+        let mut failures = Vec::new();
+        for notification in notifications {
+            let entry = failed.iter().find(|entry| {
+                entry.detail_type == notification.event.detail_type()
+                    && entry.resources == notification.event.resources()
+            });
+            match entry {
+                None => summary.emitted.push(notification.event.detail_type()),
+                Some(entry) => {
+                    if let Some(undo) = &notification.undo {
+                        undo.apply(&self.state).await;
+                    }
+                    let arn = entry.resources.first().cloned().unwrap_or_default();
+                    failures.push((arn, format!("{} not published: {entry}", entry.detail_type)));
+                }
+            }
+        }
+        failures
+    }
+
+    /// Logs the audit line, records the metrics and turns failures into the invocation's error.
+    fn finish(
+        &self,
+        mut summary: Summary,
+        failures: Vec<Failure>,
+    ) -> Result<Summary, LicenseEventsError> {
+        if !failures.is_empty() {
+            summary.outcome = Outcome::Failed;
+        } else if summary.outcome == Outcome::Processed
+            && (summary.licenses.iter().any(|l| !l.resolved)
+                || summary.grants.iter().any(|g| !g.resolved))
+        {
+            summary.outcome = Outcome::Unresolved;
+        }
+        summary
+            .licenses
+            .sort_by(|a, b| a.license_arn.cmp(&b.license_arn));
+        summary.emitted.sort_unstable();
+        let audit = serde_json::to_string(&summary).unwrap_or_default();
+        if failures.is_empty() {
+            tracing::info!(audit = %audit, outcome = summary.outcome.as_str(), "license event");
+        } else {
+            tracing::error!(audit = %audit, outcome = "failed", failures = ?failures, "license event");
+        }
+        record_metric(&summary.detail_type, summary.outcome.as_str());
+        for detail_type in &summary.emitted {
+            metrics::counter!("EventsEmitted", "EventType" => *detail_type).increment(1);
+        }
+        if failures.is_empty() {
+            Ok(summary)
+        } else {
+            Err(LicenseEventsError::Transient {
+                failures: failures
+                    .into_iter()
+                    .map(|(arn, error)| format!("{arn}: {error}"))
+                    .collect(),
+            })
+        }
+    }
+}
+
+/// Whether a received license is in use here: its grant was accepted and activated (a
+/// listing without the metadata is taken as in use).
+fn held_through_active_grant(license: &GrantedLicense) -> bool {
+    license
+        .received_metadata()
+        .and_then(|metadata| metadata.received_status())
+        .is_none_or(|status| *status == ReceivedStatus::Active)
+}
+
+/// One EMF count per event, by detail-type and outcome.
+fn record_metric(detail_type: &str, outcome: &'static str) {
+    metrics::counter!(
+        "LicenseEvents",
+        "DetailType" => detail_type.to_owned(),
+        "Outcome" => outcome
+    )
+    .increment(1);
+}
