@@ -309,3 +309,37 @@ fn an_event_type_without_a_local_counterpart_fails_by_name() {
         "{message}"
     );
 }
+
+#[test]
+fn a_rule_that_reshapes_its_event_is_refused_and_a_disabled_one_is_not_wired() {
+    let text = std::fs::read_to_string(workspace().join(FIXTURE)).unwrap();
+    let bus_line = "            EventBusName: !Ref EventBus\n";
+    assert!(text.contains(bus_line));
+    let reshaped = text.replace(
+        bus_line,
+        &format!("{bus_line}            InputPath: $.detail\n"),
+    );
+    let err = Template::parse(&reshaped, &locals(&sample_infra(), Default::default())).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("InputPath on an EventBridgeRule"),
+        "{err:#}"
+    );
+
+    let disabled = text.replace(
+        bus_line,
+        &format!("{bus_line}            State: DISABLED\n"),
+    );
+    let template =
+        Template::parse(&disabled, &locals(&sample_infra(), Default::default())).unwrap();
+    let orders = template
+        .function("EchoFunction")
+        .unwrap()
+        .events
+        .iter()
+        .find(|event| event.name == "Orders")
+        .unwrap();
+    assert!(matches!(
+        orders.trigger,
+        Trigger::EventBridgeRule { enabled: false, .. }
+    ));
+}
