@@ -1,5 +1,6 @@
 //! The shared library of the License Manager automation functions.
 //!
+//! - [`calls`]: License Manager calls bounded, retried and classified (no operation of its own);
 //! - [`config`]: typed configuration from the environment (DESIGN §5);
 //! - [`trust`]: the grant-acceptor's trust policy;
 //! - [`events_in`]: License Manager's EventBridge events and the ARN hints they carry;
@@ -9,6 +10,7 @@
 //! - [`aws`]: the SDK configuration; [`telemetry`]: logs and EMF metrics.
 
 pub mod aws;
+pub mod calls;
 pub mod config;
 pub mod events_in;
 pub mod events_out;

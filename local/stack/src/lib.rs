@@ -15,6 +15,7 @@ pub mod issuer;
 pub mod moto;
 pub mod queues;
 pub mod report;
+pub mod resources;
 pub mod stack;
 pub mod template;
 

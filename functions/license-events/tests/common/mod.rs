@@ -8,21 +8,17 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
-use aws_sdk_eventbridge::types::Target;
 use aws_sdk_licensemanager::types::{
     AllowedOperation, ConsumptionConfiguration, DatetimeRange, Entitlement, EntitlementUnit,
     GrantStatus, Issuer, LicenseStatus, ProvisionalConfiguration,
 };
-use aws_sdk_sqs::types::QueueAttributeName;
 use lambda_runtime::{Context, LambdaEvent};
 pub use license_automation::events_out::RetryPolicy;
 use license_events::{Config, LicenseEvents, LicenseManager, Summary};
 use license_manager_local::{Config as EmulatorConfig, Emulator};
 use local_stack::clients::{CUSTOMER_ACCOUNT, sdk_config};
 use local_stack::moto::{MotoServer, default_moto_server};
+use local_stack::resources;
 use serde_json::Value;
 
 pub use local_stack::clients::ISV_ACCOUNT as ACME_ACCOUNT;
@@ -173,35 +169,17 @@ impl World {
 
     /// Every event the function emitted since the last call, as `(detail-type, detail)`.
     pub async fn emitted(&self) -> Vec<(String, Value)> {
-        let mut out = Vec::new();
-        loop {
-            let received = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap();
-            let messages = received.messages();
-            if messages.is_empty() {
-                return out;
-            }
-            for message in messages {
-                let body: Value = serde_json::from_str(message.body().unwrap()).unwrap();
-                out.push((
-                    body["detail-type"].as_str().unwrap().to_owned(),
-                    body["detail"].clone(),
-                ));
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(message.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+        resources::drain(&self.sqs, &self.queue_url)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|event| {
+                (
+                    event["detail-type"].as_str().unwrap().to_owned(),
+                    event["detail"].clone(),
+                )
+            })
+            .collect()
     }
 }
 
@@ -210,70 +188,12 @@ async fn create_bus_and_table(
     dynamodb: &aws_sdk_dynamodb::Client,
     sqs: &aws_sdk_sqs::Client,
 ) -> String {
-    dynamodb
-        .create_table()
-        .table_name(TABLE)
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
+    resources::create_state_table(dynamodb, TABLE)
         .await
         .unwrap();
-    events.create_event_bus().name(BUS).send().await.unwrap();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("emitted")
-        .send()
+    resources::bus_with_queue(events, sqs, BUS, "license-automation", "emitted")
         .await
         .unwrap()
-        .queue_url
-        .unwrap();
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()
-        .remove(&QueueAttributeName::QueueArn)
-        .unwrap();
-    events
-        .put_rule()
-        .event_bus_name(BUS)
-        .name("all")
-        .event_pattern(r#"{"source":["license-automation"]}"#)
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .event_bus_name(BUS)
-        .rule("all")
-        .targets(
-            Target::builder()
-                .id("queue")
-                .arn(queue_arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    queue_url
 }
 
 /// Invokes the handler as Lambda does.

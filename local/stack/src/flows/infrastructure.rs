@@ -3,15 +3,12 @@
 //! (and a developer) read what was emitted.
 
 use anyhow::{Context as _, Result};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
-};
 
 use super::{Context, Flow, FlowFuture};
 use crate::clients::{Clients, sdk_error};
 use crate::queues::{create_queue, queue_arn, route_rule_to_queue};
 use crate::report::{Recorder, done};
+use crate::resources;
 
 /// The project's event bus (`EVENT_BUS_NAME`).
 pub const EVENT_BUS: &str = "license-automation";
@@ -19,10 +16,7 @@ pub const EVENT_BUS: &str = "license-automation";
 pub const EVENT_SOURCE: &str = "license-automation";
 /// The state table (`STATE_TABLE`): key `pk` (S), TTL attribute `expiresAt`.
 pub const STATE_TABLE: &str = "license-automation-state";
-/// Partition key of the state table.
-pub const STATE_TABLE_KEY: &str = "pk";
-/// TTL attribute of the state table.
-pub const STATE_TABLE_TTL: &str = "expiresAt";
+pub use crate::resources::{STATE_TABLE_KEY, STATE_TABLE_TTL};
 /// Dead-letter queue of the functions.
 pub const DEAD_LETTER_QUEUE: &str = "license-automation-dlq";
 /// SNS topic for alerts.
@@ -140,41 +134,7 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
 }
 
 async fn create_state_table(clients: &Clients) -> Result<crate::report::Done<String>> {
-    let key = KeySchemaElement::builder()
-        .attribute_name(STATE_TABLE_KEY)
-        .key_type(KeyType::Hash)
-        .build()?;
-    let attribute = AttributeDefinition::builder()
-        .attribute_name(STATE_TABLE_KEY)
-        .attribute_type(ScalarAttributeType::S)
-        .build()?;
-    let out = clients
-        .dynamodb
-        .create_table()
-        .table_name(STATE_TABLE)
-        .key_schema(key)
-        .attribute_definitions(attribute)
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .map_err(sdk_error)?;
-    let arn = out
-        .table_description()
-        .and_then(|table| table.table_arn())
-        .context("no TableArn")?
-        .to_owned();
-    let ttl = TimeToLiveSpecification::builder()
-        .attribute_name(STATE_TABLE_TTL)
-        .enabled(true)
-        .build()?;
-    clients
-        .dynamodb
-        .update_time_to_live()
-        .table_name(STATE_TABLE)
-        .time_to_live_specification(ttl)
-        .send()
-        .await
-        .map_err(sdk_error)?;
+    let arn = resources::create_state_table(&clients.dynamodb, STATE_TABLE).await?;
     let details = format!("{arn}\nkey {STATE_TABLE_KEY} (S), on demand, TTL on {STATE_TABLE_TTL}");
     done(arn, details)
 }
