@@ -176,12 +176,13 @@ pub async fn run(options: Options) -> Result<bool> {
         state_file: options.state_file.clone(),
         work_dir: options.work_dir.clone(),
     };
+    let mut stop_signals = StopSignals::listen();
     let started = std::time::Instant::now();
     let starting = Stack::start(&stack_options);
     let stack = tokio::select! {
         stack = starting => stack?,
         // Dropping the half-started stack kills moto's server (kill_on_drop).
-        () = stop_requested() => anyhow::bail!("interrupted while starting the stack"),
+        () = stop_signals.requested() => anyhow::bail!("interrupted while starting the stack"),
     };
     println!(
         "local stack (started in {:.1} s)",
@@ -203,7 +204,7 @@ pub async fn run(options: Options) -> Result<bool> {
     let app_options = options.app_options();
     let outcome = tokio::select! {
         outcome = demo(&stack, &app_options) => Some(outcome),
-        () = stop_requested() => None,
+        () = stop_signals.requested() => None,
     };
     let Some((summary, mut context)) = outcome else {
         stack.stop().await;
@@ -219,7 +220,7 @@ pub async fn run(options: Options) -> Result<bool> {
         print_try_it(&context);
         println!("Press Ctrl-C to stop it. Events on the project's bus are printed as they come:");
         let watcher = watch_bus(&context);
-        stop_requested().await;
+        stop_signals.requested().await;
         if let Some(watcher) = watcher {
             watcher.abort();
         }
@@ -231,27 +232,54 @@ pub async fn run(options: Options) -> Result<bool> {
     Ok(summary.failed == 0)
 }
 
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM. If no handler can be installed it never resolves,
-/// so the demo is not mistaken for interrupted.
-async fn stop_requested() {
-    let interrupt = async {
+/// Ctrl-C (SIGINT) and SIGTERM, listened for from the moment it is made: a signal that arrives
+/// between two waits (say, right after "Press Ctrl-C" is printed) is kept for the next wait,
+/// never lost. If no handler can be installed, waiting never ends, so the demo is not mistaken
+/// for interrupted.
+struct StopSignals {
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self {
+                interrupt: signal(SignalKind::interrupt()).ok(),
+                terminate: signal(SignalKind::terminate()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// Resolves when a stop signal has arrived since the last call (or since `listen`).
+    async fn requested(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn received(signal: &mut Option<tokio::signal::unix::Signal>) {
+                let delivered = match signal {
+                    Some(signal) => signal.recv().await.is_some(),
+                    None => false,
+                };
+                if !delivered {
+                    std::future::pending::<()>().await;
+                }
+            }
+            tokio::select! {
+                () = received(&mut self.interrupt) => {}
+                () = received(&mut self.terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => tokio::select! {
-                () = interrupt => {}
-                _ = terminate.recv() => {}
-            },
-            Err(_) => interrupt.await,
-        }
     }
-    #[cfg(not(unix))]
-    interrupt.await;
 }
 
 /// Stops the application, then the servers.

@@ -231,25 +231,34 @@ fn keep_running_serves_until_told_to_stop_then_stops_everything() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    // However this test goes, the stack does not outlive it by more than a few minutes.
+    let pid = child.id().to_string();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(300));
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+    });
     let mut endpoints = Vec::new();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut told_how_to_stop = false;
     for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(url) = line
             .strip_prefix("  export AWS_ENDPOINT_URL=")
             .or_else(|| line.strip_prefix("  export AWS_ENDPOINT_URL_LICENSE_MANAGER="))
         {
-            endpoints.push(url.trim_start_matches("http://").to_owned());
+            let endpoint = url.trim_start_matches("http://").to_owned();
+            assert!(TcpStream::connect(&endpoint).is_ok(), "{endpoint} is up");
+            endpoints.push(endpoint);
         }
         if line.starts_with("Press Ctrl-C") {
+            told_how_to_stop = true;
             break;
         }
     }
+    assert!(told_how_to_stop, "the stack says how to stop it");
     assert_eq!(endpoints.len(), 2, "both endpoints are printed");
-    for endpoint in &endpoints {
-        assert!(TcpStream::connect(endpoint).is_ok(), "{endpoint} is up");
-    }
 
+    // At once: a signal that arrives while the stack is still setting up its wait is kept.
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
