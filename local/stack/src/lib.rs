@@ -18,6 +18,7 @@ pub mod report;
 pub mod resources;
 pub mod stack;
 pub mod template;
+pub mod testing;
 
 use std::path::PathBuf;
 
