@@ -42,6 +42,17 @@ pub enum StateKey {
         /// The EventBridge event id.
         id: String,
     },
+    /// checkout-proxy: which customer a license consumption token belongs to (until the
+    /// checkout expires).
+    Lease {
+        /// The license consumption token.
+        token: String,
+    },
+    /// checkout-proxy: the live sticky lease of one customer, SKU, entitlements and node.
+    StickyLease {
+        /// The digest of what identifies it (`checkout::lease_key`).
+        key: String,
+    },
 }
 
 impl StateKey {
@@ -51,6 +62,8 @@ impl StateKey {
             Self::Alert { resource } => format!("alert#{resource}"),
             Self::Notified { arn, version } => format!("notified#{arn}#{version}"),
             Self::ProcessedEvent { id } => format!("event#{id}"),
+            Self::Lease { token } => format!("lease#{token}"),
+            Self::StickyLease { key } => format!("sticky#{key}"),
         }
     }
 }

@@ -1,0 +1,329 @@
+//! The world checkout-proxy's tests run in: license-manager-local in-process (the stack's
+//! account issues licenses to its customers), moto's server for the state table, and the
+//! real handler fed the payload 2.0 fixtures of `events/checkout-proxy/`.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use aws_sdk_licensemanager::types::{
+    BorrowConfiguration, ConsumptionConfiguration, DatetimeRange, Entitlement, EntitlementUnit,
+    Issuer, ProvisionalConfiguration,
+};
+use checkout_proxy::{CheckoutProxy, Config, LicenseManager};
+use license_automation::events_out::RetryPolicy;
+use license_manager_local::{Config as EmulatorConfig, Emulator};
+use local_stack::clients::sdk_config;
+use local_stack::moto::{MotoServer, default_moto_server};
+use local_stack::resources;
+use serde_json::Value;
+
+/// The account the stack (and the proxy) runs in: it issues the licenses.
+pub const ISSUER_ACCOUNT: &str = local_stack::clients::CUSTOMER_ACCOUNT;
+/// The issuer's name on those licenses.
+pub const ISSUER: &str = "Acme";
+/// The product.
+pub const SKU: &str = "acme-analytics-pro";
+/// The state table in moto.
+pub const TABLE: &str = "license-automation-state";
+/// Two customers of the ISV (JWT `sub` claims).
+pub const ALICE: &str = "customer-a";
+pub const BOB: &str = "customer-b";
+
+/// `KEY_FINGERPRINT` of the issuer's licenses.
+pub fn fingerprint() -> String {
+    format!("aws:{ISSUER_ACCOUNT}:{ISSUER}:issuer-fingerprint")
+}
+
+/// A fixture of `events/checkout-proxy/`.
+pub fn fixture(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../events/checkout-proxy")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// The fixture `name` as sent by `customer` (its `sub` claim), with `body` when given.
+pub fn event(name: &str, customer: &str, body: Option<Value>) -> Value {
+    let mut event = fixture(name);
+    if event["requestContext"]["authorizer"]["jwt"]["claims"]
+        .get("sub")
+        .is_some()
+    {
+        event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = Value::from(customer);
+    }
+    if let Some(body) = body {
+        event["body"] = Value::from(body.to_string());
+    }
+    event
+}
+
+/// An answer: status, headers (lower-case names) and the JSON body, if any.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub body: Option<Value>,
+}
+
+impl Answer {
+    /// The problem's `code`.
+    pub fn code(&self) -> &str {
+        self.body
+            .as_ref()
+            .and_then(|b| b["code"].as_str())
+            .unwrap_or_default()
+    }
+
+    /// The body member `name` as a string.
+    pub fn text(&self, name: &str) -> String {
+        self.body.as_ref().unwrap()[name]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Asserts a problem+json answer with `status` and `code`.
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!((self.status, self.code()), (status, code), "{self:?}");
+        assert_eq!(
+            self.headers["content-type"], "application/problem+json",
+            "{self:?}"
+        );
+        let body = self.body.as_ref().unwrap();
+        assert_eq!(body["status"], status);
+        assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    }
+}
+
+/// Invokes the handler with a payload 2.0 event, as Lambda does through lambda_http.
+pub async fn call(proxy: &CheckoutProxy, event: &Value) -> Answer {
+    let request = lambda_http::request::from_str(&event.to_string()).expect("a payload 2.0 event");
+    let response = proxy.handle(request).await;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| (name.as_str().to_owned(), value.to_str().unwrap().to_owned()))
+        .collect();
+    let bytes: &[u8] = response.body().as_ref();
+    let body = (!bytes.is_empty()).then(|| serde_json::from_slice(bytes).unwrap());
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// moto with the state table, and the emulator.
+pub struct World {
+    pub moto: MotoServer,
+    pub emulator: Emulator,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub public_key: PathBuf,
+}
+
+static STARTED: AtomicUsize = AtomicUsize::new(0);
+
+impl World {
+    /// A fresh world whose emulator runs with `config`.
+    pub async fn with_emulator(config: EmulatorConfig) -> Self {
+        let n = STARTED.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("checkout-proxy-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let moto = MotoServer::start(&default_moto_server(), &dir.join("moto.log"))
+            .await
+            .expect("moto's server must start (`scripts/venv.sh dev` installs it)");
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk_config(ISSUER_ACCOUNT).await)
+                .endpoint_url(moto.url())
+                .build(),
+        );
+        resources::create_state_table(&dynamodb, TABLE)
+            .await
+            .unwrap();
+        let public_key = dir.join("emulator-public-key.pem");
+        let emulator = Emulator::start(
+            EmulatorConfig {
+                public_key_out: Some(public_key.clone()),
+                ..config
+            },
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .expect("emulator starts");
+        Self {
+            moto,
+            emulator,
+            dynamodb,
+            public_key,
+        }
+    }
+
+    /// A fresh world with a fault-free emulator.
+    pub async fn start() -> Self {
+        Self::with_emulator(EmulatorConfig::default()).await
+    }
+
+    /// License Manager as the issuing account.
+    pub async fn lm(&self) -> aws_sdk_licensemanager::Client {
+        aws_sdk_licensemanager::Client::from_conf(
+            aws_sdk_licensemanager::config::Builder::from(&sdk_config(ISSUER_ACCOUNT).await)
+                .endpoint_url(self.emulator.endpoint_url())
+                .build(),
+        )
+    }
+
+    /// The handler, configured as the template configures it.
+    pub async fn proxy(&self) -> CheckoutProxy {
+        self.proxy_with(TABLE, None).await
+    }
+
+    /// The handler on `table`, with `retry` instead of its own retry policy.
+    pub async fn proxy_with(&self, table: &str, retry: Option<RetryPolicy>) -> CheckoutProxy {
+        let env: HashMap<String, String> = HashMap::from([
+            ("KEY_FINGERPRINT".to_owned(), fingerprint()),
+            ("STATE_TABLE".to_owned(), table.to_owned()),
+        ]);
+        let config = Config::from_env(&env).expect("valid configuration");
+        let mut license_manager = LicenseManager::new(self.lm().await, config.max_concurrency);
+        if let Some(retry) = retry {
+            license_manager = license_manager.with_retry(retry);
+        }
+        CheckoutProxy::new(&config, license_manager, self.dynamodb.clone())
+    }
+}
+
+/// Issues `customer` a license for `sku`: `Users` (`seats`, check-in allowed) and `Exports`
+/// (100), provisional checkouts for an hour, borrowing for a day with early check-in.
+pub async fn issue_license(
+    lm: &aws_sdk_licensemanager::Client,
+    customer: &str,
+    sku: &str,
+    seats: i64,
+) -> String {
+    lm.create_license()
+        .license_name(format!("{sku} for {customer}"))
+        .product_name("Acme Analytics Pro")
+        .product_sku(sku)
+        .issuer(Issuer::builder().name(ISSUER).build().unwrap())
+        .home_region("us-east-1")
+        .validity(
+            DatetimeRange::builder()
+                .begin("2025-01-01T00:00:00Z")
+                .end("2035-01-01T00:00:00Z")
+                .build()
+                .unwrap(),
+        )
+        .entitlements(
+            Entitlement::builder()
+                .name("Users")
+                .unit(EntitlementUnit::Count)
+                .max_count(seats)
+                .allow_check_in(true)
+                .build()
+                .unwrap(),
+        )
+        .entitlements(
+            Entitlement::builder()
+                .name("Exports")
+                .unit(EntitlementUnit::Count)
+                .max_count(100)
+                .build()
+                .unwrap(),
+        )
+        .beneficiary(customer)
+        .consumption_configuration(
+            ConsumptionConfiguration::builder()
+                .provisional_configuration(
+                    ProvisionalConfiguration::builder()
+                        .max_time_to_live_in_minutes(60)
+                        .build()
+                        .unwrap(),
+                )
+                .borrow_configuration(
+                    BorrowConfiguration::builder()
+                        .max_time_to_live_in_minutes(1440)
+                        .allow_early_check_in(true)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .client_token(uuid::Uuid::new_v4().to_string())
+        .send()
+        .await
+        .expect("create license")
+        .license_arn
+        .unwrap()
+}
+
+/// Units of `entitlement` of `license` in use now.
+pub async fn consumed(
+    lm: &aws_sdk_licensemanager::Client,
+    license: &str,
+    entitlement: &str,
+) -> String {
+    lm.get_license_usage()
+        .license_arn(license)
+        .send()
+        .await
+        .unwrap()
+        .license_usage
+        .unwrap()
+        .entitlement_usages
+        .unwrap_or_default()
+        .into_iter()
+        .find(|usage| usage.name == entitlement)
+        .unwrap()
+        .consumed_value
+}
+
+/// A checkout body of `seats` Users on `node`.
+pub fn checkout_body(seats: u32, node: Option<&str>) -> Value {
+    let mut body = serde_json::json!({
+        "productSku": SKU,
+        "checkoutType": "PROVISIONAL",
+        "entitlements": [{"name": "Users", "unit": "Count", "value": seats.to_string()}],
+    });
+    if let Some(node) = node {
+        body["nodeId"] = Value::from(node);
+    }
+    body
+}
+
+/// The checkout fixture as `customer` with `body` and an `Idempotency-Key` (or none).
+pub fn checkout_event(customer: &str, body: Value, key: Option<&str>) -> Value {
+    let mut event = event("checkout.json", customer, Some(body));
+    match key {
+        Some(key) => event["headers"]["idempotency-key"] = Value::from(key),
+        None => {
+            event["headers"]
+                .as_object_mut()
+                .unwrap()
+                .remove("idempotency-key");
+        }
+    }
+    event
+}
+
+/// A token request (`extend.json` / `checkin.json`) as `customer` for `token`.
+pub fn token_event(name: &str, customer: &str, token: &str) -> Value {
+    event(
+        name,
+        customer,
+        Some(serde_json::json!({"licenseConsumptionToken": token})),
+    )
+}
+
+/// The usage fixture as `customer` for `license_id` (an id or an ARN).
+pub fn usage_event(customer: &str, license_id: &str) -> Value {
+    let mut event = event("usage.json", customer, None);
+    let encoded: String = license_id.replace(':', "%3A");
+    let path = format!("/v1/licenses/{encoded}/usage");
+    event["rawPath"] = Value::from(path.clone());
+    event["requestContext"]["http"]["path"] = Value::from(path);
+    event["pathParameters"]["licenseId"] = Value::from(license_id);
+    event
+}
