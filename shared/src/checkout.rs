@@ -28,6 +28,30 @@ pub const RATE_LIMITED_RETRY_AFTER_SECS: u64 = 1;
 /// `Retry-After` (seconds) of a 503.
 pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
 
+/// Every problem `code` the API answers with (the OpenAPI document's enum).
+pub const PROBLEM_CODES: [&str; 20] = [
+    "invalid-json",
+    "unknown-field",
+    "missing-field",
+    "invalid-field",
+    "beneficiary-not-allowed",
+    "invalid-idempotency-key",
+    "invalid-request",
+    "missing-beneficiary",
+    "route-not-found",
+    "method-not-allowed",
+    "license-not-found",
+    "lease-not-found",
+    "not-found",
+    "no-entitlements-allowed",
+    "entitlement-not-allowed",
+    "conflict",
+    "payload-too-large",
+    "rate-limited",
+    "internal-error",
+    "service-unavailable",
+];
+
 /// The units an entitlement may have (the model's `EntitlementDataUnit` enum).
 pub const ENTITLEMENT_UNITS: [&str; 27] = [
     "Count",
@@ -378,15 +402,16 @@ impl Validate for TokenRequest {
     }
 }
 
-/// Checks a license consumption token: 1 to [`MAX_TOKEN_CHARS`] characters, no whitespace.
+/// Checks a license consumption token: 1 to [`MAX_TOKEN_CHARS`] visible ASCII characters
+/// (License Manager's tokens are hex).
 pub fn consumption_token(token: &str) -> Result<(), Problem> {
     if token.is_empty()
-        || token.chars().count() > MAX_TOKEN_CHARS
-        || token.chars().any(|c| c.is_whitespace() || c.is_control())
+        || token.len() > MAX_TOKEN_CHARS
+        || !token.bytes().all(|b| b.is_ascii_graphic())
     {
         return Err(Problem::invalid(
             "licenseConsumptionToken",
-            format!("must be 1 to {MAX_TOKEN_CHARS} characters without spaces"),
+            format!("must be 1 to {MAX_TOKEN_CHARS} visible ASCII characters"),
         ));
     }
     Ok(())

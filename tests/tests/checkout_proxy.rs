@@ -119,7 +119,7 @@ async fn customers_check_out_their_own_licenses_only_through_the_http_api() {
         .iter()
         .map(|license| license["licenseArn"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(arns, [bob_license.clone()]);
+    assert_eq!(arns, [bob_license.as_str()]);
     let named = bob
         .call(
             "POST",

@@ -87,19 +87,15 @@ impl CheckoutProxy {
         if body.len() > MAX_BODY_BYTES {
             return Err(Problem::payload_too_large(body.len()));
         }
-        let key = match request.headers().get("idempotency-key") {
-            None => None,
-            Some(value) => Some(value.to_str().map_err(|_| {
-                Problem::new(
-                    400,
-                    "invalid-idempotency-key",
-                    "Idempotency-Key: must be visible ASCII characters",
-                )
-            })?),
-        };
         match route {
-            Route::Checkout => self.checkout(&beneficiary, body, key).await,
-            Route::Borrow => self.borrow(&beneficiary, body, key).await,
+            Route::Checkout => {
+                self.checkout(&beneficiary, body, idempotency_key(request)?)
+                    .await
+            }
+            Route::Borrow => {
+                self.borrow(&beneficiary, body, idempotency_key(request)?)
+                    .await
+            }
             Route::Extend => self.extend(&beneficiary, body).await,
             Route::CheckIn => self.check_in(&beneficiary, body).await,
             Route::Licenses => self.licenses(&beneficiary).await,
@@ -418,6 +414,23 @@ impl CheckoutProxy {
             Err(Problem::license_not_found(field))
         }
     }
+}
+
+/// The request's `Idempotency-Key` header, if any.
+fn idempotency_key(request: &Request) -> Result<Option<&str>, Problem> {
+    request
+        .headers()
+        .get("idempotency-key")
+        .map(|value| {
+            value.to_str().map_err(|_| {
+                Problem::new(
+                    400,
+                    "invalid-idempotency-key",
+                    "Idempotency-Key: must be visible ASCII characters",
+                )
+            })
+        })
+        .transpose()
 }
 
 /// The ClientToken for a request: from its Idempotency-Key, else a fresh one.

@@ -380,7 +380,10 @@ pub fn license_summary(license: &License) -> Value {
         }).collect::<Vec<_>>(),
     });
     if let Some(validity) = license.validity() {
-        summary["validity"] = json!({"begin": validity.begin(), "end": validity.end()});
+        summary["validity"] = json!({"begin": validity.begin()});
+        if let Some(end) = validity.end() {
+            summary["validity"]["end"] = json!(end);
+        }
     }
     if let Some(consumption) = license.consumption_configuration() {
         if let Some(provisional) = consumption.provisional_configuration() {

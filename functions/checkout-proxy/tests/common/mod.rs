@@ -87,6 +87,10 @@ impl Answer {
     /// Asserts a problem+json answer with `status` and `code`.
     pub fn assert_problem(&self, status: u16, code: &str) {
         assert_eq!((self.status, self.code()), (status, code), "{self:?}");
+        assert!(
+            license_automation::checkout::PROBLEM_CODES.contains(&code),
+            "{code} is not a documented problem code"
+        );
         assert_eq!(
             self.headers["content-type"], "application/problem+json",
             "{self:?}"
