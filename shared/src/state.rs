@@ -1,5 +1,7 @@
 //! State: the one DynamoDB table of DESIGN §4.3, behind a small typed API.
 //!
+//! Keys: `alert#…`, `notified#…#…`, `event#…`, and checkout-proxy's `lease#<token>` (the
+//! token's customer) and `sticky#<digest>` (a customer's live lease for one node).
 //! Items have a single string key `pk`, a `state` string, `updatedAt` (RFC 3339) and, for
 //! records that should go away, `expiresAt` (epoch seconds, the table's TTL attribute).
 //! DynamoDB deletes expired items only eventually, so reads and conditions here treat an
@@ -358,6 +360,17 @@ mod tests {
         assert_eq!(
             StateKey::ProcessedEvent { id: "e-1".into() }.partition_key(),
             "event#e-1"
+        );
+        assert_eq!(
+            StateKey::Lease {
+                token: "t-1".into()
+            }
+            .partition_key(),
+            "lease#t-1"
+        );
+        assert_eq!(
+            StateKey::StickyLease { key: "ab12".into() }.partition_key(),
+            "sticky#ab12"
         );
     }
 }
