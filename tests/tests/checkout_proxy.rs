@@ -8,7 +8,7 @@ mod common;
 use common::TestStack;
 use local_stack::control::send;
 use local_stack::flows::checkout_proxy::{
-    ApiCaller, CUSTOMER, OTHER_CUSTOMER, checkout_body, issue_customer_license,
+    ApiCaller, CUSTOMER, OTHER_CUSTOMER, issue_customer_license,
 };
 use local_stack::flows::licenses::consumed;
 use serde_json::json;
@@ -30,15 +30,7 @@ async fn customers_check_out_their_own_licenses_only_through_the_http_api() {
     };
 
     // An idempotent retry: the same key, the same token, one seat.
-    let first = alice
-        .call(
-            "POST",
-            "/v1/checkout",
-            Some(checkout_body("node-1")),
-            Some("key-1"),
-        )
-        .await
-        .unwrap();
+    let first = alice.checkout("node-1", Some("key-1")).await.unwrap();
     assert_eq!(first.status, 200, "{}", first.body);
     assert_eq!(first.headers["content-type"], "application/json");
     let token = first.json()["licenseConsumptionToken"]
@@ -46,36 +38,19 @@ async fn customers_check_out_their_own_licenses_only_through_the_http_api() {
         .unwrap()
         .to_owned();
     assert_eq!(first.json()["licenseArn"], alice_license.as_str());
-    let retry = alice
-        .call(
-            "POST",
-            "/v1/checkout",
-            Some(checkout_body("node-1")),
-            Some("key-1"),
-        )
-        .await
-        .unwrap();
+    let retry = alice.checkout("node-1", Some("key-1")).await.unwrap();
     assert_eq!(retry.json()["licenseConsumptionToken"], token.as_str());
     assert!(users(&alice_license).await.starts_with("1 of 2"));
 
     // The sticky lease: a restart without the key gets the same lease; another node draws.
-    let restart = alice
-        .call("POST", "/v1/checkout", Some(checkout_body("node-1")), None)
-        .await
-        .unwrap();
+    let restart = alice.checkout("node-1", None).await.unwrap();
     assert_eq!(restart.json()["licenseConsumptionToken"], token.as_str());
     assert_eq!(restart.json()["reused"], true);
     assert!(users(&alice_license).await.starts_with("1 of 2"));
-    let node_2 = alice
-        .call("POST", "/v1/checkout", Some(checkout_body("node-2")), None)
-        .await
-        .unwrap();
+    let node_2 = alice.checkout("node-2", None).await.unwrap();
     assert_eq!(node_2.status, 200, "{}", node_2.body);
     assert!(users(&alice_license).await.starts_with("2 of 2"));
-    let exhausted = alice
-        .call("POST", "/v1/checkout", Some(checkout_body("node-3")), None)
-        .await
-        .unwrap();
+    let exhausted = alice.checkout("node-3", None).await.unwrap();
     assert_eq!(exhausted.status, 409, "{}", exhausted.body);
     assert_eq!(
         exhausted.headers["content-type"],
@@ -84,22 +59,11 @@ async fn customers_check_out_their_own_licenses_only_through_the_http_api() {
     assert_eq!(exhausted.json()["code"], "no-entitlements-allowed");
 
     // Bob checks out from his own license, and can do nothing with Alice's.
-    let bobs = bob
-        .call(
-            "POST",
-            "/v1/checkout",
-            Some(checkout_body("node-1")),
-            Some("key-1"),
-        )
-        .await
-        .unwrap();
+    let bobs = bob.checkout("node-1", Some("key-1")).await.unwrap();
     assert_eq!(bobs.status, 200, "{}", bobs.body);
     assert_eq!(bobs.json()["licenseArn"], bob_license.as_str());
-    for (path, body) in [
-        ("/v1/extend", json!({"licenseConsumptionToken": token})),
-        ("/v1/checkin", json!({"licenseConsumptionToken": token})),
-    ] {
-        let reply = bob.call("POST", path, Some(body), None).await.unwrap();
+    for path in ["/v1/extend", "/v1/checkin"] {
+        let reply = bob.with_token(path, &token).await.unwrap();
         assert_eq!(
             (reply.status, reply.json()["code"].clone()),
             (404, json!("lease-not-found")),
@@ -145,25 +109,9 @@ async fn customers_check_out_their_own_licenses_only_through_the_http_api() {
         .await
         .unwrap();
     assert_eq!(usage.status, 200, "{}", usage.body);
-    let extended = alice
-        .call(
-            "POST",
-            "/v1/extend",
-            Some(json!({"licenseConsumptionToken": token})),
-            None,
-        )
-        .await
-        .unwrap();
+    let extended = alice.with_token("/v1/extend", &token).await.unwrap();
     assert_eq!(extended.status, 200, "{}", extended.body);
-    let checked_in = alice
-        .call(
-            "POST",
-            "/v1/checkin",
-            Some(json!({"licenseConsumptionToken": token})),
-            None,
-        )
-        .await
-        .unwrap();
+    let checked_in = alice.with_token("/v1/checkin", &token).await.unwrap();
     assert_eq!(checked_in.status, 204, "{}", checked_in.body);
     assert!(users(&alice_license).await.starts_with("1 of 2"));
 

@@ -42,6 +42,24 @@ pub struct Link {
     pub checked_in: bool,
 }
 
+impl Link {
+    /// The link of a new checkout of `license_arn` by `beneficiary`.
+    pub fn new(
+        beneficiary: &str,
+        license_arn: &str,
+        checkout_type: &str,
+        sticky_key: Option<String>,
+    ) -> Self {
+        Self {
+            beneficiary: beneficiary.to_owned(),
+            license_arn: license_arn.to_owned(),
+            checkout_type: checkout_type.to_owned(),
+            sticky_key,
+            checked_in: false,
+        }
+    }
+}
+
 /// A sticky lease as stored: the checkout result to hand back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sticky {

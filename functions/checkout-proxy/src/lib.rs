@@ -147,16 +147,12 @@ impl CheckoutProxy {
             )
             .await
             .map_err(license_manager_failed)?;
-        let link = Link {
-            beneficiary: beneficiary.to_owned(),
-            license_arn: checkout.body["licenseArn"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            checkout_type: request.checkout_type.as_str().to_owned(),
-            sticky_key: sticky_key.clone(),
-            checked_in: false,
-        };
+        let link = Link::new(
+            beneficiary,
+            checkout.body["licenseArn"].as_str().unwrap_or_default(),
+            request.checkout_type.as_str(),
+            sticky_key.clone(),
+        );
         self.leases
             .link_token(&checkout.token, &link, checkout.expiration.as_deref())
             .await
@@ -267,13 +263,7 @@ impl CheckoutProxy {
             )
             .await
             .map_err(license_manager_failed)?;
-        let link = Link {
-            beneficiary: beneficiary.to_owned(),
-            license_arn: request.license_arn.clone(),
-            checkout_type: "BORROW".to_owned(),
-            sticky_key: None,
-            checked_in: false,
-        };
+        let link = Link::new(beneficiary, &request.license_arn, "BORROW", None);
         self.leases
             .link_token(&checkout.token, &link, checkout.expiration.as_deref())
             .await

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 async fn a_customer_checks_out_extends_checks_in_lists_and_reads_usage() {
     let world = World::start().await;
     let lm = world.lm().await;
-    let license = issue_license(&lm, ALICE, SKU, 5).await;
+    let license = issue_license(&lm, ALICE, 5).await;
     let proxy = world.proxy().await;
 
     // The fixture as it is: PROVISIONAL, node-1, an Idempotency-Key.
@@ -107,7 +107,7 @@ async fn a_customer_checks_out_extends_checks_in_lists_and_reads_usage() {
 async fn a_restart_and_checkout_reuses_the_lease_and_another_node_draws_a_seat() {
     let world = World::start().await;
     let lm = world.lm().await;
-    let license = issue_license(&lm, ALICE, SKU, 2).await;
+    let license = issue_license(&lm, ALICE, 2).await;
     let proxy = world.proxy().await;
 
     let first = call(
@@ -181,8 +181,8 @@ async fn a_restart_and_checkout_reuses_the_lease_and_another_node_draws_a_seat()
 async fn a_retried_request_with_the_same_key_checks_out_once() {
     let world = World::start().await;
     let lm = world.lm().await;
-    let alice_license = issue_license(&lm, ALICE, SKU, 5).await;
-    let bob_license = issue_license(&lm, BOB, SKU, 5).await;
+    let alice_license = issue_license(&lm, ALICE, 5).await;
+    let bob_license = issue_license(&lm, BOB, 5).await;
     let proxy = world.proxy().await;
 
     let body = checkout_body(2, None);
@@ -259,7 +259,7 @@ async fn a_retried_request_with_the_same_key_checks_out_once() {
 async fn customer_b_cannot_touch_customer_as_licenses_or_tokens() {
     let world = World::start().await;
     let lm = world.lm().await;
-    let alice_license = issue_license(&lm, ALICE, SKU, 3).await;
+    let alice_license = issue_license(&lm, ALICE, 3).await;
     let proxy = world.proxy().await;
 
     let alice = call(
@@ -334,7 +334,7 @@ async fn customer_b_cannot_touch_customer_as_licenses_or_tokens() {
 async fn a_borrowed_license_comes_with_a_token_that_verifies_against_the_emulators_key() {
     let world = World::start().await;
     let lm = world.lm().await;
-    let license = issue_license(&lm, ALICE, SKU, 3).await;
+    let license = issue_license(&lm, ALICE, 3).await;
     let proxy = world.proxy().await;
 
     let mut borrow = event("borrow.json", ALICE, None);
@@ -456,7 +456,7 @@ async fn throttling_is_429_with_retry_after_and_server_trouble_503() {
 async fn without_the_state_table_nothing_is_extended_and_the_answer_is_503() {
     let world = World::start().await;
     let lm = world.lm().await;
-    issue_license(&lm, ALICE, SKU, 3).await;
+    issue_license(&lm, ALICE, 3).await;
     let proxy = world.proxy_with("no-such-table", None).await;
     call(&proxy, &token_event("extend.json", ALICE, "some-token"))
         .await

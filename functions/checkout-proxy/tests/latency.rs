@@ -36,7 +36,7 @@ fn report(name: &str, mut samples: Vec<Duration>) {
 async fn handler_latency_over_a_thousand_checkouts_beside_the_raw_emulator_round_trip() {
     let world = World::start().await;
     let lm = world.lm().await;
-    issue_license(&lm, ALICE, SKU, 10 * CHECKOUTS as i64).await;
+    issue_license(&lm, ALICE, 10 * CHECKOUTS as i64).await;
     let proxy = world.proxy().await;
 
     let mut handler = Vec::with_capacity(CHECKOUTS);

@@ -7,24 +7,20 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use aws_sdk_licensemanager::types::{
-    BorrowConfiguration, ConsumptionConfiguration, DatetimeRange, Entitlement, EntitlementUnit,
-    Issuer, ProvisionalConfiguration,
-};
 use checkout_proxy::{CheckoutProxy, Config, LicenseManager};
 use license_automation::events_out::RetryPolicy;
 use license_manager_local::{Config as EmulatorConfig, Emulator};
-use local_stack::clients::sdk_config;
+use local_stack::clients::{Account, sdk_config};
+pub use local_stack::flows::checkout_proxy::checkout_body;
+use local_stack::flows::checkout_proxy::issue_customer_license;
 use local_stack::moto::{MotoServer, default_moto_server};
 use local_stack::resources;
 use serde_json::Value;
 
 /// The account the stack (and the proxy) runs in: it issues the licenses.
 pub const ISSUER_ACCOUNT: &str = local_stack::clients::CUSTOMER_ACCOUNT;
-/// The issuer's name on those licenses.
-pub const ISSUER: &str = "Acme";
 /// The product.
-pub const SKU: &str = "acme-analytics-pro";
+pub use local_stack::flows::checkout_proxy::PRODUCT_SKU as SKU;
 /// The state table in moto.
 pub const TABLE: &str = "license-automation-state";
 /// Two customers of the ISV (JWT `sub` claims).
@@ -32,9 +28,7 @@ pub const ALICE: &str = "customer-a";
 pub const BOB: &str = "customer-b";
 
 /// `KEY_FINGERPRINT` of the issuer's licenses.
-pub fn fingerprint() -> String {
-    format!("aws:{ISSUER_ACCOUNT}:{ISSUER}:issuer-fingerprint")
-}
+pub use local_stack::flows::checkout_proxy::key_fingerprint as fingerprint;
 
 /// A fixture of `events/checkout-proxy/`.
 pub fn fixture(name: &str) -> Value {
@@ -199,68 +193,20 @@ impl World {
     }
 }
 
-/// Issues `customer` a license for `sku`: `Users` (`seats`, check-in allowed) and `Exports`
-/// (100), provisional checkouts for an hour, borrowing for a day with early check-in.
+/// Issues `customer` a license with `seats` Users (and 100 Exports; PROVISIONAL for an
+/// hour, borrowing allowed) from the issuing account, as the demo does; its ARN.
 pub async fn issue_license(
     lm: &aws_sdk_licensemanager::Client,
     customer: &str,
-    sku: &str,
     seats: i64,
 ) -> String {
-    lm.create_license()
-        .license_name(format!("{sku} for {customer}"))
-        .product_name("Acme Analytics Pro")
-        .product_sku(sku)
-        .issuer(Issuer::builder().name(ISSUER).build().unwrap())
-        .home_region("us-east-1")
-        .validity(
-            DatetimeRange::builder()
-                .begin("2025-01-01T00:00:00Z")
-                .end("2035-01-01T00:00:00Z")
-                .build()
-                .unwrap(),
-        )
-        .entitlements(
-            Entitlement::builder()
-                .name("Users")
-                .unit(EntitlementUnit::Count)
-                .max_count(seats)
-                .allow_check_in(true)
-                .build()
-                .unwrap(),
-        )
-        .entitlements(
-            Entitlement::builder()
-                .name("Exports")
-                .unit(EntitlementUnit::Count)
-                .max_count(100)
-                .build()
-                .unwrap(),
-        )
-        .beneficiary(customer)
-        .consumption_configuration(
-            ConsumptionConfiguration::builder()
-                .provisional_configuration(
-                    ProvisionalConfiguration::builder()
-                        .max_time_to_live_in_minutes(60)
-                        .build()
-                        .unwrap(),
-                )
-                .borrow_configuration(
-                    BorrowConfiguration::builder()
-                        .max_time_to_live_in_minutes(1440)
-                        .allow_early_check_in(true)
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .client_token(uuid::Uuid::new_v4().to_string())
-        .send()
+    let issuer = Account {
+        id: ISSUER_ACCOUNT,
+        license_manager: lm.clone(),
+    };
+    issue_customer_license(&issuer, customer, seats)
         .await
         .expect("create license")
-        .license_arn
-        .unwrap()
 }
 
 /// Units of `entitlement` of `license` in use now.
@@ -269,32 +215,10 @@ pub async fn consumed(
     license: &str,
     entitlement: &str,
 ) -> String {
-    lm.get_license_usage()
-        .license_arn(license)
-        .send()
+    let usage = local_stack::flows::licenses::consumed(lm, license, entitlement)
         .await
-        .unwrap()
-        .license_usage
-        .unwrap()
-        .entitlement_usages
-        .unwrap_or_default()
-        .into_iter()
-        .find(|usage| usage.name == entitlement)
-        .unwrap()
-        .consumed_value
-}
-
-/// A checkout body of `seats` Users on `node`.
-pub fn checkout_body(seats: u32, node: Option<&str>) -> Value {
-    let mut body = serde_json::json!({
-        "productSku": SKU,
-        "checkoutType": "PROVISIONAL",
-        "entitlements": [{"name": "Users", "unit": "Count", "value": seats.to_string()}],
-    });
-    if let Some(node) = node {
-        body["nodeId"] = Value::from(node);
-    }
-    body
+        .unwrap();
+    usage.split(' ').next().unwrap_or_default().to_owned()
 }
 
 /// The checkout fixture as `customer` with `body` and an `Idempotency-Key` (or none).

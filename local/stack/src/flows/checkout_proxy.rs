@@ -6,7 +6,8 @@
 
 use anyhow::{Context as _, Result, ensure};
 use aws_sdk_licensemanager::types::{
-    ConsumptionConfiguration, Entitlement, EntitlementUnit, Issuer, ProvisionalConfiguration,
+    BorrowConfiguration, ConsumptionConfiguration, Entitlement, EntitlementUnit, Issuer,
+    ProvisionalConfiguration,
 };
 use serde_json::{Value, json};
 
@@ -44,8 +45,9 @@ fn boxed<'a>(context: &'a mut Context, recorder: &'a mut Recorder) -> FlowFuture
     Box::pin(run(context, recorder))
 }
 
-/// Issues `customer` a license for [`PRODUCT_SKU`] with `seats` Users (checked out for an
-/// hour at a time) from the stack's account as [`ISSUER_NAME`]; its ARN.
+/// Issues `customer` a license for [`PRODUCT_SKU`] from the stack's account as
+/// [`ISSUER_NAME`]: `seats` Users (check-in allowed) and 100 Exports; PROVISIONAL checkouts
+/// for an hour, borrowing for a day with early check-in. Its ARN.
 pub async fn issue_customer_license(
     account: &Account,
     customer: &str,
@@ -68,12 +70,25 @@ pub async fn issue_customer_license(
                 .allow_check_in(true)
                 .build()?,
         )
+        .entitlements(
+            Entitlement::builder()
+                .name("Exports")
+                .unit(EntitlementUnit::Count)
+                .max_count(100)
+                .build()?,
+        )
         .beneficiary(customer)
         .consumption_configuration(
             ConsumptionConfiguration::builder()
                 .provisional_configuration(
                     ProvisionalConfiguration::builder()
                         .max_time_to_live_in_minutes(60)
+                        .build()?,
+                )
+                .borrow_configuration(
+                    BorrowConfiguration::builder()
+                        .max_time_to_live_in_minutes(24 * 60)
+                        .allow_early_check_in(true)
                         .build()?,
                 )
                 .build(),
@@ -133,14 +148,41 @@ impl ApiCaller {
     }
 }
 
-/// A PROVISIONAL checkout of one Users seat on `node`.
-pub fn checkout_body(node: &str) -> Value {
-    json!({
+impl ApiCaller {
+    /// `POST /v1/checkout` of one seat on `node`, with `idempotency_key` when given.
+    pub async fn checkout(&self, node: &str, idempotency_key: Option<&str>) -> Result<Reply> {
+        self.call(
+            "POST",
+            "/v1/checkout",
+            Some(checkout_body(1, Some(node))),
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// `POST path` (`/v1/extend`, `/v1/checkin`) of `token`.
+    pub async fn with_token(&self, path: &str, token: &str) -> Result<Reply> {
+        self.call(
+            "POST",
+            path,
+            Some(json!({"licenseConsumptionToken": token})),
+            None,
+        )
+        .await
+    }
+}
+
+/// A PROVISIONAL checkout of `seats` Users, on `node` when given.
+pub fn checkout_body(seats: u32, node: Option<&str>) -> Value {
+    let mut body = json!({
         "productSku": PRODUCT_SKU,
         "checkoutType": "PROVISIONAL",
-        "entitlements": [{"name": "Users", "unit": "Count", "value": "1"}],
-        "nodeId": node,
-    })
+        "entitlements": [{"name": "Users", "unit": "Count", "value": seats.to_string()}],
+    });
+    if let Some(node) = node {
+        body["nodeId"] = json!(node);
+    }
+    body
 }
 
 /// Fails with the reply unless it has `status`.
@@ -174,14 +216,7 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
         .step(
             &format!("{CUSTOMER}'s app checks out a seat over HTTPS (POST /v1/checkout)"),
             async {
-                let reply = alice
-                    .call(
-                        "POST",
-                        "/v1/checkout",
-                        Some(checkout_body("laptop-1")),
-                        Some("demo-checkout-1"),
-                    )
-                    .await?;
+                let reply = alice.checkout("laptop-1", Some("demo-checkout-1")).await?;
                 expect_status(&reply, 200)?;
                 let body = reply.json();
                 let token = body["licenseConsumptionToken"]
@@ -197,14 +232,7 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
         .step(
             "the app restarts and checks out again: the same lease, extended",
             async {
-                let reply = alice
-                    .call(
-                        "POST",
-                        "/v1/checkout",
-                        Some(checkout_body("laptop-1")),
-                        None,
-                    )
-                    .await?;
+                let reply = alice.checkout("laptop-1", None).await?;
                 expect_status(&reply, 200)?;
                 let body = reply.json();
                 ensure!(
@@ -226,14 +254,7 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
         .await?;
     recorder
         .step("the app extends its lease (POST /v1/extend)", async {
-            let reply = alice
-                .call(
-                    "POST",
-                    "/v1/extend",
-                    Some(json!({"licenseConsumptionToken": token})),
-                    None,
-                )
-                .await?;
+            let reply = alice.with_token("/v1/extend", &token).await?;
             expect_status(&reply, 200)?;
             done((), format!("expires {}", reply.json()["expiration"]))
         })
@@ -259,23 +280,9 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
         .step(
             &format!("{OTHER_CUSTOMER} is refused {CUSTOMER}'s license and lease"),
             async {
-                let checkout = bob
-                    .call(
-                        "POST",
-                        "/v1/checkout",
-                        Some(checkout_body("laptop-1")),
-                        None,
-                    )
-                    .await?;
+                let checkout = bob.checkout("laptop-1", None).await?;
                 expect_status(&checkout, 404)?;
-                let check_in = bob
-                    .call(
-                        "POST",
-                        "/v1/checkin",
-                        Some(json!({"licenseConsumptionToken": token})),
-                        None,
-                    )
-                    .await?;
+                let check_in = bob.with_token("/v1/checkin", &token).await?;
                 expect_status(&check_in, 404)?;
                 let usage = bob
                     .call(
@@ -308,14 +315,7 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
         .await?;
     recorder
         .step("the app checks in on shutdown (POST /v1/checkin)", async {
-            let reply = alice
-                .call(
-                    "POST",
-                    "/v1/checkin",
-                    Some(json!({"licenseConsumptionToken": token})),
-                    None,
-                )
-                .await?;
+            let reply = alice.with_token("/v1/checkin", &token).await?;
             expect_status(&reply, 204)?;
             let used = consumed(&issuer.license_manager, &license, "Users").await?;
             ensure!(
