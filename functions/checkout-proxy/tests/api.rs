@@ -463,3 +463,19 @@ async fn without_the_state_table_nothing_is_extended_and_the_answer_is_503() {
         .assert_problem(503, "service-unavailable");
     assert_eq!(proxy.license_manager().stats().calls(), 0);
 }
+
+#[test]
+fn every_fixture_of_events_checkout_proxy_is_used_by_a_test() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/checkout-proxy");
+    let tests = [include_str!("api.rs"), include_str!("common/mod.rs")].concat();
+    let mut fixtures = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(
+            tests.contains(&format!("\"{name}\"")),
+            "events/checkout-proxy/{name} is used by no test"
+        );
+        fixtures += 1;
+    }
+    assert!(fixtures >= 15, "{fixtures} fixtures");
+}
