@@ -7,7 +7,8 @@
 //! customer in the state table (see [`leases`]) so that nobody can extend or check in
 //! another's; a PROVISIONAL checkout naming a `nodeId` reuses (extends) the same customer's
 //! live lease for the same SKU, entitlements and node instead of drawing more seats.
-//! Every refusal is `application/problem+json` with a stable `code`.
+//! Every refusal is `application/problem+json` with a stable `code`. EMF metrics:
+//! `ApiRequests` by `Route` and `Status`, `ApiLatencyMs` by `Route`.
 
 mod config;
 mod leases;
@@ -74,10 +75,17 @@ impl CheckoutProxy {
         } else {
             path
         };
-        match self.serve(&request, &path).await {
+        let started = std::time::Instant::now();
+        let route_name = route(request.method().as_str(), &path).map_or("none", |r| r.name());
+        let response = match self.serve(&request, &path).await {
             Ok((status, body)) => respond(status, body),
             Err(problem) => problem_response(&problem, &path),
-        }
+        };
+        let status = response.status().as_u16().to_string();
+        metrics::counter!("ApiRequests", "Route" => route_name, "Status" => status).increment(1);
+        metrics::histogram!("ApiLatencyMs", "Route" => route_name)
+            .record(started.elapsed().as_secs_f64() * 1000.0);
+        response
     }
 
     async fn serve(&self, request: &Request, path: &str) -> Result<Answer, Problem> {

@@ -10,6 +10,7 @@ use license_automation::{aws, telemetry};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_tracing();
+    let metrics = telemetry::init_metrics("checkout-proxy")?;
     // A missing or malformed variable fails the cold start, named in the log and the error.
     let config = Config::from_env(&ProcessEnvironment)
         .inspect_err(|error| tracing::error!(%error, "invalid configuration"))?;
@@ -22,9 +23,12 @@ async fn main() -> Result<(), Error> {
         ),
         aws_sdk_dynamodb::Client::new(&sdk),
     ));
-    lambda_http::run(service_fn(move |request: Request| {
-        let proxy = Arc::clone(&proxy);
-        async move { Ok::<_, Error>(proxy.handle(request).await) }
-    }))
+    metrics_cloudwatch_embedded::lambda::service::run_http(
+        metrics,
+        service_fn(move |request: Request| {
+            let proxy = Arc::clone(&proxy);
+            async move { Ok::<_, Error>(proxy.handle(request).await) }
+        }),
+    )
     .await
 }
