@@ -79,7 +79,10 @@ impl CheckoutProxy {
         let route_name = route(request.method().as_str(), &path).map_or("none", |r| r.name());
         let response = match self.serve(&request, &path).await {
             Ok((status, body)) => respond(status, body),
-            Err(problem) => problem_response(&problem, &path),
+            Err(problem) => {
+                tracing::info!(decision = "refused", route = route_name, status = problem.status, code = problem.code, detail = %problem.detail);
+                problem_response(&problem, &path)
+            }
         };
         let status = response.status().as_u16().to_string();
         metrics::counter!("ApiRequests", "Route" => route_name, "Status" => status).increment(1);
