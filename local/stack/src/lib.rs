@@ -217,9 +217,10 @@ pub async fn run(options: Options) -> Result<bool> {
             println!("  export {name}={value}");
         }
         print_try_it(&context);
+        let stopping = stop_requested();
         println!("Press Ctrl-C to stop it. Events on the project's bus are printed as they come:");
         let watcher = watch_bus(&context);
-        stop_requested().await;
+        stopping.await;
         if let Some(watcher) = watcher {
             watcher.abort();
         }
@@ -231,27 +232,37 @@ pub async fn run(options: Options) -> Result<bool> {
     Ok(summary.failed == 0)
 }
 
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM. If no handler can be installed it never resolves,
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM received from the moment it is called (the
+/// listeners are installed before it returns, so a signal sent right after, e.g. by a caller
+/// that saw "Press Ctrl-C", is not lost). If no handler can be installed it never resolves,
 /// so the demo is not mistaken for interrupted.
-async fn stop_requested() {
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+fn stop_requested() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => tokio::select! {
-                () = interrupt => {}
-                _ = terminate.recv() => {}
-            },
-            Err(_) => interrupt.await,
+        let interrupt = signal(SignalKind::interrupt()).ok();
+        let terminate = signal(SignalKind::terminate()).ok();
+        async move {
+            let next = |stream: Option<tokio::signal::unix::Signal>| async move {
+                match stream {
+                    Some(mut stream) => {
+                        stream.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = next(interrupt) => {}
+                () = next(terminate) => {}
+            }
         }
     }
     #[cfg(not(unix))]
-    interrupt.await;
+    async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// Stops the application, then the servers.
