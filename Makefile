@@ -8,7 +8,7 @@ SHELL := bash
 # Function packages are the directories under functions/ (DESIGN §2).
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: help test test-rust lint fmt clippy validate build deploy venv venv-dev coverage-doc
+.PHONY: help test test-rust test-fuzz lint fmt clippy validate build deploy venv venv-dev venv-fuzz coverage-doc
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -21,11 +21,17 @@ venv: ## create or refresh the Python tool venvs
 venv-dev: ## create or refresh .venv only (moto, boto3, pytest, cargo-lambda)
 	scripts/venv.sh dev
 
-test: venv test-rust test-boto3 validate ## everything CI tests: Rust, boto3 and the template lint
+venv-fuzz: ## create or refresh .venv-schemathesis only (schemathesis, openapi-spec-validator)
+	scripts/venv.sh fuzz
 
-test-rust: venv-dev ## all Rust tests (unit, emulator through the real SDK, moto-backed adapters)
+test: venv test-rust test-boto3 test-fuzz validate ## everything CI tests: Rust, boto3, the checkout API fuzz and the template lint
+
+test-rust: venv-dev venv-fuzz ## all Rust tests (unit, emulator through the real SDK, moto-backed adapters)
 	cargo test --workspace --all-targets
 	cargo test --workspace --doc
+
+test-fuzz: ## schemathesis against checkout-proxy behind the local HTTP API (about a minute)
+	scripts/fuzz-checkout-api.sh
 
 lint: fmt clippy validate ## formatting, clippy and the template lint
 

@@ -1,6 +1,7 @@
 //! The shared library of the License Manager automation functions.
 //!
 //! - [`calls`]: License Manager calls bounded, retried and classified (no operation of its own);
+//! - [`checkout`]: the checkout API's request rules, idempotency and problem answers;
 //! - [`config`]: typed configuration from the environment (DESIGN §5);
 //! - [`trust`]: the grant-acceptor's trust policy;
 //! - [`events_in`]: License Manager's EventBridge events and the ARN hints they carry;
@@ -11,6 +12,7 @@
 
 pub mod aws;
 pub mod calls;
+pub mod checkout;
 pub mod config;
 pub mod events_in;
 pub mod events_out;

@@ -1,5 +1,7 @@
 //! State: the one DynamoDB table of DESIGN §4.3, behind a small typed API.
 //!
+//! Keys: `alert#…`, `notified#…#…`, `event#…`, and checkout-proxy's `lease#<token>` (the
+//! token's customer) and `sticky#<digest>` (a customer's live lease for one node).
 //! Items have a single string key `pk`, a `state` string, `updatedAt` (RFC 3339) and, for
 //! records that should go away, `expiresAt` (epoch seconds, the table's TTL attribute).
 //! DynamoDB deletes expired items only eventually, so reads and conditions here treat an
@@ -42,6 +44,17 @@ pub enum StateKey {
         /// The EventBridge event id.
         id: String,
     },
+    /// checkout-proxy: which customer a license consumption token belongs to (until the
+    /// checkout expires).
+    Lease {
+        /// The license consumption token.
+        token: String,
+    },
+    /// checkout-proxy: the live sticky lease of one customer, SKU, entitlements and node.
+    StickyLease {
+        /// The digest of what identifies it (`checkout::lease_key`).
+        key: String,
+    },
 }
 
 impl StateKey {
@@ -51,6 +64,8 @@ impl StateKey {
             Self::Alert { resource } => format!("alert#{resource}"),
             Self::Notified { arn, version } => format!("notified#{arn}#{version}"),
             Self::ProcessedEvent { id } => format!("event#{id}"),
+            Self::Lease { token } => format!("lease#{token}"),
+            Self::StickyLease { key } => format!("sticky#{key}"),
         }
     }
 }
@@ -345,6 +360,17 @@ mod tests {
         assert_eq!(
             StateKey::ProcessedEvent { id: "e-1".into() }.partition_key(),
             "event#e-1"
+        );
+        assert_eq!(
+            StateKey::Lease {
+                token: "t-1".into()
+            }
+            .partition_key(),
+            "lease#t-1"
+        );
+        assert_eq!(
+            StateKey::StickyLease { key: "ab12".into() }.partition_key(),
+            "sticky#ab12"
         );
     }
 }

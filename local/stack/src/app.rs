@@ -234,8 +234,9 @@ fn service_unavailable() -> Value {
     })
 }
 
-/// The parameters the local stack sets: the local issuer and audience, and a trust policy
-/// that trusts the demo's ISV (Acme, account 111122223333) for its `acme-*` products.
+/// The parameters the local stack sets: the local issuer and audience, a trust policy that
+/// trusts the demo's ISV (Acme, account 111122223333) for its `acme-*` products, and the
+/// checkout API's issuer: the stack's own account selling to its customers (Contoso).
 pub fn local_parameters(issuer_url: &str) -> BTreeMap<String, String> {
     let trust_policy = json!({
         "trusted": [{
@@ -251,6 +252,10 @@ pub fn local_parameters(issuer_url: &str) -> BTreeMap<String, String> {
         ("JwtIssuer".to_owned(), issuer_url.to_owned()),
         ("JwtAudience".to_owned(), LOCAL_AUDIENCE.to_owned()),
         ("TrustPolicy".to_owned(), trust_policy.to_string()),
+        (
+            "KeyFingerprint".to_owned(),
+            crate::flows::checkout_proxy::key_fingerprint(),
+        ),
     ])
 }
 

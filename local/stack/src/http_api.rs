@@ -507,7 +507,8 @@ fn build_event(input: &EventInput<'_>) -> Value {
         .map(|elapsed| elapsed.as_millis())
         .unwrap_or_default();
     let mut request_context = json!({
-        "accountId": crate::clients::ISV_ACCOUNT,
+        // The account the API is deployed in: the stack's.
+        "accountId": crate::clients::CUSTOMER_ACCOUNT,
         "apiId": LOCAL_API_ID,
         "domainName": domain_name,
         "domainPrefix": domain_prefix,

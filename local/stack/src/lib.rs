@@ -318,11 +318,25 @@ fn print_try_it(context: &Context) {
     let Some(app) = &context.app else { return };
     println!();
     println!("Try it:");
-    if let (Some(api), Some(route)) = (&app.stack_file.api_url, app.runtime.routes().first()) {
-        println!(
-            "  curl -H \"Authorization: Bearer $(cargo run -q -p local-stack -- token --sub customer-a)\" {api}{}",
-            route.path
-        );
+    if let Some(api) = &app.stack_file.api_url {
+        let bearer =
+            "-H \"Authorization: Bearer $(cargo run -q -p local-stack -- token --sub customer-a)\"";
+        let routes = app.runtime.routes();
+        for route in routes
+            .iter()
+            .filter(|route| route.method == "GET" && !route.path.contains('{'))
+        {
+            println!("  curl {bearer} {api}{}", route.path);
+        }
+        if routes
+            .iter()
+            .any(|route| route.method == "POST" && route.path == "/v1/checkout")
+        {
+            println!(
+                "  curl {bearer} -H 'Content-Type: application/json' -d '{}' {api}/v1/checkout",
+                flows::checkout_proxy::checkout_body(1, Some("laptop-1"))
+            );
+        }
     }
     println!(
         "  aws events put-events --endpoint-url $AWS_ENDPOINT_URL --entries \\

@@ -33,6 +33,8 @@ pub struct World {
     pub emulator_url: String,
     /// The emulator's state file, kept across restarts.
     pub state_file: Option<PathBuf>,
+    /// Where the emulator wrote the public key that verifies its signed tokens.
+    pub public_key: PathBuf,
     /// EventBridge of the customer account, on moto.
     pub events: aws_sdk_eventbridge::Client,
     /// DynamoDB of the customer account, on moto.
@@ -52,9 +54,14 @@ impl World {
     }
 
     /// A fresh world whose emulator runs with `config`.
-    pub async fn with_emulator(config: EmulatorConfig) -> Self {
+    pub async fn with_emulator(mut config: EmulatorConfig) -> Self {
         let n = STARTED.fetch_add(1, Ordering::Relaxed);
-        let log = std::env::temp_dir().join(format!("test-moto-{}-{n}.log", std::process::id()));
+        let prefix = format!("test-world-{}-{n}", std::process::id());
+        let log = std::env::temp_dir().join(format!("{prefix}-moto.log"));
+        let public_key = config
+            .public_key_out
+            .get_or_insert_with(|| std::env::temp_dir().join(format!("{prefix}-public-key.pem")))
+            .clone();
         let moto = MotoServer::start(&default_moto_server(), &log)
             .await
             .expect("moto's server must start (`scripts/venv.sh dev` installs it)");
@@ -87,6 +94,7 @@ impl World {
             emulator_url: emulator.endpoint_url(),
             emulator: Some(emulator),
             state_file: config.state_file,
+            public_key,
             moto,
             events,
             dynamodb,
@@ -101,6 +109,7 @@ impl World {
             emulator.shutdown().await;
         }
         config.state_file = self.state_file.clone();
+        config.public_key_out = Some(self.public_key.clone());
         let emulator = Emulator::start(config, "127.0.0.1:0".parse().unwrap())
             .await
             .expect("emulator restarts");

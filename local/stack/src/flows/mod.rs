@@ -2,6 +2,7 @@
 //! issues add theirs to [`all`] (for example: the grant-acceptor accepting the seeded grant).
 
 pub mod bus;
+pub mod checkout_proxy;
 pub mod grant_acceptor;
 pub mod host;
 pub mod infrastructure;
@@ -64,7 +65,7 @@ pub struct Flow {
 }
 
 /// Every flow of the demo, in the order they run.
-pub fn all() -> [Flow; 9] {
+pub fn all() -> [Flow; 10] {
     [
         infrastructure::FLOW,
         host::FLOW,
@@ -74,6 +75,7 @@ pub fn all() -> [Flow; 9] {
         managed_entitlements::FLOW,
         license_configurations::FLOW,
         license_events::FLOW,
+        checkout_proxy::FLOW,
         bus::FLOW,
     ]
 }

@@ -1,0 +1,193 @@
+//! The world checkout-proxy's tests run in: license-manager-local in-process (the stack's
+//! account issues licenses to its customers), moto's server for the state table, and the
+//! real handler fed the payload 2.0 fixtures of `events/checkout-proxy/`.
+#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+
+use checkout_proxy::{CheckoutProxy, Config, LicenseManager};
+use license_automation::events_out::RetryPolicy;
+use local_stack::clients::Account;
+pub use local_stack::flows::checkout_proxy::checkout_body;
+use local_stack::flows::checkout_proxy::issue_customer_license;
+pub use local_stack::testing::{TABLE, World};
+use serde_json::Value;
+
+/// The account the stack (and the proxy) runs in: it issues the licenses.
+pub const ISSUER_ACCOUNT: &str = local_stack::clients::CUSTOMER_ACCOUNT;
+/// The product.
+pub use local_stack::flows::checkout_proxy::PRODUCT_SKU as SKU;
+/// Two customers of the ISV (JWT `sub` claims).
+pub const ALICE: &str = "customer-a";
+pub const BOB: &str = "customer-b";
+
+/// `KEY_FINGERPRINT` of the issuer's licenses.
+pub use local_stack::flows::checkout_proxy::key_fingerprint as fingerprint;
+
+/// A fixture of `events/checkout-proxy/`.
+pub fn fixture(name: &str) -> Value {
+    local_stack::testing::fixture("checkout-proxy", name)
+}
+
+/// The fixture `name` as sent by `customer` (its `sub` claim), with `body` when given.
+pub fn event(name: &str, customer: &str, body: Option<Value>) -> Value {
+    let mut event = fixture(name);
+    if event["requestContext"]["authorizer"]["jwt"]["claims"]
+        .get("sub")
+        .is_some()
+    {
+        event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = Value::from(customer);
+    }
+    if let Some(body) = body {
+        event["body"] = Value::from(body.to_string());
+    }
+    event
+}
+
+/// An answer: status, headers (lower-case names) and the JSON body, if any.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub body: Option<Value>,
+}
+
+impl Answer {
+    /// The problem's `code`.
+    pub fn code(&self) -> &str {
+        self.body
+            .as_ref()
+            .and_then(|b| b["code"].as_str())
+            .unwrap_or_default()
+    }
+
+    /// The body member `name` as a string.
+    pub fn text(&self, name: &str) -> String {
+        self.body.as_ref().unwrap()[name]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Asserts a problem+json answer with `status` and `code`.
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!((self.status, self.code()), (status, code), "{self:?}");
+        assert!(
+            license_automation::checkout::PROBLEM_CODES.contains(&code),
+            "{code} is not a documented problem code"
+        );
+        assert_eq!(
+            self.headers["content-type"], "application/problem+json",
+            "{self:?}"
+        );
+        let body = self.body.as_ref().unwrap();
+        assert_eq!(body["status"], status);
+        assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    }
+}
+
+/// Invokes the handler with a payload 2.0 event, as Lambda does through lambda_http.
+pub async fn call(proxy: &CheckoutProxy, event: &Value) -> Answer {
+    let request = lambda_http::request::from_str(&event.to_string()).expect("a payload 2.0 event");
+    let response = proxy.handle(request).await;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| (name.as_str().to_owned(), value.to_str().unwrap().to_owned()))
+        .collect();
+    let bytes: &[u8] = response.body().as_ref();
+    let body = (!bytes.is_empty()).then(|| serde_json::from_slice(bytes).unwrap());
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// The handler in a test [`World`].
+pub trait ProxyWorld {
+    /// The handler, configured as the template configures it.
+    async fn proxy(&self) -> CheckoutProxy {
+        self.proxy_with(TABLE, None).await
+    }
+
+    /// The handler on `table`, with `retry` instead of its own retry policy.
+    async fn proxy_with(&self, table: &str, retry: Option<RetryPolicy>) -> CheckoutProxy;
+}
+
+impl ProxyWorld for World {
+    async fn proxy_with(&self, table: &str, retry: Option<RetryPolicy>) -> CheckoutProxy {
+        let env = self.function_env(&[("KEY_FINGERPRINT", &fingerprint()), ("STATE_TABLE", table)]);
+        let config = Config::from_env(&env).expect("valid configuration");
+        let mut license_manager =
+            LicenseManager::new(self.lm(ISSUER_ACCOUNT).await, config.max_concurrency);
+        if let Some(retry) = retry {
+            license_manager = license_manager.with_retry(retry);
+        }
+        CheckoutProxy::new(&config, license_manager, self.dynamodb.clone())
+    }
+}
+
+/// Issues `customer` a license with `seats` Users (and 100 Exports; PROVISIONAL for an
+/// hour, borrowing allowed) from the issuing account, as the demo does; its ARN.
+pub async fn issue_license(
+    lm: &aws_sdk_licensemanager::Client,
+    customer: &str,
+    seats: i64,
+) -> String {
+    let issuer = Account {
+        id: ISSUER_ACCOUNT,
+        license_manager: lm.clone(),
+    };
+    issue_customer_license(&issuer, customer, seats)
+        .await
+        .expect("create license")
+}
+
+/// Units of `entitlement` of `license` in use now.
+pub async fn consumed(
+    lm: &aws_sdk_licensemanager::Client,
+    license: &str,
+    entitlement: &str,
+) -> String {
+    let usage = local_stack::flows::licenses::consumed(lm, license, entitlement)
+        .await
+        .unwrap();
+    usage.split(' ').next().unwrap_or_default().to_owned()
+}
+
+/// The checkout fixture as `customer` with `body` and an `Idempotency-Key` (or none).
+pub fn checkout_event(customer: &str, body: Value, key: Option<&str>) -> Value {
+    let mut event = event("checkout.json", customer, Some(body));
+    match key {
+        Some(key) => event["headers"]["idempotency-key"] = Value::from(key),
+        None => {
+            event["headers"]
+                .as_object_mut()
+                .unwrap()
+                .remove("idempotency-key");
+        }
+    }
+    event
+}
+
+/// A token request (`extend.json` / `checkin.json`) as `customer` for `token`.
+pub fn token_event(name: &str, customer: &str, token: &str) -> Value {
+    event(
+        name,
+        customer,
+        Some(serde_json::json!({"licenseConsumptionToken": token})),
+    )
+}
+
+/// The usage fixture as `customer` for `license_id` (an id or an ARN).
+pub fn usage_event(customer: &str, license_id: &str) -> Value {
+    let mut event = event("usage.json", customer, None);
+    let encoded: String = license_id.replace(':', "%3A");
+    let path = format!("/v1/licenses/{encoded}/usage");
+    event["rawPath"] = Value::from(path.clone());
+    event["requestContext"]["http"]["path"] = Value::from(path);
+    event["pathParameters"]["licenseId"] = Value::from(license_id);
+    event
+}
