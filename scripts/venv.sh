@@ -3,8 +3,9 @@
 #   .venv                  moto[server], boto3, pytest, cargo-lambda (brings zig), newest cfn-lint
 #   .venv-sam              aws-sam-cli (with the cfn-lint it pins)
 #   .venv-cfn-lint-legacy  cfn-lint<1.54, which still lints inside the SAM transform
+#   .venv-bench            awslambdaric, boto3, matplotlib (make bench: the boto3 baseline, the plot)
 # A venv is rebuilt only when its requirements file changed (a stamp holds its hash).
-# Usage: scripts/venv.sh [dev|sam|legacy|all]   (default: all)
+# Usage: scripts/venv.sh [dev|sam|legacy|bench|all]   (default: all = dev, sam and legacy)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
@@ -32,10 +33,11 @@ case "${1:-all}" in
   dev) ensure .venv requirements/dev.txt ;;
   sam) ensure .venv-sam requirements/sam.txt ;;
   legacy) ensure .venv-cfn-lint-legacy requirements/cfn-lint-legacy.txt ;;
+  bench) ensure .venv-bench requirements/bench.txt ;;
   all)
     ensure .venv requirements/dev.txt
     ensure .venv-sam requirements/sam.txt
     ensure .venv-cfn-lint-legacy requirements/cfn-lint-legacy.txt
     ;;
-  *) echo "usage: $0 [dev|sam|legacy|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [dev|sam|legacy|bench|all]" >&2; exit 2 ;;
 esac
