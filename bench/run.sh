@@ -3,7 +3,7 @@
 # runner (cold starts, warm latency, RSS, zip sizes, checkout latency of every function under
 # functions/, the boto3 baseline and the floor), and draws the plot. Writes bench/results.md,
 # bench/results.json and bench/results.png.
-# Env: BENCH_COLD (20), BENCH_WARM (200), BENCH_CHECKOUTS (1000), BENCH_SWEEPS (1; 0 skips the
+# Env: BENCH_COLD (30), BENCH_WARM (300), BENCH_CHECKOUTS (1000), BENCH_SWEEPS (1; 0 skips the
 # sweeps), SWEEP_CONFIGURATIONS (10000), BENCH_OUT (bench: where the results go), MOTO_SERVER
 # (default: .venv's), CARGO_TARGET_DIR and CARGO_PROFILE_RELEASE_* (bench/release-profile).
 set -euo pipefail
@@ -68,7 +68,7 @@ echo "==> cold starts, latency, memory, size" >&2
   --lambda-dir "$target_dir/lambda" \
   --emulator "$target_dir/release/license-manager-local" \
   --python .venv-bench/bin/python \
-  --cold "${BENCH_COLD:-20}" --warm "${BENCH_WARM:-200}" --checkouts "${BENCH_CHECKOUTS:-1000}" \
+  --cold "${BENCH_COLD:-30}" --warm "${BENCH_WARM:-300}" --checkouts "${BENCH_CHECKOUTS:-1000}" \
   --work-dir "$work_dir" --out-dir "$out" \
   --build-seconds "$build_seconds" --sweep-seconds "$sweep_seconds" \
   "${sweep_logs[@]}"

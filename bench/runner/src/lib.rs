@@ -16,7 +16,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::Parser;
 
 use crate::cases::{CHECKOUT_PROXY, Case};
-use crate::measure::{Samples, Side, Target, measure, raw_checkouts};
+use crate::measure::{Planned, Samples, Side, Target, measure, raw_checkouts};
 use crate::results::{FunctionResult, Machine, Results};
 use crate::world::{CHECKOUT_ACCOUNT, World};
 
@@ -43,10 +43,10 @@ pub struct Options {
     #[arg(long)]
     pub python: PathBuf,
     /// Fresh processes per side.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 30)]
     pub cold: usize,
     /// Warm invocations per side.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 300)]
     pub warm: usize,
     /// Checkouts per path.
     #[arg(long, default_value_t = 1000)]
@@ -129,68 +129,80 @@ async fn measure_all(
     cases: &[Case],
     present: &[String],
 ) -> Result<Measured> {
-    let mut functions = Vec::new();
-    for case in cases {
+    // Every side of every case, then the floor, measured together (cold starts in rounds).
+    let mut planned = Vec::new();
+    let mut sides = Vec::new();
+    for (index, case) in cases.iter().enumerate() {
         let warm = if case.function == CHECKOUT_PROXY {
             options.checkouts
         } else {
             options.warm
         };
-        let rust = if present.contains(&case.function) {
+        if present.contains(&case.function) {
             let bootstrap = bootstrap(&options.lambda_dir, &case.function)?;
-            Some(side(options, world, case, Side::Rust, bootstrap, warm).await?)
-        } else {
-            None
-        };
+            planned.push(plan(options, world, case, Side::Rust, bootstrap, warm)?);
+            sides.push((index, Side::Rust));
+        }
         let baseline = options.repo.join("bench/baseline/bootstrap");
-        let boto3 = side(options, world, case, Side::Boto3, baseline, warm).await?;
-        functions.push(FunctionResult {
-            function: case.function.clone(),
-            work: case.work.to_owned(),
-            zip_bytes: rust
-                .is_some()
-                .then(|| zip_size(&options.lambda_dir, &case.function))
-                .flatten(),
-            rust,
-            boto3,
-        });
+        planned.push(plan(options, world, case, Side::Boto3, baseline, warm)?);
+        sides.push((index, Side::Boto3));
     }
-    eprintln!("floor: {} cold, {} warm", options.cold, options.warm);
-    let floor = measure(
-        Target {
+    planned.push(Planned {
+        target: Target {
             name: "lambda-floor".to_owned(),
             bootstrap: bootstrap(&options.lambda_dir, "lambda-floor")?,
             account: CHECKOUT_ACCOUNT.to_owned(),
             environment: world.endpoints(),
             log_file: options.work_dir.join("floor.log"),
         },
-        &serde_json::json!({}),
+        event: serde_json::json!({}),
+        warm: options.warm,
+    });
+    eprintln!(
+        "{} cold starts of each of {} sides, in rounds",
         options.cold,
-        options.warm,
-    )
-    .await?;
+        planned.len()
+    );
+    let mut measured = measure(planned, options.cold).await?;
+    let floor = measured.pop().context("the floor was not measured")?;
+    let mut functions: Vec<FunctionResult> = cases
+        .iter()
+        .map(|case| FunctionResult {
+            function: case.function.clone(),
+            work: case.work.to_owned(),
+            zip_bytes: None,
+            rust: None,
+            boto3: Samples::default(),
+        })
+        .collect();
+    for ((index, side), samples) in sides.into_iter().zip(measured) {
+        let function = &mut functions[index];
+        match side {
+            Side::Rust => {
+                function.zip_bytes = zip_size(&options.lambda_dir, &function.function);
+                function.rust = Some(samples);
+            }
+            Side::Boto3 => function.boto3 = samples,
+        }
+    }
     eprintln!("raw CheckoutLicense: {}", options.checkouts);
     let client = world.license_manager(CHECKOUT_ACCOUNT).await;
     let raw = raw_checkouts(&client, options.checkouts).await?;
     Ok((functions, floor, raw))
 }
 
-async fn side(
+fn plan(
     options: &Options,
     world: &World,
     case: &Case,
     side: Side,
     bootstrap: PathBuf,
     warm: usize,
-) -> Result<Samples> {
+) -> Result<Planned> {
     let label = match side {
         Side::Rust => "rust",
         Side::Boto3 => "boto3",
     };
-    eprintln!(
-        "{} ({label}): {} cold, {warm} warm",
-        case.function, options.cold
-    );
     let mut environment = world.endpoints();
     environment.extend(case.environment.clone());
     if side == Side::Boto3 {
@@ -204,8 +216,8 @@ async fn side(
         environment.insert("BENCH_PYTHON".to_owned(), python.display().to_string());
         environment.insert("BASELINE_OF".to_owned(), case.function.clone());
     }
-    measure(
-        Target {
+    Ok(Planned {
+        target: Target {
             name: case.function.clone(),
             bootstrap,
             account: case.account.to_owned(),
@@ -214,12 +226,9 @@ async fn side(
                 .work_dir
                 .join(format!("{}-{label}.log", case.function)),
         },
-        &case.event,
-        options.cold,
+        event: case.event.clone(),
         warm,
-    )
-    .await
-    .with_context(|| format!("{} ({label})", case.function))
+    })
 }
 
 /// The function packages: the directories under `functions/`, sorted.

@@ -55,43 +55,68 @@ pub struct Samples {
     pub peak_rss_kib: Option<u64>,
 }
 
-/// Starts `cold` fresh processes of `target` (one invocation each), then makes `warm`
-/// invocations of the last one. Any failed invocation fails the measurement: a benchmark of
-/// errors measures nothing.
-pub async fn measure(target: Target, event: &Value, cold: usize, warm: usize) -> Result<Samples> {
-    let mut config = FunctionConfig::new(&target.name, &target.bootstrap);
-    config.environment = target.environment;
-    config.account = target.account;
-    config.timeout = Duration::from_secs(30);
-    config.log_file = Some(target.log_file);
-    let function = Function::new(config);
-    let mut samples = Samples::default();
+/// One side of one case: what to start, the event of every invocation, how many warm
+/// invocations.
+pub struct Planned {
+    /// What to start.
+    pub target: Target,
+    /// The event.
+    pub event: Value,
+    /// Warm invocations after the cold starts.
+    pub warm: usize,
+}
+
+/// Starts `cold` fresh processes of every target (one invocation each), in rounds that take
+/// each target in turn, so that a change of load during the run weighs on every side alike;
+/// then makes each target's warm invocations on its last process. Any failed invocation
+/// fails the measurement: a benchmark of errors measures nothing.
+pub async fn measure(planned: Vec<Planned>, cold: usize) -> Result<Vec<Samples>> {
+    let runs: Vec<(Function, Planned)> = planned
+        .into_iter()
+        .map(|planned| {
+            let target = &planned.target;
+            let mut config = FunctionConfig::new(&target.name, &target.bootstrap);
+            config.environment = target.environment.clone();
+            config.account = target.account.clone();
+            config.timeout = Duration::from_secs(30);
+            config.log_file = Some(target.log_file.clone());
+            (Function::new(config), planned)
+        })
+        .collect();
+    let mut all = vec![Samples::default(); runs.len()];
     for _ in 0..cold.max(1) {
+        for ((function, planned), samples) in runs.iter().zip(&mut all) {
+            let name = &planned.target.name;
+            function.recycle().await;
+            let invocation = checked(name, function.invoke(planned.event.clone()).await)?;
+            let Some(init) = invocation.init else {
+                bail!("{name}: a recycled function was not started afresh");
+            };
+            samples.init_ms.push(millis(init));
+            samples.first_ms.push(millis(invocation.duration));
+            samples.cold_rss_kib.extend(invocation.max_rss_kib);
+        }
+    }
+    for ((function, planned), samples) in runs.iter().zip(&mut all) {
+        eprintln!(
+            "{}: {} warm",
+            planned.target.log_file.display(),
+            planned.warm
+        );
+        for _ in 0..planned.warm {
+            // The caller's clock, like the raw round trip's: from handing the event to the
+            // host until the answer is back, so the host's hand-over counts on every side.
+            let started = Instant::now();
+            let invocation = function.invoke(planned.event.clone()).await;
+            let elapsed = started.elapsed();
+            let invocation = checked(&planned.target.name, invocation)?;
+            samples.warm_ms.push(millis(elapsed));
+            samples.duration_ms.push(millis(invocation.duration));
+            samples.peak_rss_kib = invocation.max_rss_kib;
+        }
         function.recycle().await;
-        let invocation = checked(&target.name, function.invoke(event.clone()).await)?;
-        let Some(init) = invocation.init else {
-            bail!(
-                "{}: a recycled function was not started afresh",
-                target.name
-            );
-        };
-        samples.init_ms.push(millis(init));
-        samples.first_ms.push(millis(invocation.duration));
-        samples.cold_rss_kib.extend(invocation.max_rss_kib);
     }
-    for _ in 0..warm {
-        // The caller's clock, like the raw round trip's: from handing the event to the host
-        // until the answer is back, so the host's own hand-over is counted on every side.
-        let started = Instant::now();
-        let invocation = function.invoke(event.clone()).await;
-        let elapsed = started.elapsed();
-        let invocation = checked(&target.name, invocation)?;
-        samples.warm_ms.push(millis(elapsed));
-        samples.duration_ms.push(millis(invocation.duration));
-        samples.peak_rss_kib = invocation.max_rss_kib;
-    }
-    function.recycle().await;
-    Ok(samples)
+    Ok(all)
 }
 
 fn checked(name: &str, invocation: Invocation) -> Result<Invocation> {
