@@ -98,11 +98,8 @@ pub async fn measure(planned: Vec<Planned>, cold: usize) -> Result<Vec<Samples>>
         }
     }
     for ((function, planned), samples) in runs.iter().zip(&mut all) {
-        eprintln!(
-            "{}: {} warm",
-            planned.target.log_file.display(),
-            planned.warm
-        );
+        let side = planned.target.log_file.file_stem().unwrap_or_default();
+        eprintln!("{}: {} warm", side.display(), planned.warm);
         for _ in 0..planned.warm {
             // The caller's clock, like the raw round trip's: from handing the event to the
             // host until the answer is back, so the host's hand-over counts on every side.
