@@ -233,7 +233,8 @@ impl Results {
             "## Checkout latency ({} requests per path, one at a time)\n\n\
              Overhead is a path's percentile minus the raw round trip's (CheckoutLicense from \
              the Rust SDK straight to the emulator; most of it is the emulator's RSA-PSS \
-             signature of the answer).\n\n\
+             signature of the answer). It includes lambda-host's hand-over of the event and \
+             the answer, which the floor's row shows alone.\n\n\
              | path | n | min | median | p99 | overhead p50 | overhead p99 |\n\
              |---|---|---|---|---|---|---|",
             self.checkouts
@@ -247,6 +248,14 @@ impl Results {
             "| raw emulator round trip (Rust SDK) | {} | {:.3} | {:.3} | {:.3} | - | - |",
             raw.count, raw.min, raw.median, raw.p99
         );
+        if let Some(floor) = Summary::of(&self.floor.warm_ms) {
+            // What any function pays for the hand-over alone: part of every overhead below.
+            let _ = writeln!(
+                out,
+                "| for reference: the floor's warm invocation (host hand-over, no work) | {} | {:.3} | {:.3} | {:.3} | - | - |",
+                floor.count, floor.min, floor.median, floor.p99
+            );
+        }
         let checkout = self
             .functions
             .iter()
