@@ -50,6 +50,8 @@ def main():
     with open(source, encoding="utf-8") as handle:
         results = json.load(handle)
     checkout = [("raw round trip (Rust SDK)", "raw", results["raw_checkout_ms"])]
+    if results.get("raw_checkout_link_ms"):
+        checkout.append(("raw + state PutItem (Rust SDK)", "raw", results["raw_checkout_link_ms"]))
     for function in results["functions"]:
         if function["function"] == "checkout-proxy":
             for side in ("rust", "boto3"):

@@ -9,6 +9,7 @@ function (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_LICENSE_MANAGER).
 
 import json
 import os
+import time
 import uuid
 
 import boto3
@@ -57,7 +58,8 @@ def license_events(event):
 
 
 def checkout_proxy(event):
-    """POST /v1/checkout: CheckoutLicense for the caller's verified identity."""
+    """POST /v1/checkout: CheckoutLicense for the caller's verified identity, then the state
+    table's link of the consumption token to the caller."""
     claims = event["requestContext"]["authorizer"]["jwt"]["claims"]
     body = json.loads(event["body"])
     result = license_manager.checkout_license(
@@ -72,6 +74,25 @@ def checkout_proxy(event):
         ClientToken=uuid.uuid4().hex,
     )
     result.pop("ResponseMetadata", None)
+    # As checkout-proxy does: link the consumption token to its customer in the state table
+    # (a conditional write, expiring a little after the checkout).
+    now = int(time.time())
+    dynamodb.put_item(
+        TableName=os.environ["STATE_TABLE"],
+        Item={
+            "pk": {"S": f"lease#{result['LicenseConsumptionToken']}"},
+            "state": {"S": json.dumps({
+                "beneficiary": claims[os.environ.get("BENEFICIARY_CLAIM", "sub")],
+                "licenseArn": result.get("LicenseArn", ""),
+                "checkoutType": body["checkoutType"],
+            })},
+            "updatedAt": {"S": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))},
+            "expiresAt": {"N": str(now + 3600 + 600)},
+        },
+        ConditionExpression="attribute_not_exists(#pk) OR #expiresAt <= :now",
+        ExpressionAttributeNames={"#pk": "pk", "#expiresAt": "expiresAt"},
+        ExpressionAttributeValues={":now": {"N": str(now)}},
+    )
     return {
         "statusCode": 200,
         "headers": {"content-type": "application/json"},

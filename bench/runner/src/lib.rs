@@ -97,7 +97,7 @@ pub async fn run(options: Options) -> Result<Results> {
     let world = World::start(&options.moto_server, &options.emulator, &options.work_dir).await?;
     let outcome = measure_all(&options, &world, &cases, &present).await;
     world.stop().await;
-    let (functions, floor, raw_checkout_ms) = outcome?;
+    let (functions, floor, raw_checkout_ms, raw_checkout_link_ms) = outcome?;
     let results = Results {
         machine: machine(load_before),
         cold: options.cold,
@@ -107,6 +107,7 @@ pub async fn run(options: Options) -> Result<Results> {
         floor,
         floor_zip_bytes: zip_size(&options.lambda_dir, "lambda-floor"),
         raw_checkout_ms,
+        raw_checkout_link_ms,
         sweeps: sweeps(&options.sweep_logs, &present)?,
         skipped,
         measured_seconds: started.elapsed().as_secs_f64() + options.sweep_seconds,
@@ -121,7 +122,7 @@ pub async fn run(options: Options) -> Result<Results> {
     Ok(results)
 }
 
-type Measured = (Vec<FunctionResult>, Samples, Vec<f64>);
+type Measured = (Vec<FunctionResult>, Samples, Vec<f64>, Vec<f64>);
 
 async fn measure_all(
     options: &Options,
@@ -187,8 +188,16 @@ async fn measure_all(
     }
     eprintln!("raw CheckoutLicense: {}", options.checkouts);
     let client = world.license_manager(CHECKOUT_ACCOUNT).await;
-    let raw = raw_checkouts(&client, options.checkouts).await?;
-    Ok((functions, floor, raw))
+    let raw = raw_checkouts(&client, None, options.checkouts).await?;
+    eprintln!("raw CheckoutLicense + PutItem: {}", options.checkouts);
+    let dynamodb = world.dynamodb(CHECKOUT_ACCOUNT).await;
+    let linked = raw_checkouts(
+        &client,
+        Some((&dynamodb, crate::world::STATE_TABLE)),
+        options.checkouts,
+    )
+    .await?;
+    Ok((functions, floor, raw, linked))
 }
 
 fn plan(

@@ -130,11 +130,15 @@ fn checked(name: &str, invocation: Invocation) -> Result<Invocation> {
 }
 
 /// `count` CheckoutLicense calls straight to the emulator through the Rust SDK, one at a
-/// time: the round trip a checkout through a function adds its own cost to.
+/// time: the round trip a checkout through a function adds its own cost to. With `links`
+/// (moto's DynamoDB and the state table), each is followed by the conditional PutItem that
+/// links the consumption token to its customer, as checkout-proxy does.
 pub async fn raw_checkouts(
     client: &aws_sdk_licensemanager::Client,
+    links: Option<(&aws_sdk_dynamodb::Client, &str)>,
     count: usize,
 ) -> Result<Vec<f64>> {
+    use aws_sdk_dynamodb::types::AttributeValue;
     use aws_sdk_licensemanager::types::{CheckoutType, EntitlementData, EntitlementDataUnit};
     let entitlement = EntitlementData::builder()
         .name(crate::world::ENTITLEMENT)
@@ -151,10 +155,37 @@ pub async fn raw_checkouts(
             .beneficiary(crate::world::BENEFICIARY)
             .client_token(uuid::Uuid::new_v4().simple().to_string());
         let started = Instant::now();
-        request
+        let output = request
             .send()
             .await
             .map_err(local_stack::clients::sdk_error)?;
+        if let Some((dynamodb, table)) = links {
+            let at = time::OffsetDateTime::now_utc();
+            let now = at.unix_timestamp();
+            let updated_at = at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            let token = output.license_consumption_token().unwrap_or_default();
+            let link = serde_json::json!({
+                "beneficiary": crate::world::BENEFICIARY,
+                "licenseArn": output.license_arn().unwrap_or_default(),
+                "checkoutType": "PROVISIONAL",
+            });
+            dynamodb
+                .put_item()
+                .table_name(table)
+                .item("pk", AttributeValue::S(format!("lease#{token}")))
+                .item("state", AttributeValue::S(link.to_string()))
+                .item("updatedAt", AttributeValue::S(updated_at))
+                .item("expiresAt", AttributeValue::N((now + 4200).to_string()))
+                .condition_expression("attribute_not_exists(#pk) OR #expiresAt <= :now")
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_names("#expiresAt", "expiresAt")
+                .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                .send()
+                .await
+                .map_err(local_stack::clients::sdk_error)?;
+        }
         samples.push(millis(started.elapsed()));
     }
     Ok(samples)

@@ -76,11 +76,7 @@ impl World {
         }
         for account in [SWEEP_ACCOUNT, CHECKOUT_ACCOUNT] {
             let config = sdk_config(account).await;
-            let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-                aws_sdk_dynamodb::config::Builder::from(&config)
-                    .endpoint_url(world.moto.url())
-                    .build(),
-            );
+            let dynamodb = world.dynamodb(account).await;
             // moto may keep one account for every access key: then the second is there.
             already_there(create_state_table(&dynamodb, STATE_TABLE).await)
                 .with_context(|| format!("state table of {account}"))?;
@@ -119,6 +115,15 @@ impl World {
         aws_sdk_licensemanager::Client::from_conf(
             aws_sdk_licensemanager::config::Builder::from(&sdk_config(account).await)
                 .endpoint_url(&self.emulator_url)
+                .build(),
+        )
+    }
+
+    /// A DynamoDB client of `account`, to moto.
+    pub async fn dynamodb(&self, account: &str) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk_config(account).await)
+                .endpoint_url(self.moto.url())
                 .build(),
         )
     }
