@@ -1,6 +1,6 @@
 # Local stack targets (included by the Makefile).
 
-.PHONY: bootstraps demo demo-keep test-boto3 bench-emulator
+.PHONY: bootstraps demo demo-keep test-boto3 bench bench-emulator
 
 # The functions' bootstraps the local stack runs (target/debug/<name>).
 bootstraps:
@@ -16,6 +16,9 @@ demo-keep: bootstraps ## the demo, then leave the stack running and print how to
 
 test-boto3: ## build license-manager-local and run the boto3 suite against the binary
 	local/emulator/tests/boto3/run.sh
+
+bench: ## benchmarks beside a boto3 baseline and a floor: cold start, latency, RSS, zip, checkout, sweeps (bench/results.md)
+	bench/run.sh
 
 bench-emulator: ## CheckoutLicense requests/second of the release emulator on loopback (wrk)
 	bench/emulator/run.sh

@@ -1,43 +1,36 @@
 #!/usr/bin/env bash
-# Measures the release profile's opt-level for a function-like binary (bench/lambda-probe):
-# stripped size, cold-start init (SDK config + clients), handler latency (parse an event, one
-# License Manager call through the SDK to license-manager-local on loopback) and peak RSS.
-# Each opt-level is built into its own target directory so the choices do not overwrite
-# each other.  Usage: bench/release-profile/run.sh [opt-levels...]   (default: 3 2 s z)
+# Compares opt-levels of the release profile on the real functions: for each level, the whole
+# bench (bench/run.sh, without the sweeps) with CARGO_PROFILE_RELEASE_OPT_LEVEL set, built into
+# its own target directory so the levels do not overwrite each other; then one table of zip
+# size, init, warm latency and peak RSS per function and level.
+# Usage: bench/release-profile/run.sh [opt-levels...]   (default: 3 2 s z)
+# Env: BENCH_COLD, BENCH_WARM, BENCH_CHECKOUTS as for bench/run.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 levels=("${@:-3 2 s z}")
 read -r -a levels <<<"${levels[*]}"
-runs=${RUNS:-15}
 
-cargo build -q --release -p license-manager-local
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-target/release/license-manager-local --port "$port" >/dev/null 2>&1 &
-emulator=$!
-trap 'kill $emulator 2>/dev/null' EXIT
-for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
-
-export AWS_ENDPOINT_URL_LICENSE_MANAGER="http://127.0.0.1:$port" AWS_REGION=us-east-1
-export AWS_ACCESS_KEY_ID=123456789012 AWS_SECRET_ACCESS_KEY=x ITERATIONS=${ITERATIONS:-200}
-
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-
-printf '| opt-level | size (bytes) | init µs (median of %s) | p50 µs | p99 µs | peak RSS KiB |\n|---|---|---|---|---|---|\n' "$runs"
 for level in "${levels[@]}"; do
-  dir="target/profile-opt-$level"
-  CARGO_PROFILE_RELEASE_OPT_LEVEL=$level CARGO_TARGET_DIR=$dir cargo build -q --release -p lambda-probe
-  binary="$dir/release/lambda-probe"
-  size=$(stat -c %s "$binary")
-  inits=() p50s=() p99s=() rss=()
-  for _ in $(seq "$runs"); do
-    line=$(/usr/bin/time -f 'rss=%M' "$binary" 2>/tmp/probe-time.$$)
-    rss+=("$(sed -n 's/^rss=//p' /tmp/probe-time.$$)")
-    inits+=("$(sed -E 's/.*"initMicros":([0-9]+).*/\1/' <<<"$line")")
-    p50s+=("$(sed -E 's/.*"p50Micros":([0-9]+).*/\1/' <<<"$line")")
-    p99s+=("$(sed -E 's/.*"p99Micros":([0-9]+).*/\1/' <<<"$line")")
-  done
-  rm -f /tmp/probe-time.$$
-  printf '| %s | %s | %s | %s | %s | %s |\n' "$level" "$size" \
-    "$(printf '%s\n' "${inits[@]}" | median)" "$(printf '%s\n' "${p50s[@]}" | median)" \
-    "$(printf '%s\n' "${p99s[@]}" | median)" "$(printf '%s\n' "${rss[@]}" | median)"
+  dir=$PWD/target/profile-opt-$level
+  mkdir -p "$dir/results"
+  echo "==> opt-level $level" >&2
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=$level CARGO_TARGET_DIR=$dir BENCH_SWEEPS=0 \
+    BENCH_OUT=$dir/results bench/run.sh >&2
 done
+
+.venv-bench/bin/python - "${levels[@]}" <<'PY'
+import json, statistics, sys
+
+print("| opt-level | function | zip (bytes) | init median (ms) | warm median (ms) | warm p99 (ms) | peak RSS (KiB) |")
+print("|---|---|---|---|---|---|---|")
+for level in sys.argv[1:]:
+    with open(f"target/profile-opt-{level}/results/results.json", encoding="utf-8") as handle:
+        results = json.load(handle)
+    sides = [(f["function"], f["zip_bytes"], f["rust"]) for f in results["functions"] if f["rust"]]
+    sides.append(("floor", results["floor_zip_bytes"], results["floor"]))
+    for name, zip_bytes, samples in sides:
+        warm = sorted(samples["warm_ms"])
+        p99 = warm[max(0, -(-len(warm) * 99 // 100) - 1)] if warm else float("nan")
+        print(f"| {level} | {name} | {zip_bytes} | {statistics.median(samples['init_ms']):.2f} | "
+              f"{statistics.median(warm) if warm else float('nan'):.3f} | {p99:.3f} | {samples['peak_rss_kib']} |")
+PY

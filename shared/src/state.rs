@@ -14,11 +14,15 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 const PK: &str = "pk";
+/// BatchGetItem's limit of keys per call.
+const BATCH_GET_LIMIT: usize = 100;
+/// Calls of one batch before keys DynamoDB keeps leaving unprocessed are an error.
+const BATCH_GET_ROUNDS: u32 = 8;
 const STATE: &str = "state";
 const UPDATED_AT: &str = "updatedAt";
 /// The table's TTL attribute (epoch seconds).
@@ -173,6 +177,103 @@ impl StateStore {
         let record = self.parse(&pk, item)?;
         let now = (self.clock)();
         Ok(record.filter(|record| record.expires_at.is_none_or(|at| at > now)))
+    }
+
+    /// The current records of many keys at once: BatchGetItem, 100 keys a call, strongly
+    /// consistent like [`get`](Self::get), keys DynamoDB leaves unprocessed asked again. A key
+    /// with no live record maps to `None`; a key whose item cannot be read (malformed) is left
+    /// out, so that a [`get`](Self::get) of it reports why.
+    pub async fn get_many(
+        &self,
+        keys: &[StateKey],
+    ) -> Result<HashMap<StateKey, Option<StateRecord>>, StateError> {
+        let mut unique: Vec<&StateKey> = Vec::with_capacity(keys.len());
+        let mut by_pk: HashMap<String, &StateKey> = HashMap::with_capacity(keys.len());
+        for key in keys {
+            if by_pk.insert(key.partition_key(), key).is_none() {
+                unique.push(key);
+            }
+        }
+        let now = (self.clock)();
+        let mut records = HashMap::with_capacity(unique.len());
+        for chunk in unique.chunks(BATCH_GET_LIMIT) {
+            let first = chunk
+                .first()
+                .map(|key| key.partition_key())
+                .unwrap_or_default();
+            let mut pending: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|key| HashMap::from([(PK.to_owned(), AttributeValue::S(key.partition_key()))]))
+                .collect();
+            let mut rounds = 0;
+            while !pending.is_empty() {
+                if rounds > 0 {
+                    // DynamoDB returns unprocessed keys under throttling: back off a little.
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << rounds.min(5))).await;
+                }
+                rounds += 1;
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(pending))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|error| StateError::Call {
+                        table: self.table.clone(),
+                        operation: "BatchGetItem",
+                        key: first.clone(),
+                        message: error.to_string(),
+                    })?;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|error| self.call_error("BatchGetItem", &first, error))?;
+                for item in output
+                    .responses()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
+                    let Some(key) = item
+                        .get(PK)
+                        .and_then(|pk| pk.as_s().ok())
+                        .and_then(|pk| by_pk.get(pk))
+                    else {
+                        continue;
+                    };
+                    if let Ok(record) = self.parse(&key.partition_key(), item) {
+                        let live = record.filter(|r| r.expires_at.is_none_or(|at| at > now));
+                        records.insert((*key).clone(), live);
+                    } else {
+                        // Left out: get() of this key names what is wrong with it.
+                        by_pk.remove(&key.partition_key());
+                    }
+                }
+                pending = output
+                    .unprocessed_keys()
+                    .and_then(|unprocessed| unprocessed.get(&self.table))
+                    .map(|unprocessed| unprocessed.keys().to_vec())
+                    .unwrap_or_default();
+                if rounds >= BATCH_GET_ROUNDS && !pending.is_empty() {
+                    return Err(StateError::Call {
+                        table: self.table.clone(),
+                        operation: "BatchGetItem",
+                        key: first,
+                        message: format!(
+                            "{} keys still unprocessed after {rounds} calls",
+                            pending.len()
+                        ),
+                    });
+                }
+            }
+            for key in chunk {
+                if by_pk.contains_key(&key.partition_key()) {
+                    records.entry((*key).clone()).or_insert(None);
+                }
+            }
+        }
+        Ok(records)
     }
 
     /// Writes `new_state` for `key` if the current state is `expected` (`None`: no live record).

@@ -265,3 +265,53 @@ async fn a_missing_table_is_an_error_not_silence() {
     );
     assert!(error.to_string().contains("no-such-table"), "{error}");
 }
+
+#[tokio::test]
+async fn many_records_are_read_in_batches_like_one_at_a_time() {
+    let moto = common::moto().await;
+    let (client, store) = store(&moto).await;
+    // 250 keys: three BatchGetItem calls of at most 100. Every third has a record, one has
+    // expired, one is malformed.
+    let keys: Vec<StateKey> = (0..250)
+        .map(|n| StateKey::Alert {
+            resource: format!("configuration-{n}"),
+        })
+        .collect();
+    for key in keys.iter().step_by(3) {
+        store.put_if(key, None, "warning", None).await.unwrap();
+    }
+    let yesterday = OffsetDateTime::now_utc() - Duration::days(1);
+    store
+        .put_if(&keys[1], None, "exceeded", Some(yesterday))
+        .await
+        .unwrap();
+    client
+        .put_item()
+        .table_name(TABLE)
+        .item("pk", AttributeValue::S(keys[2].partition_key()))
+        .item("state", AttributeValue::N("3".into()))
+        .send()
+        .await
+        .unwrap();
+
+    let mut asked = keys.clone();
+    asked.push(keys[0].clone()); // a repeated key is read once
+    let records = store.get_many(&asked).await.unwrap();
+
+    assert_eq!(records.len(), keys.len() - 1, "all but the malformed one");
+    assert!(!records.contains_key(&keys[2]));
+    assert!(
+        store.get(&keys[2]).await.is_err(),
+        "get names the malformed item"
+    );
+    for (n, key) in keys.iter().enumerate().filter(|(n, _)| *n != 2) {
+        assert_eq!(
+            records[key],
+            store.get(key).await.unwrap(),
+            "key {n}: a batch read agrees with a single read"
+        );
+    }
+    assert_eq!(records[&keys[0]].as_ref().unwrap().state, "warning");
+    assert_eq!(records[&keys[1]], None, "expired");
+    assert_eq!(records[&keys[4]], None, "absent");
+}

@@ -62,8 +62,8 @@ async fn sweeps(latency: Duration, concurrencies: &[usize]) {
             .events
             .remove_targets()
             .event_bus_name(BUS)
-            .rule("all")
-            .ids("queue")
+            .rule("emitted")
+            .ids("local-host")
             .send()
             .await
             .unwrap();

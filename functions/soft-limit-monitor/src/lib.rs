@@ -14,6 +14,8 @@ mod error;
 mod license_manager;
 mod limit;
 
+use std::collections::HashMap;
+
 use futures_util::StreamExt as _;
 use lambda_runtime::LambdaEvent;
 use license_automation::config::Enforcement;
@@ -173,7 +175,7 @@ impl SoftLimitMonitor {
 
     /// Checks every watched configuration and entitlement.
     pub async fn sweep(&self, account: Option<&str>) -> Result<Summary, SoftLimitMonitorError> {
-        let checker = LimitChecker {
+        let mut checker = LimitChecker {
             license_manager: &self.license_manager,
             state: &self.state,
             publisher: &self.publisher,
@@ -181,6 +183,7 @@ impl SoftLimitMonitor {
             enforcement: self.enforcement,
             dry_run: self.dry_run,
             account,
+            prefetched: HashMap::new(),
         };
         let mut summary = Summary {
             trigger: Trigger::Sweep,
@@ -198,7 +201,6 @@ impl SoftLimitMonitor {
         );
         match configurations {
             Ok(configurations) => {
-                let checker = &checker;
                 let mut checked = Vec::new();
                 for configuration in configurations {
                     match watched(&configuration) {
@@ -221,6 +223,9 @@ impl SoftLimitMonitor {
                         }
                     }
                 }
+                // One BatchGetItem per 100 configurations instead of a GetItem each.
+                checker.prefetch(&checked).await;
+                let checker = &checker;
                 let results: Vec<_> = futures_util::stream::iter(&checked)
                     .map(|configuration| async move {
                         (configuration, checker.configuration(configuration).await)

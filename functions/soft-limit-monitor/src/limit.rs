@@ -7,6 +7,8 @@
 //! that cannot be read or written costs at most one repeated alert, never silence. An alert
 //! that cannot be published puts the stored level back, so the retry alerts.
 
+use std::collections::HashMap;
+
 use aws_sdk_licensemanager::types::{Entitlement, EntitlementUsage, LicenseConfiguration};
 use license_automation::config::Enforcement;
 use license_automation::events_out::{
@@ -14,7 +16,7 @@ use license_automation::events_out::{
     SoftLimitCrossing, SoftLimitEnforced,
 };
 use license_automation::limits::{Crossing, Level, Usage, crossing, overage_due};
-use license_automation::state::{StateError, StateKey, StateStore, WriteOutcome};
+use license_automation::state::{StateError, StateKey, StateRecord, StateStore, WriteOutcome};
 use time::OffsetDateTime;
 
 use crate::license_manager::{FailureKind, LicenseManager, LicenseManagerError};
@@ -113,6 +115,9 @@ pub struct LimitChecker<'a> {
     pub dry_run: bool,
     /// The account the sweep runs in (from the scheduled event), when known.
     pub account: Option<&'a str>,
+    /// State records read ahead in batches ([`prefetch`](Self::prefetch)); a key not here is
+    /// read on its own.
+    pub prefetched: HashMap<StateKey, Option<StateRecord>>,
 }
 
 /// How a sweep treats a license configuration.
@@ -351,8 +356,33 @@ impl LimitChecker<'_> {
         StateKey::Alert { resource }
     }
 
+    /// Reads the alert states of `configurations` in batches, so that checking them makes
+    /// no read of its own. If the batch read fails, each is read on its own (and a state
+    /// that cannot be read is treated as such there).
+    pub async fn prefetch(&mut self, configurations: &[LicenseConfiguration]) {
+        let keys: Vec<StateKey> = configurations
+            .iter()
+            .map(|configuration| {
+                self.key(
+                    configuration
+                        .license_configuration_arn()
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+            })
+            .collect();
+        match self.state.get_many(&keys).await {
+            Ok(records) => self.prefetched = records,
+            Err(error) => warn_state(&error),
+        }
+    }
+
     async fn read(&self, key: &StateKey) -> Prior {
-        match self.state.get(key).await {
+        let read = match self.prefetched.get(key) {
+            Some(record) => Ok(record.clone()),
+            None => self.state.get(key).await,
+        };
+        match read {
             Ok(None) => Prior::Absent,
             Ok(Some(record)) => match record.state.parse() {
                 Ok(level) => Prior::Level(level),
