@@ -633,9 +633,15 @@ pub fn lease_is_live(expiration: i64, now: i64) -> bool {
 /// How logs name a license consumption token: a bearer credential never written whole, but
 /// a short digest that still lets one follow a lease from checkout to check-in.
 pub fn token_reference(token: &str) -> String {
-    let mut hash = sha256_hex(&[token]);
+    let mut hash = token_digest(token);
     hash.truncate(16);
     format!("sha256:{hash}")
+}
+
+/// The SHA-256 (hex) of a license consumption token: how the state table keys its link to
+/// a customer, so that neither the table nor an error naming its key holds the credential.
+pub fn token_digest(token: &str) -> String {
+    sha256_hex(&[token])
 }
 
 /// SHA-256 of the parts (length-prefixed, so no two lists collide), as hex.

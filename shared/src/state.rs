@@ -51,8 +51,9 @@ pub enum StateKey {
     /// checkout-proxy: which customer a license consumption token belongs to (until the
     /// checkout expires).
     Lease {
-        /// The license consumption token.
-        token: String,
+        /// The token's digest (`checkout::token_digest`): the token itself is a bearer
+        /// credential and is never stored or logged.
+        token_digest: String,
     },
     /// checkout-proxy: the live sticky lease of one customer, SKU, entitlements and node.
     StickyLease {
@@ -68,7 +69,7 @@ impl StateKey {
             Self::Alert { resource } => format!("alert#{resource}"),
             Self::Notified { arn, version } => format!("notified#{arn}#{version}"),
             Self::ProcessedEvent { id } => format!("event#{id}"),
-            Self::Lease { token } => format!("lease#{token}"),
+            Self::Lease { token_digest } => format!("lease#{token_digest}"),
             Self::StickyLease { key } => format!("sticky#{key}"),
         }
     }
@@ -464,7 +465,7 @@ mod tests {
         );
         assert_eq!(
             StateKey::Lease {
-                token: "t-1".into()
+                token_digest: "t-1".into()
             }
             .partition_key(),
             "lease#t-1"

@@ -1,7 +1,7 @@
 //! The state table's part in checkout-proxy (DESIGN §4.3): which customer each consumption
 //! token belongs to, and each customer's live sticky leases.
 //!
-//! - `lease#<token>` holds `{beneficiary, licenseArn, checkoutType, stickyKey?, checkedIn}`
+//! - `lease#<sha256 of the token>` holds `{beneficiary, licenseArn, checkoutType, stickyKey?, checkedIn}`
 //!   and expires (TTL) a little after the checkout does. Extend and check-in read it first:
 //!   no record, or another customer's, is a 404 before License Manager is called, because
 //!   ExtendLicenseConsumption takes no beneficiary and would extend anyone's token.
@@ -97,6 +97,13 @@ pub fn parse_expiration(expiration: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(expiration, &Rfc3339).ok()
 }
 
+/// The state-table key of `token`'s link: by the token's digest, never the token.
+fn lease_key(token: &str) -> StateKey {
+    StateKey::Lease {
+        token_digest: license_automation::checkout::token_digest(token),
+    }
+}
+
 impl Leases {
     /// The records in `store`.
     pub fn new(store: StateStore) -> Self {
@@ -105,9 +112,7 @@ impl Leases {
 
     /// The link of `token`, if one is live.
     pub async fn link(&self, token: &str) -> Result<Option<(Link, String)>, StateError> {
-        let key = StateKey::Lease {
-            token: token.to_owned(),
-        };
+        let key = lease_key(token);
         let Some(record) = self.store.get(&key).await? else {
             return Ok(None);
         };
@@ -124,9 +129,7 @@ impl Leases {
         link: &Link,
         expiration: Option<&str>,
     ) -> Result<(), StateError> {
-        let key = StateKey::Lease {
-            token: token.to_owned(),
-        };
+        let key = lease_key(token);
         let state = serde_json::to_string(link).unwrap_or_default();
         let expires = link_expiry(expiration, OffsetDateTime::now_utc());
         self.store.put_if(&key, None, &state, Some(expires)).await?;
@@ -142,9 +145,7 @@ impl Leases {
         link: &Link,
         expiration: &str,
     ) -> Result<WriteOutcome, StateError> {
-        let key = StateKey::Lease {
-            token: token.to_owned(),
-        };
+        let key = lease_key(token);
         let state = serde_json::to_string(link).unwrap_or_default();
         let expires = link_expiry(Some(expiration), OffsetDateTime::now_utc());
         self.store
@@ -160,9 +161,7 @@ impl Leases {
         previous: &str,
         link: &Link,
     ) -> Result<WriteOutcome, StateError> {
-        let key = StateKey::Lease {
-            token: token.to_owned(),
-        };
+        let key = lease_key(token);
         let link = Link {
             checked_in: true,
             ..link.clone()

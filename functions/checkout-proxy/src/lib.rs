@@ -347,10 +347,18 @@ impl CheckoutProxy {
         let token = &request.license_consumption_token;
         let (link, link_state) = self.own_link(beneficiary, token).await?;
         if !link.checked_in {
-            self.license_manager
-                .check_in(token, beneficiary)
-                .await
-                .map_err(license_manager_failed)?;
+            match self.license_manager.check_in(token, beneficiary).await {
+                Ok(()) => {}
+                // The caller's token is checked in or gone at License Manager: an earlier
+                // check-in whose answer was lost (a retry), or an expired lease. Either way
+                // its seats are back in the pool, which is what the caller asks for.
+                Err(error)
+                    if error.is("ConflictException") || error.is("ResourceNotFoundException") =>
+                {
+                    tracing::info!(error = %error, "token already gone; treating the check-in as done");
+                }
+                Err(error) => return Err(license_manager_failed(error)),
+            }
             self.leases
                 .mark_checked_in(token, &link_state, &link)
                 .await

@@ -203,7 +203,8 @@ impl LicenseManager {
                     .license_consumption_token(token)
                     .send()
             })
-            .await?;
+            .await
+            .map_err(|error| without_token(error, token))?;
         output.expiration().map(str::to_owned).ok_or_else(|| {
             LicenseManagerError::missing("ExtendLicenseConsumption", &target, "Expiration")
         })
@@ -225,6 +226,7 @@ impl LicenseManager {
             })
             .await
             .map(|_| ())
+            .map_err(|error| without_token(error, token))
     }
 
     /// ListLicenses of the issuer `key_fingerprint` whose beneficiary is `beneficiary`
@@ -260,7 +262,20 @@ impl LicenseManager {
                         .send()
                 })
                 .await?;
-            licenses.extend(output.licenses().iter().cloned());
+            // The filters are License Manager's; who a license belongs to is checked here
+            // too, so that a filter the service ignored could never show one customer
+            // another's license.
+            licenses.extend(
+                output
+                    .licenses()
+                    .iter()
+                    .filter(|license| {
+                        license.beneficiary() == Some(beneficiary)
+                            && license.issuer().and_then(|issuer| issuer.key_fingerprint())
+                                == Some(key_fingerprint)
+                    })
+                    .cloned(),
+            );
             match output.next_token() {
                 Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
                 _ => break,
@@ -403,4 +418,13 @@ pub fn license_summary(license: &License) -> Value {
         object.retain(|_, value| !value.is_null());
     }
     summary
+}
+
+/// `error` with every mention of `token` in its message replaced by the token's reference:
+/// License Manager's messages may quote the token, and errors are logged.
+fn without_token(mut error: LicenseManagerError, token: &str) -> LicenseManagerError {
+    if !token.is_empty() {
+        error.message = error.message.replace(token, &token_reference(token));
+    }
+    error
 }

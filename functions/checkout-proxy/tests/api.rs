@@ -104,6 +104,56 @@ async fn a_customer_checks_out_extends_checks_in_lists_and_reads_usage() {
 }
 
 #[tokio::test]
+async fn a_check_in_whose_answer_was_lost_is_done_on_retry_and_links_never_hold_the_token() {
+    let world = World::start().await;
+    let lm = world.lm(ISSUER_ACCOUNT).await;
+    let license = issue_license(&lm, ALICE, 5).await;
+    let proxy = world.proxy().await;
+    let checkout = call(&proxy, &event("checkout.json", ALICE, None)).await;
+    assert_eq!(checkout.status, 200, "{checkout:?}");
+    let token = checkout.text("licenseConsumptionToken");
+
+    // The link is keyed by the token's digest: no link record holds the token. (The
+    // sticky lease's record keeps the lease it hands back on a restart, token included.)
+    let items = world
+        .dynamodb
+        .scan()
+        .table_name(TABLE)
+        .send()
+        .await
+        .unwrap();
+    let links: Vec<_> = items
+        .items()
+        .iter()
+        .filter(|item| {
+            item.get("pk")
+                .and_then(|pk| pk.as_s().ok())
+                .is_some_and(|pk| pk.starts_with("lease#"))
+        })
+        .collect();
+    assert_eq!(links.len(), 1, "{items:?}");
+    assert!(
+        !format!("{links:?}").contains(&token),
+        "a link record holds the token itself"
+    );
+
+    // The check-in reached License Manager but its answer never reached the caller.
+    lm.check_in_license()
+        .license_consumption_token(&token)
+        .beneficiary(ALICE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(consumed(&lm, &license, "Users").await, "0");
+    let retried = call(&proxy, &token_event("checkin.json", ALICE, &token)).await;
+    assert_eq!(retried.status, 204, "{retried:?}");
+    // And from then on it is checked in for the proxy too.
+    call(&proxy, &token_event("extend.json", ALICE, &token))
+        .await
+        .assert_problem(409, "conflict");
+}
+
+#[tokio::test]
 async fn a_restart_and_checkout_reuses_the_lease_and_another_node_draws_a_seat() {
     let world = World::start().await;
     let lm = world.lm(ISSUER_ACCOUNT).await;
