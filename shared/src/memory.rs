@@ -155,11 +155,14 @@ impl StateTable for MemoryStateTable {
     }
 }
 
+/// Which events [`MemoryEventSink`] refuses.
+pub type Refusal = fn(&ProjectEvent) -> bool;
+
 /// The event sink in memory: keeps what it was given, or refuses the events a test names.
 #[derive(Debug, Default)]
 pub struct MemoryEventSink {
     published: Mutex<Vec<ProjectEvent>>,
-    refuse: Mutex<Option<fn(&ProjectEvent) -> bool>>,
+    refuse: Mutex<Option<Refusal>>,
 }
 
 impl MemoryEventSink {
@@ -170,7 +173,7 @@ impl MemoryEventSink {
 
     /// Refuses (as EventBridge's failed entries) the events for which `refuse` is true;
     /// `None` takes every event again.
-    pub fn refuse(&self, refuse: Option<fn(&ProjectEvent) -> bool>) {
+    pub fn refuse(&self, refuse: Option<Refusal>) {
         *self
             .refuse
             .lock()

@@ -186,6 +186,18 @@ mod tests {
 
     const NOW: OffsetDateTime = datetime!(2026-11-23 12:00 UTC);
 
+    /// (status, Validity.End, usage, status change, expiring in days, metered consumption,
+    /// note)
+    type Case<'a> = (
+        &'a str,
+        Option<&'a str>,
+        &'a [EntitlementUsage],
+        bool,
+        Option<i64>,
+        Option<i64>,
+        Option<&'a str>,
+    );
+
     fn facts(status: &str, end: Option<&str>) -> LicenseFacts {
         LicenseFacts {
             arn: "arn:aws:license-manager::111122223333:license:l-1".to_owned(),
@@ -216,15 +228,7 @@ mod tests {
         let other = [usage("Cores", "99", Some("4"))];
         // (status, Validity.End, usage) -> (status change, expiring in days, metered
         // consumption, note)
-        let cases: [(
-            &str,
-            Option<&str>,
-            &[EntitlementUsage],
-            bool,
-            Option<i64>,
-            Option<i64>,
-            Option<&str>,
-        ); 12] = [
+        let cases: [Case<'_>; 12] = [
             ("AVAILABLE", None, &[], false, None, None, None),
             ("AVAILABLE", later, &[], false, None, None, None),
             ("AVAILABLE", soon, &[], false, Some(7), None, None),

@@ -183,6 +183,15 @@ mod tests {
     use aws_sdk_licensemanager::types::EntitlementDataUnit;
     use aws_sdk_licensemanager::types::EntitlementUnit;
 
+    /// (mode, prior, level now, enforcement) -> (alert, harden), or nothing to store or say
+    type Case<'a> = (
+        WatchMode,
+        &'a Prior,
+        Level,
+        Enforcement,
+        Option<(Option<Crossing>, bool)>,
+    );
+
     fn configuration(count: Option<i64>, hard: bool, status: &str) -> LicenseConfiguration {
         LicenseConfiguration::builder()
             .license_configuration_arn(
@@ -236,13 +245,7 @@ mod tests {
         let odd = Prior::Unknown("odd".into());
         let unreadable = Prior::Unreadable;
         // (mode, prior, level now, enforcement) -> (alert, harden, store) or nothing
-        let cases: [(
-            WatchMode,
-            &Prior,
-            Level,
-            Enforcement,
-            Option<(Option<Crossing>, bool)>,
-        ); 24] = [
+        let cases: [Case<'_>; 24] = [
             (Soft, &absent, Ok, A, None),
             (Soft, &absent, Warning, A, Some((Some(W), false))),
             (Soft, &absent, Exceeded, A, Some((Some(X), false))),
