@@ -16,6 +16,7 @@ use std::future::Future;
 
 use time::OffsetDateTime;
 
+use crate::config::CommonConfig;
 use crate::events_out::{EventPublisher, FailedEntry, ProjectEvent, PublishError};
 use crate::state::{Remembered, StateError, StateKey, StateRecord, StateStore, WriteOutcome};
 
@@ -109,6 +110,19 @@ impl EventSink for EventPublisher {
     ) -> impl Future<Output = Result<(), PublishError>> + Send {
         EventPublisher::publish(self, events)
     }
+}
+
+/// The AWS adapters of both ports: the DynamoDB state table and the EventBridge publisher of
+/// `common` (`STATE_TABLE`, `EVENT_BUS_NAME`, `EVENT_SOURCE`).
+pub fn aws_adapters(
+    common: &CommonConfig,
+    events: aws_sdk_eventbridge::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
+) -> (StateStore, EventPublisher) {
+    (
+        StateStore::new(dynamodb, &common.state_table),
+        EventPublisher::from_config(events, common),
+    )
 }
 
 /// How to take back a state write whose event could not be published, so that a retry of

@@ -25,7 +25,9 @@ use futures_util::StreamExt as _;
 use lambda_runtime::LambdaEvent;
 use license_automation::events_in::{IncomingEvent, LicenseManagerDetailType, parse_event};
 use license_automation::events_out::{EventPublisher, MAX_ENTRIES_PER_CALL};
-use license_automation::ports::{EventSink, PendingEvent, StateTable, publish_pending};
+use license_automation::ports::{
+    EventSink, PendingEvent, StateTable, aws_adapters, publish_pending,
+};
 use license_automation::state::StateStore;
 use license_automation::trust::TrustPolicy;
 use serde::Serialize;
@@ -127,12 +129,8 @@ impl GrantAcceptor {
         events: aws_sdk_eventbridge::Client,
         dynamodb: aws_sdk_dynamodb::Client,
     ) -> Self {
-        Self::with_ports(
-            config,
-            license_manager,
-            StateStore::new(dynamodb, &config.common.state_table),
-            EventPublisher::from_config(events, &config.common),
-        )
+        let (state, publisher) = aws_adapters(&config.common, events, dynamodb);
+        Self::with_ports(config, license_manager, state, publisher)
     }
 }
 

@@ -5,12 +5,72 @@
 //! "Once" is not decided here: the checks record each event in the state table before it is
 //! sent, and the previous alert level of an entitlement comes from there too.
 
-use aws_sdk_licensemanager::types::{EntitlementUsage, GrantStatus, ReceivedStatus};
+use aws_sdk_licensemanager::types::{
+    EntitlementUsage, GrantStatus, GrantedLicense, License, ReceivedStatus,
+};
 use license_automation::limits::{Level, Usage};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::watch::LicenseFacts;
+/// What is known about a license, from GetLicense, ListLicenses or ListReceivedLicenses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicenseFacts {
+    /// The license.
+    pub arn: String,
+    /// Its status (`AVAILABLE`, `DEACTIVATED`, ...).
+    pub status: String,
+    /// Its version.
+    pub version: String,
+    /// Its product SKU.
+    pub product_sku: String,
+    /// `Validity.End` as License Manager gives it.
+    pub validity_end: Option<String>,
+    /// Its entitlements that allow overage, with their unit and MaxCount.
+    pub overage_entitlements: Vec<(String, String, Option<i64>)>,
+}
+
+macro_rules! facts_from {
+    ($license:expr) => {{
+        let license = $license;
+        LicenseFacts {
+            arn: license.license_arn().unwrap_or_default().to_owned(),
+            status: license
+                .status()
+                .map(|status| status.as_str().to_owned())
+                .unwrap_or_default(),
+            version: license.version().unwrap_or_default().to_owned(),
+            product_sku: license.product_sku().unwrap_or_default().to_owned(),
+            validity_end: license
+                .validity()
+                .and_then(|validity| validity.end())
+                .map(str::to_owned),
+            overage_entitlements: license
+                .entitlements()
+                .iter()
+                .filter(|entitlement| entitlement.overage() == Some(true))
+                .map(|entitlement| {
+                    (
+                        entitlement.name().to_owned(),
+                        entitlement.unit().as_str().to_owned(),
+                        entitlement.max_count(),
+                    )
+                })
+                .collect(),
+        }
+    }};
+}
+
+impl From<&License> for LicenseFacts {
+    fn from(license: &License) -> Self {
+        facts_from!(license)
+    }
+}
+
+impl From<&GrantedLicense> for LicenseFacts {
+    fn from(license: &GrantedLicense) -> Self {
+        facts_from!(license)
+    }
+}
 
 /// Statuses in which a license cannot be used: `License Status Changed` is emitted for them.
 pub const UNUSABLE_STATUSES: [&str; 5] = [
@@ -372,5 +432,48 @@ mod tests {
         assert!(in_use_here(None));
         assert!(!in_use_here(Some(&ReceivedStatus::PendingAccept)));
         assert!(!in_use_here(Some(&ReceivedStatus::Disabled)));
+    }
+
+    #[test]
+    fn facts_keep_only_entitlements_that_allow_overage() {
+        use aws_sdk_licensemanager::types::{DatetimeRange, Entitlement, EntitlementUnit};
+        let license = License::builder()
+            .license_arn("arn:aws:license-manager::111122223333:license:l-1")
+            .status(aws_sdk_licensemanager::types::LicenseStatus::Available)
+            .version("3")
+            .product_sku("acme-pro")
+            .validity(
+                DatetimeRange::builder()
+                    .begin("2026-01-01T00:00:00Z")
+                    .end("2027-01-01T00:00:00Z")
+                    .build()
+                    .unwrap(),
+            )
+            .entitlements(
+                Entitlement::builder()
+                    .name("Users")
+                    .unit(EntitlementUnit::Count)
+                    .max_count(10)
+                    .overage(true)
+                    .build()
+                    .unwrap(),
+            )
+            .entitlements(
+                Entitlement::builder()
+                    .name("Cores")
+                    .unit(EntitlementUnit::Count)
+                    .max_count(4)
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        let facts = LicenseFacts::from(&license);
+        assert_eq!(facts.status, "AVAILABLE");
+        assert_eq!(facts.version, "3");
+        assert_eq!(facts.validity_end.as_deref(), Some("2027-01-01T00:00:00Z"));
+        assert_eq!(
+            facts.overage_entitlements,
+            vec![("Users".to_owned(), "Count".to_owned(), Some(10))]
+        );
     }
 }

@@ -40,20 +40,20 @@ use license_automation::events_in::{
     IncomingEvent, LicenseManagerDetailType, LicenseManagerEvent, parse_event,
 };
 use license_automation::events_out::EventPublisher;
-use license_automation::ports::{EventSink, PendingEvent, StateTable, publish_pending};
+use license_automation::ports::{
+    EventSink, PendingEvent, StateTable, aws_adapters, publish_pending,
+};
 use license_automation::state::{StateKey, StateStore};
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
 pub use config::Config;
-pub use decide::{UNUSABLE_STATUSES, expiring_within};
+pub use decide::{LicenseFacts, UNUSABLE_STATUSES, expiring_within};
 pub use error::LicenseEventsError;
 pub use license_manager::{CallStats, FailureKind, LicenseManager, LicenseManagerError};
 pub use ports::LicenseCalls;
-pub use watch::{
-    EntitlementReport, LicenseChecker, LicenseFacts, LicenseReport, NOTIFIED_RECORD_TTL, Reads,
-};
+pub use watch::{EntitlementReport, LicenseChecker, LicenseReport, NOTIFIED_RECORD_TTL, Reads};
 
 /// How long a processed event id is remembered: longer than EventBridge retries an event
 /// (24 hours at most) and than an event waits in the DLQ before someone redrives it.
@@ -154,12 +154,8 @@ impl LicenseEvents {
         events: aws_sdk_eventbridge::Client,
         dynamodb: aws_sdk_dynamodb::Client,
     ) -> Self {
-        Self::with_ports(
-            config,
-            license_manager,
-            StateStore::new(dynamodb, &config.common.state_table),
-            EventPublisher::from_config(events, &config.common),
-        )
+        let (state, publisher) = aws_adapters(&config.common, events, dynamodb);
+        Self::with_ports(config, license_manager, state, publisher)
     }
 }
 

@@ -29,7 +29,7 @@ use lambda_runtime::LambdaEvent;
 use license_automation::config::Enforcement;
 use license_automation::events_in::{IncomingEvent, parse_event};
 use license_automation::events_out::EventPublisher;
-use license_automation::ports::{EventSink, StateTable};
+use license_automation::ports::{EventSink, StateTable, aws_adapters};
 use license_automation::state::StateStore;
 use serde::Serialize;
 use serde_json::Value;
@@ -138,12 +138,8 @@ impl SoftLimitMonitor {
         events: aws_sdk_eventbridge::Client,
         dynamodb: aws_sdk_dynamodb::Client,
     ) -> Self {
-        Self::with_ports(
-            config,
-            license_manager,
-            StateStore::new(dynamodb, &config.common.state_table),
-            EventPublisher::from_config(events, &config.common),
-        )
+        let (state, publisher) = aws_adapters(&config.common, events, dynamodb);
+        Self::with_ports(config, license_manager, state, publisher)
     }
 }
 
