@@ -1,5 +1,5 @@
 //! grant-acceptor: accepts and activates License Manager grants whose issuer the account
-//! trusts, and leaves or rejects the rest, reporting every decision (DESIGN §1, §4, §5).
+//! trusts, and leaves or rejects the rest, reporting every decision (README, grant-acceptor).
 //!
 //! Two triggers run the same reconciliation: a `Grant Change` event from License Manager
 //! reconciles the grants its `resources`/`detail` name; a scheduled sweep (or an event with
@@ -7,30 +7,41 @@
 //! Grants are handled concurrently with at most `MAX_CONCURRENCY` License Manager calls in
 //! flight. A grant that fails transiently does not stop the others; the invocation fails at
 //! the end so that Lambda retries it, and the retry redoes nothing that succeeded.
+//!
+//! What to do with a grant is the pure [`decide`] module; License Manager, the state table and
+//! the event sink are ports ([`GrantCalls`], [`StateTable`], [`EventSink`]), so the handler
+//! runs against the SDK adapters in production and in-memory versions in unit tests.
 
 mod config;
+pub mod decide;
 mod error;
 mod license_manager;
+mod ports;
 mod reconcile;
+#[cfg(test)]
+mod tests;
 
 use futures_util::StreamExt as _;
 use lambda_runtime::LambdaEvent;
 use license_automation::events_in::{IncomingEvent, LicenseManagerDetailType, parse_event};
-use license_automation::events_out::{EventPublisher, MAX_ENTRIES_PER_CALL, ProjectEvent};
+use license_automation::events_out::{EventPublisher, MAX_ENTRIES_PER_CALL};
+use license_automation::ports::{
+    EventSink, PendingEvent, StateTable, aws_adapters, publish_pending,
+};
 use license_automation::state::StateStore;
 use license_automation::trust::TrustPolicy;
 use serde::Serialize;
 use serde_json::Value;
 
 pub use config::Config;
+pub use decide::{GrantOutcome, GrantPlan};
 pub use error::GrantAcceptorError;
 pub use license_manager::{
     ACTIONABLE_STATUSES, CallStats, FailureKind, LicenseManager, LicenseManagerError,
     activation_token,
 };
-pub use reconcile::{
-    GrantError, NOTIFIED_RECORD_TTL, Notification, Outcome, Reconciler, arn_account,
-};
+pub use ports::GrantCalls;
+pub use reconcile::{GrantError, NOTIFIED_RECORD_TTL, Reconciler};
 
 /// What started an invocation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -70,15 +81,15 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn count(&mut self, outcome: Outcome) {
+    fn count(&mut self, outcome: GrantOutcome) {
         match outcome {
-            Outcome::Accepted { activated } => {
+            GrantOutcome::Accepted { activated } => {
                 self.accepted += 1;
                 self.activated += usize::from(activated);
             }
-            Outcome::Activated => self.activated += 1,
-            Outcome::Rejected => self.rejected += 1,
-            Outcome::Left => self.left += 1,
+            GrantOutcome::Activated => self.activated += 1,
+            GrantOutcome::Rejected => self.rejected += 1,
+            GrantOutcome::Left => self.left += 1,
         }
     }
 
@@ -97,12 +108,13 @@ impl Summary {
     }
 }
 
-/// The handler with its clients and configuration, built once per cold start.
+/// The handler with its ports and configuration, built once per cold start: License Manager
+/// (`L`), the state table (`S`) and the event sink (`P`); by default the AWS adapters.
 #[derive(Debug, Clone)]
-pub struct GrantAcceptor {
-    license_manager: LicenseManager,
-    state: StateStore,
-    publisher: EventPublisher,
+pub struct GrantAcceptor<L = LicenseManager, S = StateStore, P = EventPublisher> {
+    license_manager: L,
+    state: S,
+    publisher: P,
     policy: TrustPolicy,
     dry_run: bool,
     max_concurrency: usize,
@@ -117,19 +129,38 @@ impl GrantAcceptor {
         events: aws_sdk_eventbridge::Client,
         dynamodb: aws_sdk_dynamodb::Client,
     ) -> Self {
+        let (state, publisher) = aws_adapters(&config.common, events, dynamodb);
+        Self::with_ports(config, license_manager, state, publisher)
+    }
+}
+
+impl<L: GrantCalls, S: StateTable, P: EventSink> GrantAcceptor<L, S, P> {
+    /// The handler for `config` over any License Manager, state table and event sink (the
+    /// in-memory ones in unit tests).
+    pub fn with_ports(config: &Config, license_manager: L, state: S, publisher: P) -> Self {
         Self {
             license_manager,
-            state: StateStore::new(dynamodb, &config.common.state_table),
-            publisher: EventPublisher::from_config(events, &config.common),
+            state,
+            publisher,
             policy: config.trust_policy.clone(),
             dry_run: config.dry_run,
             max_concurrency: config.max_concurrency,
         }
     }
 
-    /// The License Manager adapter (its call counts, in tests and benchmarks).
-    pub fn license_manager(&self) -> &LicenseManager {
+    /// The License Manager port (its call counts, in tests and benchmarks).
+    pub fn license_manager(&self) -> &L {
         &self.license_manager
+    }
+
+    /// The state table port.
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+
+    /// The event sink port.
+    pub fn publisher(&self) -> &P {
+        &self.publisher
     }
 
     /// Handles one invocation: a `Grant Change` event, a scheduled event, or anything else
@@ -175,29 +206,17 @@ impl GrantAcceptor {
 
     /// Publishes a batch of decisions' events; for each that failed, forgets its "notified"
     /// record (so a retry sends it) and returns the grant with the error.
-    async fn publish(&self, batch: &[Notification]) -> Vec<(String, String)> {
-        let events: Vec<ProjectEvent> = batch.iter().map(|n| n.event.clone()).collect();
-        let Err(error) = self.publisher.publish(&events).await else {
-            return Vec::new();
-        };
-        let mut failed = Vec::new();
-        for entry in &error.failed {
-            let Some(notification) = batch
-                .iter()
-                .find(|n| n.event.resources() == entry.resources)
-            else {
-                continue;
-            };
-            if let Some(key) = &notification.key {
-                reconcile::forget(&self.state, key).await;
-            }
-            let grant = entry.resources.first().cloned().unwrap_or_default();
-            failed.push((
-                grant,
-                format!("{} event not published: {entry}", entry.detail_type),
-            ));
-        }
-        failed
+    async fn publish(&self, batch: Vec<PendingEvent>) -> Vec<(String, String)> {
+        publish_pending(&self.publisher, &self.state, batch)
+            .await
+            .failed
+            .into_iter()
+            .map(|entry| {
+                let grant = entry.resources.first().cloned().unwrap_or_default();
+                let error = format!("{} event not published: {entry}", entry.detail_type);
+                (grant, error)
+            })
+            .collect()
     }
 
     fn ignored(&self) -> Summary {
@@ -214,21 +233,21 @@ impl GrantAcceptor {
         account: Option<&str>,
         grants: Vec<String>,
     ) -> Result<Summary, GrantAcceptorError> {
-        let (notifications, mut pending) = tokio::sync::mpsc::unbounded_channel();
+        let (decided, mut pending) = tokio::sync::mpsc::unbounded_channel();
         let reconciler = Reconciler::new(
             &self.license_manager,
             &self.state,
             &self.policy,
             self.dry_run,
             account,
-            notifications,
+            decided,
         );
         // MAX_CONCURRENCY bounds the License Manager calls in flight (the adapter's permits);
         // twice as many grants are in progress so that their state-table writes do not leave
         // License Manager capacity idle.
         let deciding = async move {
             let reconciler = &reconciler;
-            let results: Vec<(String, Result<Outcome, GrantError>)> =
+            let results: Vec<(String, Result<GrantOutcome, GrantError>)> =
                 futures_util::stream::iter(grants)
                     .map(|arn| async move {
                         let result = reconciler.reconcile(&arn).await;
@@ -244,8 +263,7 @@ impl GrantAcceptor {
             let mut failed = Vec::new();
             let mut batch = Vec::new();
             while pending.recv_many(&mut batch, MAX_ENTRIES_PER_CALL).await > 0 {
-                failed.extend(self.publish(&batch).await);
-                batch.clear();
+                failed.extend(self.publish(std::mem::take(&mut batch)).await);
             }
             failed
         };

@@ -1,5 +1,5 @@
 //! license-events: turns License Manager's own events into an audit trail and typed events
-//! (DESIGN §4, §5; issue 10).
+//! (README, license-events).
 //!
 //! A `License Change`, `License Consumption Change`, `License Token Change` or `Grant Change`
 //! event is parsed strictly; the ARNs in its `resources` and `detail` are only hints. For each
@@ -16,42 +16,53 @@
 //! status, since no event comes for a license that simply runs out. A replayed event (same id)
 //! emits nothing. A license that no longer resolves is recorded, not retried; a transient
 //! failure fails the invocation so that Lambda retries it and the DLQ keeps the event.
+//!
+//! What a license calls for is the pure [`decide`] module; License Manager, the state table
+//! and the event sink are ports ([`LicenseCalls`], [`StateTable`], [`EventSink`]), so the
+//! handler runs against the SDK adapters in production and in-memory versions in unit tests.
 
 mod config;
+pub mod decide;
 mod error;
 mod license_manager;
+mod ports;
+#[cfg(test)]
+mod tests;
 mod watch;
 
 use std::collections::BTreeSet;
 
-use aws_sdk_licensemanager::types::{GrantStatus, GrantedLicense, ReceivedStatus};
+use aws_sdk_licensemanager::types::GrantedLicense;
 use futures_util::StreamExt as _;
 use lambda_runtime::LambdaEvent;
+use license_automation::arn;
 use license_automation::events_in::{
     IncomingEvent, LicenseManagerDetailType, LicenseManagerEvent, parse_event,
 };
-use license_automation::events_out::{EventPublisher, ProjectEvent};
+use license_automation::events_out::EventPublisher;
+use license_automation::ports::{
+    EventSink, PendingEvent, StateTable, aws_adapters, publish_pending,
+};
 use license_automation::state::{StateKey, StateStore};
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
 pub use config::Config;
+pub use decide::{LicenseFacts, UNUSABLE_STATUSES, expiring_within};
 pub use error::LicenseEventsError;
 pub use license_manager::{CallStats, FailureKind, LicenseManager, LicenseManagerError};
-pub use watch::{
-    EntitlementReport, LicenseFacts, LicenseReport, NOTIFIED_RECORD_TTL, Notification, Reads,
-    UNUSABLE_STATUSES, Undo, Watch, arn_account, expiring_within,
-};
+pub use ports::LicenseCalls;
+pub use watch::{EntitlementReport, LicenseChecker, LicenseReport, NOTIFIED_RECORD_TTL, Reads};
 
 /// How long a processed event id is remembered: longer than EventBridge retries an event
 /// (24 hours at most) and than an event waits in the DLQ before someone redrives it.
 pub const PROCESSED_EVENT_TTL: time::Duration = time::Duration::days(15);
 
-/// What an invocation did with its event.
+/// What an invocation did with its event (the audit line's `outcome`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub enum Outcome {
+pub enum EventOutcome {
     /// Read back and checked.
     #[default]
     Processed,
@@ -65,7 +76,7 @@ pub enum Outcome {
     Failed,
 }
 
-impl Outcome {
+impl EventOutcome {
     fn as_str(self) -> &'static str {
         match self {
             Self::Processed => "processed",
@@ -108,7 +119,7 @@ pub struct Summary {
     /// The event's detail-type.
     pub detail_type: String,
     /// What was done with it.
-    pub outcome: Outcome,
+    pub outcome: EventOutcome,
     /// The ARNs the event named (`resources` and `detail`).
     pub hinted_arns: Vec<String>,
     /// The grants read back.
@@ -120,12 +131,13 @@ pub struct Summary {
     pub emitted: Vec<&'static str>,
 }
 
-/// The handler with its clients and configuration, built once per cold start.
+/// The handler with its ports and configuration, built once per cold start: License Manager
+/// (`L`), the state table (`S`) and the event sink (`P`); by default the AWS adapters.
 #[derive(Debug, Clone)]
-pub struct LicenseEvents {
-    license_manager: LicenseManager,
-    state: StateStore,
-    publisher: EventPublisher,
+pub struct LicenseEvents<L = LicenseManager, S = StateStore, P = EventPublisher> {
+    license_manager: L,
+    state: S,
+    publisher: P,
     warning_days: u32,
     max_concurrency: usize,
 }
@@ -142,18 +154,37 @@ impl LicenseEvents {
         events: aws_sdk_eventbridge::Client,
         dynamodb: aws_sdk_dynamodb::Client,
     ) -> Self {
+        let (state, publisher) = aws_adapters(&config.common, events, dynamodb);
+        Self::with_ports(config, license_manager, state, publisher)
+    }
+}
+
+impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
+    /// The handler for `config` over any License Manager, state table and event sink (the
+    /// in-memory ones in unit tests).
+    pub fn with_ports(config: &Config, license_manager: L, state: S, publisher: P) -> Self {
         Self {
             license_manager,
-            state: StateStore::new(dynamodb, &config.common.state_table),
-            publisher: EventPublisher::from_config(events, &config.common),
+            state,
+            publisher,
             warning_days: config.expiry_warning_days,
             max_concurrency: config.max_concurrency,
         }
     }
 
-    /// The License Manager adapter (its call counts, in tests).
-    pub fn license_manager(&self) -> &LicenseManager {
+    /// The License Manager port (its call counts, in tests).
+    pub fn license_manager(&self) -> &L {
         &self.license_manager
+    }
+
+    /// The state table port.
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+
+    /// The event sink port.
+    pub fn publisher(&self) -> &P {
+        &self.publisher
     }
 
     /// Handles one invocation: a License Manager event, the scheduled sweep, or anything else
@@ -182,7 +213,7 @@ impl LicenseEvents {
                 let summary = Summary {
                     event_id: envelope.id,
                     detail_type: envelope.detail_type,
-                    outcome: Outcome::Ignored,
+                    outcome: EventOutcome::Ignored,
                     ..Summary::default()
                 };
                 tracing::info!(source = %envelope.source, "not an event this function acts on; acknowledged");
@@ -213,7 +244,7 @@ impl LicenseEvents {
         // retry from emitting twice).
         match self.state.get(&processed).await {
             Ok(Some(_)) => {
-                summary.outcome = Outcome::Replayed;
+                summary.outcome = EventOutcome::Replayed;
                 return self.finish(summary, Vec::new());
             }
             Ok(None) => {}
@@ -233,8 +264,8 @@ impl LicenseEvents {
                         // A grantee holds the license only through an ACTIVE grant; a pending,
                         // disabled or rejected grant's license is not this account's concern.
                         let granted_here =
-                            arn_account(grant_arn) == Some(envelope.account.as_str());
-                        let held = *grant.grant_status() == GrantStatus::Active || granted_here;
+                            arn::account_id(grant_arn) == Some(envelope.account.as_str());
+                        let held = decide::follows_grant(grant.grant_status(), granted_here);
                         if held {
                             licenses.insert(grant.license_arn().to_owned());
                         }
@@ -286,28 +317,28 @@ impl LicenseEvents {
         reads: Reads,
         summary: &mut Summary,
     ) -> Vec<Failure> {
-        let watch = self.watch(account);
-        let watch = &watch;
+        let checker = self.checker(account);
+        let checker = &checker;
         let results: Vec<_> = futures_util::stream::iter(arns)
             .map(|arn| async move {
-                let result = watch.check_arn(&arn, reads).await;
+                let result = checker.check_arn(&arn, reads).await;
                 (arn, result)
             })
             .buffer_unordered(self.max_concurrency.max(1))
             .collect()
             .await;
         let mut failures = Vec::new();
-        let mut notifications = Vec::new();
+        let mut pending = Vec::new();
         for (arn, result) in results {
             match result {
                 Ok((report, due)) => {
                     summary.licenses.push(report);
-                    notifications.extend(due);
+                    pending.extend(due);
                 }
                 Err(error) => failures.push((arn, error.to_string())),
             }
         }
-        failures.extend(self.publish(notifications, summary).await);
+        failures.extend(self.publish(pending, summary).await);
         failures
     }
 
@@ -332,28 +363,28 @@ impl LicenseEvents {
             ),
             Err(error) => failures.push((String::new(), error.to_string())),
         }
-        let watch = self.watch(account);
-        let watch = &watch;
+        let checker = self.checker(account);
+        let checker = &checker;
         let checked: Vec<_> = futures_util::stream::iter(facts)
             .map(|facts| async move {
                 let mut report = LicenseReport::default();
-                let due = watch.check(&facts, &[], &mut report).await;
+                let due = checker.check(&facts, &[], &mut report).await;
                 (report, due)
             })
             .buffer_unordered(self.max_concurrency.max(1))
             .collect()
             .await;
-        let mut notifications = Vec::new();
+        let mut pending = Vec::new();
         for (report, due) in checked {
             summary.licenses.push(report);
-            notifications.extend(due);
+            pending.extend(due);
         }
-        failures.extend(self.publish(notifications, summary).await);
+        failures.extend(self.publish(pending, summary).await);
         failures
     }
 
-    fn watch<'a>(&'a self, account: &'a str) -> Watch<'a> {
-        Watch {
+    fn checker<'a>(&'a self, account: &'a str) -> LicenseChecker<'a, L, S> {
+        LicenseChecker {
             license_manager: &self.license_manager,
             state: &self.state,
             account,
@@ -364,37 +395,20 @@ impl LicenseEvents {
 
     /// Publishes the events due; for each that failed, takes its state record back (so a
     /// retry sends it) and returns it as a failure.
-    async fn publish(
-        &self,
-        notifications: Vec<Notification>,
-        summary: &mut Summary,
-    ) -> Vec<Failure> {
-        if notifications.is_empty() {
-            return Vec::new();
-        }
-        let events: Vec<ProjectEvent> = notifications.iter().map(|n| n.event.clone()).collect();
-        let failed = match self.publisher.publish(&events).await {
-            Ok(()) => Vec::new(),
-            Err(error) => error.failed,
-        };
-        let mut failures = Vec::new();
-        for notification in notifications {
-            let entry = failed.iter().find(|entry| {
-                entry.detail_type == notification.event.detail_type()
-                    && entry.resources == notification.event.resources()
-            });
-            match entry {
-                None => summary.emitted.push(notification.event.detail_type()),
-                Some(entry) => {
-                    if let Some(undo) = &notification.undo {
-                        undo.apply(&self.state).await;
-                    }
-                    let arn = entry.resources.first().cloned().unwrap_or_default();
-                    failures.push((arn, format!("{} not published: {entry}", entry.detail_type)));
-                }
-            }
-        }
-        failures
+    async fn publish(&self, pending: Vec<PendingEvent>, summary: &mut Summary) -> Vec<Failure> {
+        let delivery = publish_pending(&self.publisher, &self.state, pending).await;
+        summary
+            .emitted
+            .extend(delivery.sent.iter().map(|event| event.detail_type()));
+        delivery
+            .failed
+            .into_iter()
+            .map(|entry| {
+                let arn = entry.resources.first().cloned().unwrap_or_default();
+                let error = format!("{} not published: {entry}", entry.detail_type);
+                (arn, error)
+            })
+            .collect()
     }
 
     /// Logs the audit line, records the metrics and turns failures into the invocation's error.
@@ -404,12 +418,12 @@ impl LicenseEvents {
         failures: Vec<Failure>,
     ) -> Result<Summary, LicenseEventsError> {
         if !failures.is_empty() {
-            summary.outcome = Outcome::Failed;
-        } else if summary.outcome == Outcome::Processed
+            summary.outcome = EventOutcome::Failed;
+        } else if summary.outcome == EventOutcome::Processed
             && (summary.licenses.iter().any(|l| !l.resolved)
                 || summary.grants.iter().any(|g| !g.resolved))
         {
-            summary.outcome = Outcome::Unresolved;
+            summary.outcome = EventOutcome::Unresolved;
         }
         summary
             .licenses
@@ -441,10 +455,11 @@ impl LicenseEvents {
 /// Whether a received license is in use here: its grant was accepted and activated (a
 /// listing without the metadata is taken as in use).
 fn held_through_active_grant(license: &GrantedLicense) -> bool {
-    license
-        .received_metadata()
-        .and_then(|metadata| metadata.received_status())
-        .is_none_or(|status| *status == ReceivedStatus::Active)
+    decide::in_use_here(
+        license
+            .received_metadata()
+            .and_then(|metadata| metadata.received_status()),
+    )
 }
 
 /// One EMF count per event, by detail-type and outcome.

@@ -9,7 +9,7 @@ use aws_sdk_licensemanager::types::{
     CheckoutType, EntitlementData, EntitlementDataUnit, LicenseStatus,
 };
 use common::*;
-use license_events::{LicenseEventsError, Outcome};
+use license_events::{EventOutcome, LicenseEventsError};
 use license_manager_local::{Config as EmulatorConfig, Fault};
 
 /// A license issued by Acme, granted to the customer, accepted and activated.
@@ -36,7 +36,7 @@ async fn a_deactivated_license_is_reported_once_with_its_previous_status() {
 
     let summary = invoke(&handler, event.clone()).await.unwrap();
 
-    assert_eq!(summary.outcome, Outcome::Processed);
+    assert_eq!(summary.outcome, EventOutcome::Processed);
     assert_eq!(summary.emitted, vec!["License Status Changed"]);
     assert_eq!(summary.licenses[0].status.as_deref(), Some("DEACTIVATED"));
     settle().await;
@@ -52,12 +52,12 @@ async fn a_deactivated_license_is_reported_once_with_its_previous_status() {
 
     // The same event again (EventBridge delivers at least once): nothing new.
     let replay = invoke(&handler, event).await.unwrap();
-    assert_eq!(replay.outcome, Outcome::Replayed);
+    assert_eq!(replay.outcome, EventOutcome::Replayed);
     // Another event about the unchanged license: read back, nothing new.
     let again = invoke(&handler, event_about("license-change.json", &license))
         .await
         .unwrap();
-    assert_eq!(again.outcome, Outcome::Processed);
+    assert_eq!(again.outcome, EventOutcome::Processed);
     assert!(again.emitted.is_empty(), "{again:?}");
     settle().await;
     assert!(world.emitted().await.is_empty());
@@ -182,7 +182,7 @@ async fn a_token_change_is_audited_with_the_tokens_read_back() {
 
     let summary = invoke(&handler, event).await.unwrap();
 
-    assert_eq!(summary.outcome, Outcome::Processed);
+    assert_eq!(summary.outcome, EventOutcome::Processed);
     assert_eq!(summary.hinted_arns, vec![license.clone()]);
     assert_eq!(summary.licenses[0].tokens, Some(1));
     assert!(summary.emitted.is_empty());
@@ -239,10 +239,10 @@ async fn arns_that_no_longer_resolve_are_recorded_and_acknowledged() {
         .await
         .unwrap();
 
-    assert_eq!(license.outcome, Outcome::Unresolved);
+    assert_eq!(license.outcome, EventOutcome::Unresolved);
     assert!(!license.licenses[0].resolved);
     assert!(license.licenses[0].note.is_some());
-    assert_eq!(grant.outcome, Outcome::Unresolved);
+    assert_eq!(grant.outcome, EventOutcome::Unresolved);
     assert!(!grant.grants[0].resolved);
     assert!(grant.licenses.is_empty());
     settle().await;
@@ -287,7 +287,7 @@ async fn an_event_of_another_type_is_acknowledged() {
         .await
         .unwrap();
 
-    assert_eq!(summary.outcome, Outcome::Ignored);
+    assert_eq!(summary.outcome, EventOutcome::Ignored);
     assert_eq!(summary.detail_type, "AWS API Call via CloudTrail");
     assert_eq!(handler.license_manager().stats().calls(), 0);
 }
@@ -412,7 +412,11 @@ async fn a_transient_failure_fails_the_invocation_and_its_retry_does_the_work() 
     world.restart_emulator(EmulatorConfig::default()).await;
     let handler = world.handler(CUSTOMER, &[]).await;
     let retry = invoke(&handler, event).await.unwrap();
-    assert_eq!(retry.outcome, Outcome::Processed, "not taken for a replay");
+    assert_eq!(
+        retry.outcome,
+        EventOutcome::Processed,
+        "not taken for a replay"
+    );
     assert_eq!(retry.emitted, vec!["License Status Changed"]);
     settle().await;
     assert_eq!(world.emitted().await.len(), 1);
@@ -475,7 +479,7 @@ async fn an_event_that_cannot_be_published_is_sent_by_the_retry_once() {
     assert_eq!(retry.emitted, vec!["License Status Changed"]);
     assert_eq!(
         invoke(&handler, event).await.unwrap().outcome,
-        Outcome::Replayed
+        EventOutcome::Replayed
     );
     settle().await;
     let events = world.emitted().await;

@@ -1,18 +1,26 @@
 //! soft-limit-monitor: alerts once per crossing when usage of a soft-limited license
 //! configuration nears, passes and falls back under its limit, and when a managed
 //! entitlement that allows overage passes MaxCount; under `ENFORCEMENT=harden` it turns a
-//! breached soft limit hard (DESIGN §1, §4.2, §4.3, §5).
+//! breached soft limit hard (README, soft-limit-monitor).
 //!
 //! A scheduled sweep (the template's `Sweep` schedule, or the same event invoked by hand) lists
 //! every license configuration and every issued or received license. Limits are checked
 //! concurrently with at most `MAX_CONCURRENCY` License Manager calls in flight. A limit that
 //! fails does not stop the others; when some failed transiently the invocation fails at the
 //! end, so that Lambda retries it, and the retry alerts nothing twice.
+//!
+//! What a level calls for is the pure [`decide`] module; License Manager, the state table and
+//! the event sink are ports ([`LimitCalls`], [`StateTable`], [`EventSink`]), so the handler
+//! runs against the SDK adapters in production and in-memory versions in unit tests.
 
 mod config;
+pub mod decide;
 mod error;
 mod license_manager;
 mod limit;
+mod ports;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 
@@ -21,18 +29,19 @@ use lambda_runtime::LambdaEvent;
 use license_automation::config::Enforcement;
 use license_automation::events_in::{IncomingEvent, parse_event};
 use license_automation::events_out::EventPublisher;
+use license_automation::ports::{EventSink, StateTable, aws_adapters};
 use license_automation::state::StateStore;
 use serde::Serialize;
 use serde_json::Value;
 
 pub use config::Config;
+pub use decide::{OPT_OUT_TAG_KEY, OPT_OUT_TAG_VALUE, WatchMode, watched};
 pub use error::SoftLimitMonitorError;
 pub use license_manager::{
     CallStats, FailureKind, LicenseEntitlements, LicenseManager, LicenseManagerError,
 };
-pub use limit::{
-    LimitChecker, LimitError, OPT_OUT_TAG_KEY, OPT_OUT_TAG_VALUE, Outcome, Watch, watched,
-};
+pub use limit::{LimitChecker, LimitError, LimitTally};
+pub use ports::LimitCalls;
 
 /// What started an invocation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -84,18 +93,19 @@ impl Summary {
         }
     }
 
-    fn count(&mut self, outcome: Outcome) {
-        self.alerted += outcome.alerted;
-        self.enforced += usize::from(outcome.enforced);
+    fn count(&mut self, tally: LimitTally) {
+        self.alerted += tally.alerted;
+        self.enforced += usize::from(tally.enforced);
     }
 }
 
-/// The handler with its clients and configuration, built once per cold start.
+/// The handler with its ports and configuration, built once per cold start: License Manager
+/// (`L`), the state table (`S`) and the event sink (`P`); by default the AWS adapters.
 #[derive(Debug, Clone)]
-pub struct SoftLimitMonitor {
-    license_manager: LicenseManager,
-    state: StateStore,
-    publisher: EventPublisher,
+pub struct SoftLimitMonitor<L = LicenseManager, S = StateStore, P = EventPublisher> {
+    license_manager: L,
+    state: S,
+    publisher: P,
     warn_threshold_percent: u8,
     enforcement: Enforcement,
     dry_run: bool,
@@ -128,10 +138,19 @@ impl SoftLimitMonitor {
         events: aws_sdk_eventbridge::Client,
         dynamodb: aws_sdk_dynamodb::Client,
     ) -> Self {
+        let (state, publisher) = aws_adapters(&config.common, events, dynamodb);
+        Self::with_ports(config, license_manager, state, publisher)
+    }
+}
+
+impl<L: LimitCalls, S: StateTable, P: EventSink> SoftLimitMonitor<L, S, P> {
+    /// The handler for `config` over any License Manager, state table and event sink (the
+    /// in-memory ones in unit tests).
+    pub fn with_ports(config: &Config, license_manager: L, state: S, publisher: P) -> Self {
         Self {
             license_manager,
-            state: StateStore::new(dynamodb, &config.common.state_table),
-            publisher: EventPublisher::from_config(events, &config.common),
+            state,
+            publisher,
             warn_threshold_percent: config.warn_threshold_percent,
             enforcement: config.enforcement,
             dry_run: config.dry_run,
@@ -139,9 +158,19 @@ impl SoftLimitMonitor {
         }
     }
 
-    /// The License Manager adapter (its call counts, in tests and benchmarks).
-    pub fn license_manager(&self) -> &LicenseManager {
+    /// The License Manager port (its call counts, in tests and benchmarks).
+    pub fn license_manager(&self) -> &L {
         &self.license_manager
+    }
+
+    /// The state table port.
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+
+    /// The event sink port.
+    pub fn publisher(&self) -> &P {
+        &self.publisher
     }
 
     /// Handles one invocation: a scheduled event sweeps; anything else is acknowledged. A
@@ -204,15 +233,15 @@ impl SoftLimitMonitor {
                 let mut checked = Vec::new();
                 for configuration in configurations {
                     match watched(&configuration) {
-                        Watch::Soft => {
+                        WatchMode::Soft => {
                             summary.configurations += 1;
                             checked.push(configuration);
                         }
-                        Watch::Hard => {
+                        WatchMode::Hard => {
                             summary.skipped += 1;
                             checked.push(configuration);
                         }
-                        Watch::Skip(reason) => {
+                        WatchMode::Skip(reason) => {
                             summary.skipped += 1;
                             tracing::debug!(
                                 license_configuration_arn =

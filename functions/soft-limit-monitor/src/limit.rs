@@ -1,5 +1,5 @@
-//! One limit's check: where its usage stands, whether that is a crossing people must hear
-//! about (the pure rules of `license_automation::limits`), enforcement, and the alert.
+//! One limit's check: where its usage stands, what that calls for ([`crate::decide`]),
+//! enforcement, and the alert.
 //!
 //! The last level of each limit is kept in the state table (`alert#<resource>`), written
 //! conditionally on the level this invocation read: of two invocations that see the same
@@ -12,20 +12,19 @@ use std::collections::HashMap;
 use aws_sdk_licensemanager::types::{Entitlement, EntitlementUsage, LicenseConfiguration};
 use license_automation::config::Enforcement;
 use license_automation::events_out::{
-    EntitlementOverage, EventPublisher, LimitedResource, ProjectEvent, PublishError,
-    SoftLimitCrossing, SoftLimitEnforced,
+    EntitlementOverage, LimitedResource, ProjectEvent, PublishError, SoftLimitCrossing,
+    SoftLimitEnforced,
 };
-use license_automation::limits::{Crossing, Level, Usage, crossing, overage_due};
-use license_automation::state::{StateError, StateKey, StateRecord, StateStore, WriteOutcome};
+use license_automation::limits::{Crossing, Level, Usage};
+use license_automation::ports::{EventSink, StateTable, Undo};
+use license_automation::state::{StateError, StateKey, StateRecord, WriteOutcome};
 use time::OffsetDateTime;
 
-use crate::license_manager::{FailureKind, LicenseManager, LicenseManagerError};
-
-/// The tag that keeps a configuration alert-only under `ENFORCEMENT=harden`: key
-/// [`OPT_OUT_TAG_KEY`], value [`OPT_OUT_TAG_VALUE`] (case-insensitive).
-pub const OPT_OUT_TAG_KEY: &str = "license-automation:enforcement";
-/// See [`OPT_OUT_TAG_KEY`].
-pub const OPT_OUT_TAG_VALUE: &str = "alert";
+use crate::decide::{
+    self, OPT_OUT_TAG_KEY, Prior, WatchMode, configuration_plan, entitlement_plan, watched,
+};
+use crate::license_manager::{FailureKind, LicenseManagerError};
+use crate::ports::LimitCalls;
 
 /// Why one limit could not be checked.
 #[derive(Debug, thiserror::Error)]
@@ -57,56 +56,25 @@ impl LimitError {
     }
 }
 
-/// What checking one limit did.
+/// What checking one limit did: the handler's counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Outcome {
+pub struct LimitTally {
     /// Alerts published (Warning / Exceeded / Recovered / Overage).
     pub alerted: usize,
     /// Whether the configuration was hardened (in a dry run: would have been).
     pub enforced: bool,
 }
 
-/// What the state table said about a limit before this check.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Prior {
-    /// No record: nobody was told anything.
-    Absent,
-    /// The stored level.
-    Level(Level),
-    /// A record whose state this code does not know (overwritten conditionally).
-    Unknown(String),
-    /// The table could not be read: nothing is written, alerts are sent.
-    Unreadable,
-}
-
-impl Prior {
-    fn level(&self) -> Option<Level> {
-        match self {
-            Self::Level(level) => Some(*level),
-            _ => None,
-        }
-    }
-
-    /// The state a conditional write expects, or `None` when nothing may be written.
-    fn expected(&self) -> Option<Option<&str>> {
-        match self {
-            Self::Absent => Some(None),
-            Self::Level(level) => Some(Some(level.as_str())),
-            Self::Unknown(state) => Some(Some(state)),
-            Self::Unreadable => None,
-        }
-    }
-}
-
-/// Checks limits for one invocation.
+/// Checks limits for one invocation, through License Manager (`L`), the state table (`S`)
+/// and the event sink (`P`).
 #[derive(Debug)]
-pub struct LimitChecker<'a> {
+pub struct LimitChecker<'a, L, S, P> {
     /// License Manager.
-    pub license_manager: &'a LicenseManager,
+    pub license_manager: &'a L,
     /// The state table.
-    pub state: &'a StateStore,
+    pub state: &'a S,
     /// The project's bus.
-    pub publisher: &'a EventPublisher,
+    pub publisher: &'a P,
     /// `WARN_THRESHOLD_PERCENT`.
     pub warn_threshold_percent: u8,
     /// `ENFORCEMENT`.
@@ -120,42 +88,12 @@ pub struct LimitChecker<'a> {
     pub prefetched: HashMap<StateKey, Option<StateRecord>>,
 }
 
-/// How a sweep treats a license configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Watch {
-    /// An enabled soft limit with a count: every crossing is alerted.
-    Soft,
-    /// An enabled hard limit with a count: not watched, except that one this function alerted
-    /// on (e.g. hardened under `harden`) is followed until it recovers.
-    Hard,
-    /// Not watched, for the reason given.
-    Skip(&'static str),
-}
-
-/// How a sweep treats `configuration`: disabled ones and ones without a count are skipped.
-pub fn watched(configuration: &LicenseConfiguration) -> Watch {
-    if configuration
-        .status()
-        .is_some_and(|status| status.eq_ignore_ascii_case("DISABLED"))
-    {
-        return Watch::Skip("disabled");
-    }
-    if configuration.license_count().is_none_or(|count| count <= 0) {
-        return Watch::Skip("no license count");
-    }
-    if configuration.license_count_hard_limit() == Some(true) {
-        Watch::Hard
-    } else {
-        Watch::Soft
-    }
-}
-
-impl LimitChecker<'_> {
+impl<L: LimitCalls, S: StateTable, P: EventSink> LimitChecker<'_, L, S, P> {
     /// Checks one license configuration that [`watched`] does not skip.
     pub async fn configuration(
         &self,
         configuration: &LicenseConfiguration,
-    ) -> Result<Outcome, LimitError> {
+    ) -> Result<LimitTally, LimitError> {
         let arn = configuration
             .license_configuration_arn()
             .unwrap_or_default();
@@ -166,19 +104,10 @@ impl LimitChecker<'_> {
         let level = usage.level(self.warn_threshold_percent);
         let key = self.key(arn.to_owned());
         let prior = self.read(&key).await;
-        if prior.level() == Some(level) {
-            return Ok(Outcome::default());
-        }
-        // A hard limit only ever recovers from an alert given while it was soft.
-        let recovering =
-            level == Level::Ok && matches!(prior, Prior::Level(Level::Warning | Level::Exceeded));
-        if watched(configuration) == Watch::Hard && !recovering {
-            return Ok(Outcome::default());
-        }
-        let alert = crossing(prior.level(), level);
-        if alert.is_none() && prior == Prior::Absent {
-            return Ok(Outcome::default());
-        }
+        let mode: WatchMode = watched(configuration);
+        let Some(plan) = configuration_plan(mode, &prior, level, self.enforcement) else {
+            return Ok(LimitTally::default());
+        };
         let account = configuration
             .owner_account_id()
             .filter(|account| !account.is_empty())
@@ -186,9 +115,9 @@ impl LimitChecker<'_> {
             .unwrap_or_default()
             .to_owned();
         let now = OffsetDateTime::now_utc();
-        let enforced = alert == Some(Crossing::Exceeded) && self.enforce(arn).await?;
+        let enforced = plan.harden && self.enforce(arn).await?;
         let mut events = Vec::new();
-        if let Some(alert) = alert {
+        if let Some(alert) = plan.alert {
             let detail = SoftLimitCrossing {
                 resource_arn: arn.to_owned(),
                 resource_kind: LimitedResource::LicenseConfiguration,
@@ -217,13 +146,12 @@ impl LimitChecker<'_> {
                 time: now,
             }));
         }
-        let alerted = usize::from(alert.is_some());
         let published = self
-            .record_and_publish(&key, &prior, level, &events)
+            .record_and_publish(&key, &prior, plan.store, &events)
             .await?;
         tracing::info!(
             decision = if published {
-                alert.map_or("quiet", alert_name)
+                plan.alert.map_or("quiet", alert_name)
             } else {
                 "lost race"
             },
@@ -237,9 +165,12 @@ impl LimitChecker<'_> {
             "soft limit"
         );
         Ok(if published {
-            Outcome { alerted, enforced }
+            LimitTally {
+                alerted: usize::from(plan.alert.is_some()),
+                enforced,
+            }
         } else {
-            Outcome::default()
+            LimitTally::default()
         })
     }
 
@@ -248,16 +179,16 @@ impl LimitChecker<'_> {
         &self,
         license_arn: &str,
         entitlements: &[Entitlement],
-    ) -> Result<(usize, Outcome), LimitError> {
+    ) -> Result<(usize, LimitTally), LimitError> {
         let watched: Vec<&Entitlement> = entitlements
             .iter()
             .filter(|entitlement| entitlement.overage() == Some(true))
             .collect();
         if watched.is_empty() {
-            return Ok((0, Outcome::default()));
+            return Ok((0, LimitTally::default()));
         }
         let usages = self.license_manager.license_usage(license_arn).await?;
-        let mut outcome = Outcome::default();
+        let mut tally = LimitTally::default();
         for entitlement in &watched {
             let Some(usage) = usages
                 .iter()
@@ -265,9 +196,9 @@ impl LimitChecker<'_> {
             else {
                 continue;
             };
-            outcome.alerted += self.entitlement(license_arn, entitlement, usage).await?;
+            tally.alerted += self.entitlement(license_arn, entitlement, usage).await?;
         }
-        Ok((watched.len(), outcome))
+        Ok((watched.len(), tally))
     }
 
     /// One entitlement: an `Entitlement Overage` once per passing of MaxCount.
@@ -278,71 +209,52 @@ impl LimitChecker<'_> {
         usage: &EntitlementUsage,
     ) -> Result<usize, LimitError> {
         let name = entitlement.name();
-        let unusable = |reason: String| LimitError::Unusable {
-            resource: format!("{license_arn} entitlement {name}"),
-            reason,
-        };
-        let consumed: i64 = usage.consumed_value().parse().map_err(|_| {
-            unusable(format!(
-                "ConsumedValue {:?} is not a whole number",
-                usage.consumed_value()
-            ))
+        let usage = decide::entitlement_usage(entitlement, usage).map_err(|reason| {
+            LimitError::Unusable {
+                resource: format!("{license_arn} entitlement {name}"),
+                reason,
+            }
         })?;
-        let count = match (entitlement.max_count(), usage.max_count()) {
-            (Some(count), _) => count,
-            (None, Some(count)) => count
-                .parse()
-                .map_err(|_| unusable(format!("MaxCount {count:?} is not a whole number")))?,
-            // Unlimited or unmetered: nothing to pass.
-            (None, None) => return Ok(0),
-        };
-        let usage = Usage { consumed, count };
-        let level = if usage.over() {
-            Level::Exceeded
-        } else {
-            Level::Ok
+        // Unlimited or unmetered: nothing to pass.
+        let Some(usage) = usage else {
+            return Ok(0);
         };
         let key = self.key(format!("{license_arn}#{name}"));
         let prior = self.read(&key).await;
-        if prior.level() == Some(level) || (prior == Prior::Absent && level == Level::Ok) {
+        let Some(plan) = entitlement_plan(&prior, usage) else {
             return Ok(0);
-        }
-        let previously_over = match &prior {
-            Prior::Absent => Some(false),
-            Prior::Level(level) => Some(*level == Level::Exceeded),
-            Prior::Unknown(_) | Prior::Unreadable => None,
         };
-        let due = overage_due(previously_over, usage);
-        let events: Vec<ProjectEvent> = due
+        let events: Vec<ProjectEvent> = plan
+            .overage
             .then(|| {
                 ProjectEvent::EntitlementOverage(EntitlementOverage {
                     license_arn: license_arn.to_owned(),
                     entitlement_name: name.to_owned(),
                     unit: entitlement.unit().as_str().to_owned(),
                     account: self.account.unwrap_or_default().to_owned(),
-                    max_count: count,
-                    consumed,
+                    max_count: usage.count,
+                    consumed: usage.consumed,
                     time: OffsetDateTime::now_utc(),
                 })
             })
             .into_iter()
             .collect();
         let published = self
-            .record_and_publish(&key, &prior, level, &events)
+            .record_and_publish(&key, &prior, plan.store, &events)
             .await?;
         tracing::info!(
-            decision = match (published, due) {
+            decision = match (published, plan.overage) {
                 (false, _) => "lost race",
                 (true, true) => "overage",
                 (true, false) => "back under MaxCount",
             },
             license_arn,
             entitlement = name,
-            consumed,
-            max_count = count,
+            consumed = usage.consumed,
+            max_count = usage.count,
             "entitlement"
         );
-        Ok(usize::from(published && due))
+        Ok(usize::from(published && plan.overage))
     }
 
     /// The alert-state key of `resource` (a dry run's state is kept apart, so that trying
@@ -398,13 +310,8 @@ impl LimitChecker<'_> {
     /// Under `harden`, turns the configuration's limit hard unless its tag opts out; whether
     /// it did (in a dry run: would have).
     async fn enforce(&self, arn: &str) -> Result<bool, LimitError> {
-        if self.enforcement != Enforcement::Harden {
-            return Ok(false);
-        }
         let tags = self.license_manager.tags(arn).await?;
-        if tags.iter().any(|(key, value)| {
-            key == OPT_OUT_TAG_KEY && value.eq_ignore_ascii_case(OPT_OUT_TAG_VALUE)
-        }) {
+        if decide::opted_out(&tags) {
             tracing::info!(
                 license_configuration_arn = arn,
                 tag = OPT_OUT_TAG_KEY,
@@ -444,28 +351,20 @@ impl LimitChecker<'_> {
             return Ok(true);
         }
         if let Err(error) = self.publisher.publish(events).await {
-            if written {
-                self.restore(key, prior, level).await;
+            if written && let Some(expected) = prior.expected() {
+                // Puts back the level stored before this check, so that a retry alerts again.
+                let undo = Undo::Restore {
+                    key: key.clone(),
+                    written: level.as_str().to_owned(),
+                    previous: expected.map(str::to_owned),
+                };
+                if let Err(error) = undo.apply(self.state).await {
+                    warn_state(&error);
+                }
             }
             return Err(error.into());
         }
         Ok(true)
-    }
-
-    /// Puts back the level stored before this check, so that a retry alerts again.
-    async fn restore(&self, key: &StateKey, prior: &Prior, level: Level) {
-        let result = match prior.expected() {
-            Some(None) => self.state.forget(key).await,
-            Some(Some(previous)) => self
-                .state
-                .put_if(key, Some(level.as_str()), previous, None)
-                .await
-                .map(|_| ()),
-            None => Ok(()),
-        };
-        if let Err(error) = result {
-            warn_state(&error);
-        }
     }
 }
 
@@ -479,51 +378,4 @@ fn alert_name(crossing: Crossing) -> &'static str {
 
 fn warn_state(error: &StateError) {
     tracing::warn!(error = %error, "state table unavailable; an alert may be sent again");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn configuration(count: Option<i64>, hard: bool, status: &str) -> LicenseConfiguration {
-        LicenseConfiguration::builder()
-            .license_configuration_arn(
-                "arn:aws:license-manager:us-east-1:123456789012:license-configuration:lic-1",
-            )
-            .set_license_count(count)
-            .license_count_hard_limit(hard)
-            .status(status)
-            .build()
-    }
-
-    #[test]
-    fn enabled_limits_with_a_count_are_watched_hard_ones_only_to_recovery() {
-        let cases = [
-            (Some(10), false, "AVAILABLE", Watch::Soft),
-            (Some(10), true, "AVAILABLE", Watch::Hard),
-            (Some(10), false, "DISABLED", Watch::Skip("disabled")),
-            (Some(10), true, "DISABLED", Watch::Skip("disabled")),
-            (None, false, "AVAILABLE", Watch::Skip("no license count")),
-            (Some(0), false, "AVAILABLE", Watch::Skip("no license count")),
-        ];
-        for (count, hard, status, expected) in cases {
-            assert_eq!(
-                watched(&configuration(count, hard, status)),
-                expected,
-                "{count:?} hard={hard} {status}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_write_expects_what_was_read_and_nothing_is_written_blind() {
-        assert_eq!(Prior::Absent.expected(), Some(None));
-        assert_eq!(
-            Prior::Level(Level::Warning).expected(),
-            Some(Some("warning"))
-        );
-        assert_eq!(Prior::Unknown("odd".into()).expected(), Some(Some("odd")));
-        assert_eq!(Prior::Unreadable.expected(), None);
-        assert_eq!(Prior::Unknown("odd".into()).level(), None);
-    }
 }

@@ -1,0 +1,374 @@
+//! The handler's orchestration against in-memory ports: a fake License Manager, the
+//! in-memory state table and event sink. No emulator, no moto: `cargo test --lib`.
+
+use std::sync::Mutex;
+
+use aws_sdk_licensemanager::types::{
+    AllowedOperation, DatetimeRange, Entitlement, EntitlementDataUnit, EntitlementUnit,
+    EntitlementUsage, Grant, GrantStatus, GrantedLicense, License, LicenseStatus, ReceivedStatus,
+};
+use lambda_runtime::{Context, LambdaEvent};
+use license_automation::memory::{MemoryEventSink, MemoryStateTable};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::license_manager::{FailureKind, LicenseManagerError};
+use crate::{Config, EventOutcome, LicenseCalls, LicenseEvents, LicenseEventsError, Summary};
+
+/// The license the fixtures name (issued by another account, received here).
+const LICENSE: &str =
+    "arn:aws:license-manager::111122223333:license:l-0123456789abcdef0123456789abcdef";
+const GRANT: &str =
+    "arn:aws:license-manager::111122223333:grant:g-0123456789abcdef0123456789abcdef";
+
+/// License Manager in memory: the versions of one license, its grant here, its usage.
+#[derive(Debug)]
+struct FakeLicenseManager {
+    inner: Mutex<Fake>,
+}
+
+#[derive(Debug)]
+struct Fake {
+    /// Every version of the license, the current one last.
+    versions: Vec<License>,
+    received: ReceivedStatus,
+    grant: GrantStatus,
+    consumed: String,
+}
+
+fn license(status: LicenseStatus, version: usize, end: OffsetDateTime) -> License {
+    License::builder()
+        .license_arn(LICENSE)
+        .status(status)
+        .version(version.to_string())
+        .product_sku("acme-pro")
+        .validity(
+            DatetimeRange::builder()
+                .begin("2026-01-01T00:00:00Z")
+                .end(end.format(&Rfc3339).unwrap())
+                .build()
+                .unwrap(),
+        )
+        .entitlements(
+            Entitlement::builder()
+                .name("Users")
+                .unit(EntitlementUnit::Count)
+                .max_count(10)
+                .overage(true)
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+fn not_found(operation: &'static str, arn: &str) -> LicenseManagerError {
+    LicenseManagerError {
+        operation,
+        target: arn.to_owned(),
+        code: Some("ResourceNotFoundException".to_owned()),
+        message: format!("{operation} {arn}: not found"),
+        kind: FailureKind::Permanent,
+        attempts: 1,
+    }
+}
+
+impl FakeLicenseManager {
+    /// A license valid for a year, received here through an active grant.
+    fn new() -> Self {
+        let end = OffsetDateTime::now_utc() + time::Duration::days(365);
+        Self {
+            inner: Mutex::new(Fake {
+                versions: vec![license(LicenseStatus::Available, 1, end)],
+                received: ReceivedStatus::Active,
+                grant: GrantStatus::Active,
+                consumed: "0".to_owned(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Fake> {
+        self.inner.lock().unwrap()
+    }
+
+    /// A new version of the license with `status`, ending in `days`.
+    fn new_version(&self, status: LicenseStatus, days: i64) {
+        let mut inner = self.lock();
+        let version = inner.versions.len() + 1;
+        let end = OffsetDateTime::now_utc() + time::Duration::days(days);
+        inner.versions.push(license(status, version, end));
+    }
+
+    fn current(&self) -> License {
+        self.lock().versions.last().unwrap().clone()
+    }
+}
+
+impl LicenseCalls for FakeLicenseManager {
+    async fn get_license(
+        &self,
+        arn: &str,
+        version: Option<&str>,
+    ) -> Result<License, LicenseManagerError> {
+        if arn != LICENSE {
+            return Err(not_found("GetLicense", arn));
+        }
+        let inner = self.lock();
+        let found = match version {
+            None => inner.versions.last(),
+            Some(v) => inner.versions.get(v.parse::<usize>().unwrap() - 1),
+        };
+        found.cloned().ok_or_else(|| not_found("GetLicense", arn))
+    }
+
+    async fn get_grant(&self, arn: &str) -> Result<Grant, LicenseManagerError> {
+        if arn != GRANT {
+            return Err(not_found("GetGrant", arn));
+        }
+        Ok(Grant::builder()
+            .grant_arn(GRANT)
+            .grant_name("grant")
+            .parent_arn(LICENSE)
+            .license_arn(LICENSE)
+            .grantee_principal_arn("arn:aws:iam::123456789012:root")
+            .home_region("us-east-1")
+            .grant_status(self.lock().grant.clone())
+            .version("1")
+            .granted_operations(AllowedOperation::CheckoutLicense)
+            .build()
+            .unwrap())
+    }
+
+    async fn get_license_usage(
+        &self,
+        _arn: &str,
+    ) -> Result<Vec<EntitlementUsage>, LicenseManagerError> {
+        Ok(vec![
+            EntitlementUsage::builder()
+                .name("Users")
+                .consumed_value(self.lock().consumed.clone())
+                .max_count("10")
+                .unit(EntitlementDataUnit::Count)
+                .build()
+                .unwrap(),
+        ])
+    }
+
+    async fn count_tokens(&self, _arn: &str) -> Result<usize, LicenseManagerError> {
+        Ok(2)
+    }
+
+    async fn list_licenses(&self) -> Result<Vec<License>, LicenseManagerError> {
+        Ok(Vec::new())
+    }
+
+    async fn list_received_licenses(&self) -> Result<Vec<GrantedLicense>, LicenseManagerError> {
+        let current = self.current();
+        Ok(vec![
+            GrantedLicense::builder()
+                .license_arn(LICENSE)
+                .set_status(current.status().cloned())
+                .set_version(current.version().map(str::to_owned))
+                .product_sku("acme-pro")
+                .set_validity(current.validity().cloned())
+                .set_entitlements(Some(current.entitlements().to_vec()))
+                .received_metadata(
+                    aws_sdk_licensemanager::types::ReceivedMetadata::builder()
+                        .received_status(self.lock().received.clone())
+                        .build(),
+                )
+                .build(),
+        ])
+    }
+
+    async fn received_status(
+        &self,
+        _arn: &str,
+    ) -> Result<Option<ReceivedStatus>, LicenseManagerError> {
+        Ok(Some(self.lock().received.clone()))
+    }
+}
+
+type Handler = LicenseEvents<FakeLicenseManager, MemoryStateTable, MemoryEventSink>;
+
+fn handler(license_manager: FakeLicenseManager) -> Handler {
+    let config = Config::from_env(&[("STATE_TABLE", "state")]).unwrap();
+    LicenseEvents::with_ports(
+        &config,
+        license_manager,
+        MemoryStateTable::new(),
+        MemoryEventSink::new(),
+    )
+}
+
+fn fixture(name: &str) -> Value {
+    let text = match name {
+        "license-change" => include_str!("../../../events/license-events/license-change.json"),
+        "consumption" => {
+            include_str!("../../../events/license-events/license-consumption-change.json")
+        }
+        "grant-change" => include_str!("../../../events/license-events/grant-change.json"),
+        "scheduled" => include_str!("../../../events/license-events/scheduled.json"),
+        "unrecognized" => include_str!("../../../events/license-events/unrecognized.json"),
+        _ => panic!("no fixture {name}"),
+    };
+    serde_json::from_str(text).unwrap()
+}
+
+/// The fixture `name` with a new event id, as another delivery of the same kind.
+fn with_id(mut event: Value, id: &str) -> Value {
+    event["id"] = Value::String(id.to_owned());
+    event
+}
+
+async fn invoke(handler: &Handler, payload: Value) -> Result<Summary, LicenseEventsError> {
+    handler
+        .handle(LambdaEvent {
+            payload,
+            context: Context::default(),
+        })
+        .await
+}
+
+#[tokio::test]
+async fn a_deactivated_license_is_reported_once_naming_the_status_before() {
+    let lm = FakeLicenseManager::new();
+    lm.new_version(LicenseStatus::Deactivated, 365);
+    let handler = handler(lm);
+    let summary = invoke(&handler, fixture("license-change")).await.unwrap();
+    assert_eq!(summary.outcome, EventOutcome::Processed);
+    assert_eq!(summary.emitted, ["License Status Changed"]);
+    let detail = handler.publisher().published()[0].detail();
+    assert_eq!(detail["status"], "DEACTIVATED");
+    assert_eq!(
+        detail["previousStatus"], "AVAILABLE",
+        "from the version before"
+    );
+
+    let replay = invoke(&handler, fixture("license-change")).await.unwrap();
+    assert_eq!(replay.outcome, EventOutcome::Replayed);
+    let again = invoke(&handler, with_id(fixture("license-change"), "e-2"))
+        .await
+        .unwrap();
+    assert_eq!(again.outcome, EventOutcome::Processed);
+    assert!(again.emitted.is_empty(), "unchanged license: nothing new");
+    assert_eq!(handler.publisher().published().len(), 1);
+}
+
+#[tokio::test]
+async fn the_sweep_warns_of_an_expiring_license_once_per_version() {
+    let lm = FakeLicenseManager::new();
+    lm.new_version(LicenseStatus::Available, 10);
+    let handler = handler(lm);
+    let first = invoke(&handler, fixture("scheduled")).await.unwrap();
+    assert_eq!(first.emitted, ["License Expiring"]);
+    let detail = handler.publisher().published()[0].detail();
+    assert_eq!(
+        (
+            detail["daysRemaining"].as_i64(),
+            detail["warningDays"].as_i64()
+        ),
+        (Some(9), Some(30))
+    );
+    let second = invoke(&handler, fixture("scheduled")).await.unwrap();
+    assert!(second.emitted.is_empty());
+    handler
+        .license_manager()
+        .new_version(LicenseStatus::Available, 5);
+    let third = invoke(&handler, fixture("scheduled")).await.unwrap();
+    assert_eq!(
+        third.emitted,
+        ["License Expiring"],
+        "a new version is reported again"
+    );
+}
+
+#[tokio::test]
+async fn an_overage_not_published_is_taken_back_and_sent_by_the_retry() {
+    let lm = FakeLicenseManager::new();
+    lm.lock().consumed = "11".to_owned();
+    let handler = handler(lm);
+    handler.publisher().refuse(Some(|_| true));
+    let error = invoke(&handler, fixture("consumption")).await.unwrap_err();
+    assert_eq!(error.error_type(), "TransientFailures");
+    assert!(
+        error
+            .to_string()
+            .contains("Entitlement Overage not published"),
+        "{error}"
+    );
+    assert!(
+        handler
+            .state()
+            .keys()
+            .iter()
+            .all(|key| !key.ends_with("#Users"))
+    );
+
+    handler.publisher().refuse(None);
+    let retry = invoke(&handler, fixture("consumption")).await.unwrap();
+    assert_eq!(
+        retry.outcome,
+        EventOutcome::Processed,
+        "not taken for a replay"
+    );
+    assert_eq!(retry.emitted, ["Entitlement Overage"]);
+    assert_eq!(retry.licenses[0].usage[0].consumed, "11");
+    let still_over = invoke(&handler, with_id(fixture("consumption"), "e-3"))
+        .await
+        .unwrap();
+    assert!(still_over.emitted.is_empty(), "once per crossing");
+}
+
+#[tokio::test]
+async fn a_license_held_through_a_grant_that_is_not_active_is_not_checked() {
+    let lm = FakeLicenseManager::new();
+    lm.new_version(LicenseStatus::Deactivated, 365);
+    lm.lock().grant = GrantStatus::PendingAccept;
+    let handler = handler(lm);
+    let summary = invoke(&handler, fixture("grant-change")).await.unwrap();
+    assert!(summary.licenses.is_empty());
+    assert_eq!(
+        summary.grants[0].note.as_deref(),
+        Some("the grant is not active: its license is not checked")
+    );
+
+    handler.license_manager().lock().received = ReceivedStatus::PendingAccept;
+    let summary = invoke(&handler, fixture("license-change")).await.unwrap();
+    assert!(summary.emitted.is_empty());
+    assert!(
+        summary.licenses[0]
+            .note
+            .as_deref()
+            .is_some_and(|note| note.contains("not in use here"))
+    );
+}
+
+#[tokio::test]
+async fn an_unavailable_state_table_repeats_an_event_rather_than_lose_it() {
+    let lm = FakeLicenseManager::new();
+    lm.new_version(LicenseStatus::Expired, 365);
+    let handler = handler(lm);
+    handler.state().set_unavailable(true);
+    invoke(&handler, fixture("license-change")).await.unwrap();
+    invoke(&handler, fixture("license-change")).await.unwrap();
+    assert_eq!(
+        handler.publisher().detail_types(),
+        ["License Status Changed", "License Status Changed"]
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_license_is_unresolved_and_another_event_is_ignored() {
+    let handler = handler(FakeLicenseManager::new());
+    let mut event = fixture("license-change");
+    let gone = "arn:aws:license-manager::111122223333:license:l-gone";
+    event["resources"] = serde_json::json!([gone]);
+    event["detail"]["licenseArn"] = Value::String(gone.to_owned());
+    let summary = invoke(&handler, event).await.unwrap();
+    assert_eq!(summary.outcome, EventOutcome::Unresolved);
+    assert!(!summary.licenses[0].resolved);
+    let ignored = invoke(&handler, fixture("unrecognized")).await.unwrap();
+    assert_eq!(ignored.outcome, EventOutcome::Ignored);
+    assert!(handler.publisher().published().is_empty());
+}
