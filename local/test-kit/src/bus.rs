@@ -95,3 +95,23 @@ pub fn describe(event: &Value) -> String {
         event.get("detail").unwrap_or(&Value::Null)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn each_event_is_one_line_of_its_detail_type_and_detail() {
+        let events = [
+            json!({"detail-type": "Grant Accepted", "detail": {"grantArn": "arn:g"}}),
+            json!({"detail": {"x": 1}}),
+        ];
+        assert_eq!(
+            describe_all(&events),
+            "Grant Accepted {\"grantArn\":\"arn:g\"}\n(no detail-type) {\"x\":1}"
+        );
+        assert_eq!(describe_all(&[]), "");
+    }
+}
