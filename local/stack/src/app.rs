@@ -354,7 +354,7 @@ async fn serve_control(
 async fn fire(State(control): State<Control>, UrlPath(function): UrlPath<String>) -> Response {
     match control.runtime.fire(&function, &control.sqs).await {
         Ok(records) => {
-            let outcomes: Vec<Value> = records.iter().map(describe).collect();
+            let outcomes: Vec<Value> = records.iter().map(describe_invocation).collect();
             json_response(StatusCode::OK, &Value::Array(outcomes))
         }
         Err(err) => json_response(
@@ -365,7 +365,7 @@ async fn fire(State(control): State<Control>, UrlPath(function): UrlPath<String>
 }
 
 /// A record as JSON, for `local-stack fire` and logs.
-pub fn describe(record: &InvocationRecord) -> Value {
+pub fn describe_invocation(record: &InvocationRecord) -> Value {
     let invocation = &record.invocation;
     json!({
         "function": record.function,
