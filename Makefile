@@ -5,10 +5,10 @@
 SHELL := bash
 .DEFAULT_GOAL := help
 
-# Function packages are the directories under functions/ (DESIGN §2).
+# Function packages are the directories under functions/ (README, Layout).
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: help test test-rust test-fuzz lint fmt clippy validate build deploy venv venv-dev venv-fuzz coverage-doc
+.PHONY: help test test-rust test-fuzz lint fmt clippy cycles validate build deploy venv venv-dev venv-fuzz coverage-doc
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -24,7 +24,7 @@ venv-dev: ## create or refresh .venv only (moto, boto3, pytest, cargo-lambda)
 venv-fuzz: ## create or refresh .venv-schemathesis only (schemathesis, openapi-spec-validator)
 	scripts/venv.sh fuzz
 
-test: venv test-rust test-boto3 test-fuzz validate ## everything CI tests: Rust, boto3, the checkout API fuzz and the template lint
+test: venv cycles test-rust test-boto3 test-fuzz validate ## everything CI tests: import circles, Rust, boto3, the checkout API fuzz and the template lint
 
 test-rust: venv-dev venv-fuzz ## all Rust tests (unit, emulator through the real SDK, moto-backed adapters)
 	cargo test --workspace --all-targets
@@ -33,13 +33,16 @@ test-rust: venv-dev venv-fuzz ## all Rust tests (unit, emulator through the real
 test-fuzz: ## schemathesis against checkout-proxy behind the local HTTP API (about a minute)
 	scripts/fuzz-checkout-api.sh
 
-lint: fmt clippy validate ## formatting, clippy and the template lint
+lint: fmt clippy cycles validate ## formatting, clippy, import circles and the template lint
 
 fmt: ## check formatting
 	cargo fmt --all -- --check
 
 clippy: ## clippy with warnings as errors
 	cargo clippy --workspace --all-targets -- -D warnings
+
+cycles: ## no Rust module imports a module that imports it back (scripts/module-cycles.py)
+	scripts/module-cycles.py
 
 validate: ## cfn-lint (newest and <1.54) and sam validate --lint, zero warnings
 	scripts/lint-template.sh

@@ -14,7 +14,7 @@ use license_automation::events_out::{
     EntitlementOverage, EventPublisher, LicenseStatusChanged, LimitedResource, ProjectEvent,
     RetryPolicy, SoftLimitCrossing,
 };
-use local_stack::moto::MotoServer;
+use local_test_kit::moto::MotoServer;
 use serde_json::{Value, json};
 use time::macros::datetime;
 

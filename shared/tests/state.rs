@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType,
 };
 use license_automation::state::{Remembered, StateError, StateKey, StateStore, WriteOutcome};
-use local_stack::moto::MotoServer;
+use local_test_kit::moto::MotoServer;
 use time::{Duration, OffsetDateTime};
 
 const TABLE: &str = "license-automation-state";

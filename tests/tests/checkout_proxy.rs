@@ -6,11 +6,9 @@
 mod common;
 
 use common::TestStack;
-use local_stack::control::send;
-use local_stack::flows::checkout_proxy::{
-    ApiCaller, CUSTOMER, OTHER_CUSTOMER, issue_customer_license,
-};
-use local_stack::flows::licenses::consumed;
+use local_stack::control::{ApiCaller, send};
+use local_test_kit::checkout::{CUSTOMER, OTHER_CUSTOMER, issue_customer_license};
+use local_test_kit::licenses::consumed;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

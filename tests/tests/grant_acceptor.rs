@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use aws_sdk_licensemanager::types::GrantStatus;
 use common::TestStack;
-use local_stack::clients::{Account, CUSTOMER_ACCOUNT};
-use local_stack::flows::bus;
-use local_stack::flows::grant_acceptor::{grant_from, grant_status};
+use local_test_kit::bus;
+use local_test_kit::clients::{Account, CUSTOMER_ACCOUNT};
+use local_test_kit::licenses::{grant_from, grant_status};
 use serde_json::{Value, json};
 
 const PATIENCE: Duration = Duration::from_secs(10);

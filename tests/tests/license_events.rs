@@ -13,8 +13,8 @@ use aws_sdk_licensemanager::types::{
     GrantStatus, Issuer, LicenseStatus,
 };
 use common::TestStack;
-use local_stack::clients::{CUSTOMER_ACCOUNT, ISV_ACCOUNT, REGION, sdk_config};
-use local_stack::flows::bus;
+use local_test_kit::bus;
+use local_test_kit::clients::{CUSTOMER_ACCOUNT, ISV_ACCOUNT, REGION, sdk_config};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;

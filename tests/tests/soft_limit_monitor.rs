@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use aws_sdk_licensemanager::types::{LicenseCountingType, LicenseSpecification};
 use common::TestStack;
-use local_stack::clients::{CUSTOMER_ACCOUNT, REGION, sdk_config};
-use local_stack::flows::bus;
+use local_test_kit::bus;
+use local_test_kit::clients::{CUSTOMER_ACCOUNT, REGION, sdk_config};
 use serde_json::{Value, json};
 
 const PATIENCE: Duration = Duration::from_secs(10);

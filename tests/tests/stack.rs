@@ -10,11 +10,11 @@ use std::time::Duration;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use common::{TestStack, workspace};
 use local_stack::app::locals;
-use local_stack::clients::CUSTOMER_ACCOUNT;
-use local_stack::flows::bus;
-use local_stack::flows::infrastructure::{EVENT_BUS, Infra};
 use local_stack::issuer::TokenRequest;
 use local_stack::template::{Template, Trigger};
+use local_test_kit::bus;
+use local_test_kit::clients::CUSTOMER_ACCOUNT;
+use local_test_kit::resources::{EVENT_BUS, Infra};
 use serde_json::{Value, json};
 
 const FIXTURE: &str = "tests/fixtures/template.yaml";

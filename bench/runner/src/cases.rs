@@ -11,7 +11,7 @@ use crate::world::{
     key_fingerprint,
 };
 
-/// The function that serves the checkout API (DESIGN §7).
+/// The function that serves the checkout API (README, What it does).
 pub const CHECKOUT_PROXY: &str = "checkout-proxy";
 
 /// How one function is measured.

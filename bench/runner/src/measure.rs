@@ -158,7 +158,7 @@ pub async fn raw_checkouts(
         let output = request
             .send()
             .await
-            .map_err(local_stack::clients::sdk_error)?;
+            .map_err(local_test_kit::clients::sdk_error)?;
         if let Some((dynamodb, table)) = links {
             let at = time::OffsetDateTime::now_utc();
             let now = at.unix_timestamp();
@@ -184,7 +184,7 @@ pub async fn raw_checkouts(
                 .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
                 .send()
                 .await
-                .map_err(local_stack::clients::sdk_error)?;
+                .map_err(local_test_kit::clients::sdk_error)?;
         }
         samples.push(millis(started.elapsed()));
     }

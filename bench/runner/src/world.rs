@@ -11,9 +11,9 @@ use aws_sdk_licensemanager::types::{
     ConsumptionConfiguration, DatetimeRange, Entitlement, EntitlementUnit, Issuer,
     ProvisionalConfiguration,
 };
-use local_stack::clients::{REGION, sdk_config, sdk_error};
-use local_stack::moto::{MotoServer, free_loopback_addr};
-use local_stack::resources::create_state_table;
+use local_test_kit::clients::{REGION, sdk_config, sdk_error};
+use local_test_kit::moto::{MotoServer, free_loopback_addr};
+use local_test_kit::resources::create_state_table;
 use tokio::process::{Child, Command};
 
 /// The account of the sweeping functions: it holds nothing, so a warm sweep is the function's

@@ -1,7 +1,7 @@
 //! License Manager's own EventBridge events (`source: aws.license-manager`), published best
 //! effort to the `default` bus of each account concerned when `--events-endpoint` is set.
 //!
-//! Operations record [`PendingEvent`]s in their [`crate::ops::Ctx`]; the server hands them
+//! Operations record [`PendingEvent`]s in their [`crate::dispatch::Ctx`]; the server hands them
 //! to an [`EventSink`] once the change is committed and the state lock released; a
 //! background task ([`Publisher`]) batches them into PutEvents calls. Publishing never fails
 //! or delays an API call: a full queue drops the event and a failed PutEvents is logged.
@@ -196,7 +196,7 @@ pub fn consumption_change(
         "checkoutType": c.checkout_type,
     });
     if let Some(expiration) = c.expiration {
-        detail["expiration"] = json!(crate::ops::fmt_time(expiration));
+        detail["expiration"] = json!(crate::dates::fmt_time(expiration));
     }
     PendingEvent {
         detail_type: DetailType::LicenseConsumptionChange,

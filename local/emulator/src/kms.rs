@@ -3,7 +3,8 @@
 //! Sign / Verify (RSASSA-PSS with salt = digest length, as AWS KMS; RSASSA-PKCS1-v1_5),
 //! ListKeys and aliases. Keys belong to the caller's account and live in the state file.
 
-use crate::ops::{Ctx, Operation, parse, seq_key};
+use crate::dispatch::{Ctx, Operation, parse, seq_key};
+pub use crate::keys::{KmsAlias, KmsKey};
 use crate::protocol::{ApiError, ErrorKind};
 use aws_lc_rs::digest::{self, Digest};
 use aws_lc_rs::encoding::AsDer;
@@ -11,41 +12,10 @@ use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::{self, KeyPair as _, RsaEncoding, RsaParameters};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-/// The `X-Amz-Target` prefix of KMS.
-pub const TARGET_PREFIX: &str = "TrentService.";
-
-/// A KMS key as the emulator stores it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct KmsKey {
-    /// Owning account.
-    pub account: String,
-    /// The key id (a UUID).
-    pub key_id: String,
-    /// `arn:aws:kms:<region>:<account>:key/<key id>`.
-    pub arn: String,
-    /// Creation order.
-    pub seq: u64,
-    /// Creation time (unix seconds).
-    pub created: i64,
-    /// Description given to CreateKey.
-    pub description: String,
-    /// `SYMMETRIC_DEFAULT`, `RSA_2048`, `RSA_3072` or `RSA_4096`.
-    pub key_spec: String,
-    /// `SIGN_VERIFY` or `ENCRYPT_DECRYPT`.
-    pub key_usage: String,
-    /// Base64 PKCS#8 of the RSA private key (`None` for a symmetric key: no material).
-    pub private_key: Option<String>,
-}
-
 impl KmsKey {
-    /// Whether the key signs and verifies with RSA.
-    pub fn is_rsa_signing(&self) -> bool {
-        self.key_usage == "SIGN_VERIFY" && self.key_spec.starts_with("RSA_")
-    }
-
     fn signing_algorithms(&self) -> Vec<&'static str> {
         if self.is_rsa_signing() {
             SIGNING_ALGORITHMS.iter().map(|a| a.name).collect()
@@ -89,41 +59,6 @@ impl KmsKey {
         }
         m
     }
-
-    /// The RSA key pair, for a key with material.
-    pub fn key_pair(&self) -> Result<KeyPair, ApiError> {
-        let encoded = self.private_key.as_deref().ok_or_else(|| {
-            ApiError::new(
-                ErrorKind::KmsUnsupportedOperation,
-                format!("{} is a symmetric key and has no key pair", self.arn),
-            )
-        })?;
-        STANDARD
-            .decode(encoded)
-            .ok()
-            .and_then(|der| KeyPair::from_pkcs8(&der).ok())
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorKind::ServerInternal,
-                    format!("the stored key material of {} is corrupt", self.arn),
-                )
-            })
-    }
-}
-
-/// An alias (`alias/<name>`) of a key.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct KmsAlias {
-    /// Owning account.
-    pub account: String,
-    /// `alias/<name>`.
-    pub name: String,
-    /// The key id it points to.
-    pub target_key_id: String,
-    /// Creation order.
-    pub seq: u64,
-    /// Creation time (unix seconds).
-    pub created: i64,
 }
 
 /// An RSA signing algorithm of KMS.

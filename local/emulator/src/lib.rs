@@ -8,8 +8,11 @@
 //! Start it in-process with [`Emulator::start`] (port 0 is fine) or run the binary.
 
 pub mod coverage;
+pub mod dates;
+pub mod dispatch;
 pub mod events;
 pub mod jwt;
+pub mod keys;
 pub mod kms;
 pub mod model;
 pub mod ops;

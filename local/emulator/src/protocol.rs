@@ -2,6 +2,11 @@
 
 use serde_json::json;
 
+/// The `X-Amz-Target` prefix of KMS (`TrentService.<Operation>`).
+pub const KMS_TARGET_PREFIX: &str = "TrentService.";
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
 /// The error shapes of the License Manager model, plus the protocol-level errors the
 /// emulator itself answers (unknown target, operation not implemented).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,7 +195,7 @@ pub fn target_operation(target: Option<&str>) -> Result<(Service, &str), ApiErro
         Some((Service::LicenseManager, op))
     } else {
         target
-            .strip_prefix(crate::kms::TARGET_PREFIX)
+            .strip_prefix(KMS_TARGET_PREFIX)
             .map(|op| (Service::Kms, op))
     };
     routed.filter(|(_, op)| !op.is_empty()).ok_or_else(|| {

@@ -1,10 +1,13 @@
 //! The HTTP server: one `POST /` route speaking awsJson1_1, with latency and fault injection.
 
+use crate::dispatch::{self, Ctx};
 use crate::events::{self, EventSink};
 use crate::jwt::Signer;
 use crate::model;
-use crate::ops::{self, Ctx};
-use crate::protocol::{ApiError, ErrorKind, Service, caller_account, target_operation};
+use crate::ops;
+use crate::protocol::{
+    ApiError, ErrorKind, MAX_BODY_BYTES, Service, caller_account, target_operation,
+};
 use crate::state::State;
 use crate::{Clock, Config, Fault};
 use axum::body::{Body, to_bytes};
@@ -13,9 +16,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use std::sync::{Arc, Mutex, PoisonError};
-
-/// Largest request body accepted.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// State shared by every request.
 pub(crate) struct Shared {
@@ -193,7 +193,7 @@ async fn process(
     if service == Service::Kms {
         crate::kms::generate_outside_lock(op, &mut input).await?;
     }
-    let request_hash = ops::request_hash(&input);
+    let request_hash = dispatch::request_hash(&input);
     let now = shared.clock.now();
     // Runs the operation on `state`; returns its answer, the ClientToken entry to update
     // with the signed answer, if the call made one, and the events it causes.
@@ -221,14 +221,14 @@ async fn process(
     let Some(path) = state_file else {
         // In memory only: apply under the lock, sign after releasing it.
         let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.housekeeping(now.unix_timestamp(), ops::CLIENT_TOKEN_TTL_SECS);
+        state.housekeeping(now.unix_timestamp(), dispatch::CLIENT_TOKEN_TTL_SECS);
         let applied = apply(&mut state);
         let expired = take_expired(&mut state);
         drop(state);
         shared.events.send(expired);
         let (result, cached, caused) = applied?;
         shared.events.send(caused);
-        let signed = ops::sign_marked(&shared.signer, result)?;
+        let signed = dispatch::sign_marked(&shared.signer, result)?;
         if let Some(key) = cached {
             // A replay of the ClientToken answers this very response (same SignedToken).
             let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -244,11 +244,11 @@ async fn process(
     let _writer = shared.writer.lock().await;
     let mut next = {
         let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.housekeeping(now.unix_timestamp(), ops::CLIENT_TOKEN_TTL_SECS);
+        state.housekeeping(now.unix_timestamp(), dispatch::CLIENT_TOKEN_TTL_SECS);
         state.clone()
     };
     let (result, cached, caused) = apply(&mut next)?;
-    let signed = ops::sign_marked(&shared.signer, result)?;
+    let signed = dispatch::sign_marked(&shared.signer, result)?;
     if let Some(key) = cached
         && let Some(entry) = next.client_tokens.get_mut(&key)
     {

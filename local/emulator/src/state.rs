@@ -136,7 +136,7 @@ pub struct UsageIndex {
 pub struct ClientTokenEntry {
     /// When it was first used (unix seconds).
     pub at: i64,
-    /// [`crate::ops::request_hash`] of the request that used it.
+    /// [`crate::dispatch::request_hash`] of the request that used it.
     pub request_hash: String,
     /// The (signed) response.
     pub response: Value,
@@ -224,10 +224,10 @@ pub struct State {
     pub checked_in: BTreeMap<String, CheckedIn>,
     /// KMS keys by ARN.
     #[serde(default)]
-    pub kms_keys: BTreeMap<String, crate::kms::KmsKey>,
+    pub kms_keys: BTreeMap<String, crate::keys::KmsKey>,
     /// KMS aliases by `account/alias/<name>`.
     #[serde(default)]
-    pub kms_aliases: BTreeMap<String, crate::kms::KmsAlias>,
+    pub kms_aliases: BTreeMap<String, crate::keys::KmsAlias>,
     #[serde(skip)]
     usage: UsageIndex,
     /// Clock second of the next sweep of expired entries.

@@ -12,7 +12,7 @@ pub const VERSION: &str = "2011-06-15";
 /// Handles one awsQuery request to STS from `account`.
 pub async fn handle(account: &str, body: Body) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
-    let Ok(bytes) = to_bytes(body, crate::server::MAX_BODY_BYTES).await else {
+    let Ok(bytes) = to_bytes(body, crate::protocol::MAX_BODY_BYTES).await else {
         return error(
             &request_id,
             "ValidationError",

@@ -11,11 +11,10 @@
 //! `cargo lambda watch` stays the loop for editing one function; this host is for what it does
 //! not do: routing events from the template, the HTTP API's authorizer and measurement.
 
+mod config;
 mod process;
 pub mod runtime_api;
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,66 +22,12 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
+pub use crate::config::FunctionConfig;
 use crate::process::Process;
 use crate::runtime_api::{Answer, Delivery, RuntimeApi};
 
 /// Lambda's limit on the init phase of an on-demand function.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How the host runs one function.
-#[derive(Debug, Clone)]
-pub struct FunctionConfig {
-    /// Function name (`AWS_LAMBDA_FUNCTION_NAME`).
-    pub name: String,
-    /// The `bootstrap` executable.
-    pub bootstrap: PathBuf,
-    /// The function's own environment variables (template `Environment`).
-    pub environment: BTreeMap<String, String>,
-    /// The function's timeout.
-    pub timeout: Duration,
-    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, in MB.
-    pub memory_mb: u32,
-    /// `AWS_REGION` / `AWS_DEFAULT_REGION`.
-    pub region: String,
-    /// The account in the function's ARN and its credentials' access key id.
-    pub account: String,
-    /// Secret of the execution role's (local) credentials.
-    pub secret_access_key: String,
-    /// `AWS_LAMBDA_LOG_FORMAT`: `JSON` or `Text`.
-    pub log_format: String,
-    /// `AWS_LAMBDA_LOG_LEVEL` when the log format is JSON.
-    pub log_level: Option<String>,
-    /// Where the process's stdout and stderr go (appended); `None` discards them.
-    pub log_file: Option<PathBuf>,
-}
-
-impl FunctionConfig {
-    /// A configuration with Lambda's defaults (128 MB, 3 s, us-east-1) for `bootstrap`,
-    /// JSON logs (as the project's template sets them) and account 123456789012.
-    pub fn new(name: impl Into<String>, bootstrap: impl Into<PathBuf>) -> Self {
-        Self {
-            name: name.into(),
-            bootstrap: bootstrap.into(),
-            environment: BTreeMap::new(),
-            timeout: Duration::from_secs(3),
-            memory_mb: 128,
-            region: "us-east-1".to_owned(),
-            account: "123456789012".to_owned(),
-            secret_access_key: "local-host-secret".to_owned(),
-            log_format: "JSON".to_owned(),
-            log_level: None,
-            log_file: None,
-        }
-    }
-
-    /// `arn:aws:lambda:<region>:<account>:function:<name>`.
-    pub fn function_arn(&self) -> String {
-        format!(
-            "arn:aws:lambda:{}:{}:function:{}",
-            self.region, self.account, self.name
-        )
-    }
-}
 
 /// Why an invocation did not return a result.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

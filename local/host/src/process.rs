@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::FunctionConfig;
+use crate::config::FunctionConfig;
 
 /// How many of the process's last output lines are kept for error messages.
 const KEPT_LINES: usize = 20;

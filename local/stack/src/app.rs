@@ -19,13 +19,14 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
+use local_test_kit::checkout::local_key_fingerprint;
+use local_test_kit::clients::{CUSTOMER_ACCOUNT, REGION};
+use local_test_kit::resources::{DEAD_LETTER_QUEUE, EVENT_BUS, Infra, STATE_TABLE};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use crate::clients::{CUSTOMER_ACCOUNT, REGION};
-use crate::flows::infrastructure::{DEAD_LETTER_QUEUE, EVENT_BUS, Infra, STATE_TABLE};
-use crate::functions::{InvocationRecord, MotoClients, Runtime, RuntimeOptions};
+use crate::event_sources::{InvocationRecord, MotoClients, Runtime, RuntimeOptions};
 use crate::http_api::{HttpApi, InvokeFn, JwtAuthorizerConfig, Route, json_response};
 use crate::issuer::LocalIssuer;
 use crate::template::{LocalResource, Locals, Template};
@@ -252,10 +253,7 @@ pub fn local_parameters(issuer_url: &str) -> BTreeMap<String, String> {
         ("JwtIssuer".to_owned(), issuer_url.to_owned()),
         ("JwtAudience".to_owned(), LOCAL_AUDIENCE.to_owned()),
         ("TrustPolicy".to_owned(), trust_policy.to_string()),
-        (
-            "KeyFingerprint".to_owned(),
-            crate::flows::checkout_proxy::key_fingerprint(),
-        ),
+        ("KeyFingerprint".to_owned(), local_key_fingerprint()),
     ])
 }
 
@@ -356,7 +354,7 @@ async fn serve_control(
 async fn fire(State(control): State<Control>, UrlPath(function): UrlPath<String>) -> Response {
     match control.runtime.fire(&function, &control.sqs).await {
         Ok(records) => {
-            let outcomes: Vec<Value> = records.iter().map(describe).collect();
+            let outcomes: Vec<Value> = records.iter().map(describe_invocation).collect();
             json_response(StatusCode::OK, &Value::Array(outcomes))
         }
         Err(err) => json_response(
@@ -367,7 +365,7 @@ async fn fire(State(control): State<Control>, UrlPath(function): UrlPath<String>
 }
 
 /// A record as JSON, for `local-stack fire` and logs.
-pub fn describe(record: &InvocationRecord) -> Value {
+pub fn describe_invocation(record: &InvocationRecord) -> Value {
     let invocation = &record.invocation;
     json!({
         "function": record.function,

@@ -6,6 +6,11 @@ use axum::http::HeaderMap;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use local_test_kit::checkout::checkout_body;
+use serde_json::{Value, json};
+
+use crate::app::{App, LOCAL_AUDIENCE};
+use crate::issuer::TokenRequest;
 
 /// An HTTP answer: status, headers and the body as text.
 #[derive(Debug, Clone)]
@@ -59,4 +64,76 @@ pub async fn send(
 pub async fn post(url: &str) -> Result<(u16, String)> {
     let reply = send("POST", url, &[], None).await?;
     Ok((reply.status, reply.body))
+}
+
+/// The checkout API of a running app, as one customer calls it.
+pub struct ApiCaller {
+    url: String,
+    bearer: String,
+}
+
+impl ApiCaller {
+    /// `customer`'s caller, with a token minted by the app's local issuer.
+    pub fn new(app: &App, customer: &str) -> Result<Self> {
+        let url = app
+            .stack_file
+            .api_url
+            .clone()
+            .context("the template has no HTTP API")?;
+        let token = app
+            .issuer
+            .mint(TokenRequest::new(customer, LOCAL_AUDIENCE))?;
+        Ok(Self {
+            url,
+            bearer: format!("Bearer {token}"),
+        })
+    }
+
+    /// `method path` with an optional JSON body and `Idempotency-Key`.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Reply> {
+        let mut headers = vec![
+            ("authorization", self.bearer.as_str()),
+            ("content-type", "application/json"),
+        ];
+        if let Some(key) = idempotency_key {
+            headers.push(("idempotency-key", key));
+        }
+        send(
+            method,
+            &format!("{}{path}", self.url.trim_end_matches('/')),
+            &headers,
+            body.map(|body| body.to_string()),
+        )
+        .await
+    }
+}
+
+impl ApiCaller {
+    /// `POST /v1/checkout` of one seat on `node`, with `idempotency_key` when given.
+    pub async fn checkout(&self, node: &str, idempotency_key: Option<&str>) -> Result<Reply> {
+        self.call(
+            "POST",
+            "/v1/checkout",
+            Some(checkout_body(1, Some(node))),
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// `POST path` (`/v1/extend`, `/v1/checkin`) of `token`.
+    pub async fn with_token(&self, path: &str, token: &str) -> Result<Reply> {
+        self.call(
+            "POST",
+            path,
+            Some(json!({"licenseConsumptionToken": token})),
+            None,
+        )
+        .await
+    }
 }

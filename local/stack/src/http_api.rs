@@ -508,7 +508,7 @@ fn build_event(input: &EventInput<'_>) -> Value {
         .unwrap_or_default();
     let mut request_context = json!({
         // The account the API is deployed in: the stack's.
-        "accountId": crate::clients::CUSTOMER_ACCOUNT,
+        "accountId": local_test_kit::clients::CUSTOMER_ACCOUNT,
         "apiId": LOCAL_API_ID,
         "domainName": domain_name,
         "domainPrefix": domain_prefix,

@@ -2,33 +2,32 @@
 //! License Manager emulator, the resources the SAM template creates, and the demo that
 //! seeds a readable scenario and runs the flows of AWS's License Manager samples.
 //!
-//! Later issues add their function's part of the demo as a [`flows::Flow`] in
-//! [`flows::all`].
+//! A new part of the demo is a [`context::Flow`] added to [`flows::all`]. The test world
+//! (moto, the template's resources, clients, fixtures) lives in `local-test-kit`, which the
+//! packages' tests use without this runner.
 
 pub mod app;
-pub mod clients;
+pub mod context;
 pub mod control;
+pub mod event_sources;
 pub mod flows;
-pub mod functions;
 pub mod http_api;
 pub mod issuer;
-pub mod moto;
-pub mod queues;
 pub mod report;
-pub mod resources;
 pub mod stack;
 pub mod template;
-pub mod testing;
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Parser;
+use local_test_kit::bus;
+use local_test_kit::checkout::checkout_body;
+use local_test_kit::clients::{CUSTOMER_ACCOUNT, Clients, LOCAL_SECRET_KEY, REGION};
+use local_test_kit::resources::{EVENT_BUS, EVENT_SOURCE, STATE_TABLE};
 
 use crate::app::{AppOptions, StackFile};
-use crate::clients::{CUSTOMER_ACCOUNT, Clients, LOCAL_SECRET_KEY, REGION};
-use crate::flows::Context;
-use crate::flows::infrastructure::{EVENT_BUS, EVENT_SOURCE, STATE_TABLE};
+use crate::context::{Context, Settings};
 use crate::issuer::TokenRequest;
 use crate::report::{Recorder, Summary};
 use crate::stack::{Stack, StackOptions};
@@ -293,15 +292,14 @@ pub async fn stop(context: &mut Context, stack: Stack) {
 
 /// Prints each event that reaches the project's bus until aborted.
 fn watch_bus(context: &Context) -> Option<tokio::task::JoinHandle<()>> {
-    let queue_url = flows::bus::events_queue(context).ok()?;
+    let queue_url = context.events_queue_url().ok()?;
     let sqs = context.clients.sqs.clone();
     Some(tokio::spawn(async move {
         loop {
-            match flows::bus::receive(&sqs, &queue_url, 1, std::time::Duration::from_secs(20)).await
-            {
+            match bus::receive(&sqs, &queue_url, 1, std::time::Duration::from_secs(20)).await {
                 Ok(events) => {
                     for event in events {
-                        println!("  event: {}", flows::bus::describe(&event));
+                        println!("  event: {}", bus::describe(&event));
                     }
                 }
                 Err(err) => {
@@ -334,7 +332,7 @@ fn print_try_it(context: &Context) {
         {
             println!(
                 "  curl {bearer} -H 'Content-Type: application/json' -d '{}' {api}/v1/checkout",
-                flows::checkout_proxy::checkout_body(1, Some("laptop-1"))
+                checkout_body(1, Some("laptop-1"))
             );
         }
     }
@@ -359,14 +357,14 @@ fn print_try_it(context: &Context) {
 pub async fn demo(stack: &Stack, app: &AppOptions) -> (Summary, Context) {
     let clients = Clients::connect(&stack.moto_url(), &stack.license_manager_url()).await;
     let mut context = Context::new(clients);
-    context.settings = Some(flows::host::Settings {
+    context.settings = Some(Settings {
         app: app.clone(),
         moto_url: stack.moto_url(),
         license_manager_url: stack.license_manager_url(),
     });
     let mut recorder = Recorder::new();
     for flow in flows::all() {
-        recorder.run(&flow, &mut context).await;
+        flow.run(&mut context, &mut recorder).await;
     }
     let summary = recorder.summary();
     println!();

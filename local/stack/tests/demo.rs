@@ -9,9 +9,9 @@ use std::path::PathBuf;
 
 use aws_sdk_licensemanager::types::GrantStatus;
 use aws_sdk_sqs::types::QueueAttributeName;
-use local_stack::flows::infrastructure::{EVENT_BUS, EVENT_SOURCE, STATE_TABLE, STATE_TABLE_TTL};
 use local_stack::flows::scenario::{CONFIGURATION_CONSUMED, CONFIGURATION_COUNT};
 use local_stack::stack::{Stack, StackOptions};
+use local_test_kit::resources::{EVENT_BUS, EVENT_SOURCE, STATE_TABLE, STATE_TABLE_TTL};
 
 fn moto_server() -> PathBuf {
     let path = std::env::var_os("MOTO_SERVER").map_or_else(
@@ -192,7 +192,7 @@ async fn a_missing_moto_server_is_a_clear_error() {
     assert!(err.to_string().contains("scripts/venv.sh dev"), "{err}");
 }
 
-async fn receive_one(clients: &local_stack::clients::Clients, queue_url: &str) -> String {
+async fn receive_one(clients: &local_test_kit::clients::Clients, queue_url: &str) -> String {
     for _ in 0..20 {
         let out = clients
             .sqs

@@ -19,9 +19,9 @@ use aws_sdk_licensemanager::types::{
 use aws_sdk_sqs::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_sqs::config::{ConfigBag, Intercept, RuntimeComponents};
 use license_manager_local::{Config, Emulator, ManualClock};
-use local_stack::clients::{CUSTOMER_ACCOUNT, ISV_ACCOUNT, REGION, sdk_config};
-use local_stack::flows::licenses::{client_token, key_fingerprint, validity_from_now};
-use local_stack::moto::{MotoServer, default_moto_server, free_loopback_addr};
+use local_test_kit::clients::{CUSTOMER_ACCOUNT, ISV_ACCOUNT, REGION, sdk_config};
+use local_test_kit::licenses::{client_token, key_fingerprint, validity_from_now};
+use local_test_kit::moto::{MotoServer, default_moto_server, free_loopback_addr};
 use serde_json::Value;
 
 type LicenseManager = aws_sdk_licensemanager::Client;

@@ -4,8 +4,8 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use local_stack::clients::{CUSTOMER_ACCOUNT, sdk_config};
-use local_stack::moto::{MotoServer, default_moto_server};
+use local_test_kit::clients::{CUSTOMER_ACCOUNT, sdk_config};
+use local_test_kit::moto::{MotoServer, default_moto_server};
 
 /// Starts a fresh moto server (killed when dropped). Fails, never skips, when moto is missing.
 pub async fn moto() -> MotoServer {

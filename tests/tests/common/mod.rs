@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use integration_tests::profile_dir;
 use local_stack::app::{App, AppOptions};
-use local_stack::clients::Clients;
-use local_stack::flows::{Context, infrastructure};
-use local_stack::functions::{InvocationRecord, MotoClients};
-use local_stack::report::Recorder;
+use local_stack::context::Context;
+use local_stack::event_sources::{InvocationRecord, MotoClients};
 use local_stack::stack::{Stack, StackOptions};
+use local_test_kit::clients::Clients;
+use local_test_kit::resources::{Infra, create_infra};
 use tokio::sync::broadcast;
 
 /// A started stack with its application.
@@ -31,7 +31,7 @@ pub fn workspace() -> PathBuf {
 impl TestStack {
     /// Starts everything with `template` (relative to the workspace) and `parameters`.
     pub async fn start(template: &str, parameters: &[(&str, &str)]) -> Self {
-        let moto_server = local_stack::moto::default_moto_server();
+        let moto_server = local_test_kit::moto::default_moto_server();
         assert!(
             moto_server.is_file(),
             "moto's server is not at {}: run `scripts/venv.sh dev` (or set MOTO_SERVER)",
@@ -49,12 +49,10 @@ impl TestStack {
         .expect("moto and the emulator start");
         let clients = Clients::connect(&stack.moto_url(), &stack.license_manager_url()).await;
         let mut context = Context::new(clients);
-        let mut recorder = Recorder::new();
-        recorder.run(&infrastructure::FLOW, &mut context).await;
-        assert_eq!(
-            recorder.summary().failed,
-            0,
-            "the infrastructure is created"
+        context.infra = Some(
+            create_infra(&context.clients)
+                .await
+                .expect("the infrastructure is created"),
         );
         let options = AppOptions {
             template: workspace().join(template),
@@ -98,7 +96,7 @@ impl TestStack {
         &self.context.clients
     }
 
-    pub fn infra(&self) -> &infrastructure::Infra {
+    pub fn infra(&self) -> &Infra {
         self.context.infra.as_ref().unwrap()
     }
 

@@ -7,26 +7,27 @@ use std::collections::HashMap;
 
 use checkout_proxy::{CheckoutProxy, Config, LicenseManager};
 use license_automation::events_out::RetryPolicy;
-use local_stack::clients::Account;
-pub use local_stack::flows::checkout_proxy::checkout_body;
-use local_stack::flows::checkout_proxy::issue_customer_license;
-pub use local_stack::testing::{TABLE, World};
+pub use local_test_kit::checkout::checkout_body;
+use local_test_kit::checkout::issue_customer_license;
+use local_test_kit::clients::Account;
+pub use local_test_kit::resources::STATE_TABLE as TABLE;
+pub use local_test_kit::world::World;
 use serde_json::Value;
 
 /// The account the stack (and the proxy) runs in: it issues the licenses.
-pub const ISSUER_ACCOUNT: &str = local_stack::clients::CUSTOMER_ACCOUNT;
+pub const ISSUER_ACCOUNT: &str = local_test_kit::clients::CUSTOMER_ACCOUNT;
 /// The product.
-pub use local_stack::flows::checkout_proxy::PRODUCT_SKU as SKU;
+pub use local_test_kit::checkout::PRODUCT_SKU as SKU;
 /// Two customers of the ISV (JWT `sub` claims).
 pub const ALICE: &str = "customer-a";
 pub const BOB: &str = "customer-b";
 
 /// `KEY_FINGERPRINT` of the issuer's licenses.
-pub use local_stack::flows::checkout_proxy::key_fingerprint as fingerprint;
+pub use local_test_kit::checkout::local_key_fingerprint as fingerprint;
 
 /// A fixture of `events/checkout-proxy/`.
 pub fn fixture(name: &str) -> Value {
-    local_stack::testing::fixture("checkout-proxy", name)
+    local_test_kit::world::fixture("checkout-proxy", name)
 }
 
 /// The fixture `name` as sent by `customer` (its `sub` claim), with `body` when given.
@@ -151,7 +152,7 @@ pub async fn consumed(
     license: &str,
     entitlement: &str,
 ) -> String {
-    let usage = local_stack::flows::licenses::consumed(lm, license, entitlement)
+    let usage = local_test_kit::licenses::consumed(lm, license, entitlement)
         .await
         .unwrap();
     usage.split(' ').next().unwrap_or_default().to_owned()

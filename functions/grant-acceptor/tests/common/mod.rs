@@ -10,11 +10,13 @@ use aws_sdk_licensemanager::types::{
 use grant_acceptor::{Config, GrantAcceptor, LicenseManager, Summary};
 use lambda_runtime::{Context, LambdaEvent};
 pub use license_automation::events_out::RetryPolicy;
-use local_stack::clients::CUSTOMER_ACCOUNT;
-pub use local_stack::testing::{BUS, TABLE, World, fingerprint, license_manager_client, settle};
+use local_test_kit::clients::CUSTOMER_ACCOUNT;
+pub use local_test_kit::licenses::key_fingerprint as fingerprint;
+pub use local_test_kit::resources::{EVENT_BUS as BUS, STATE_TABLE as TABLE};
+pub use local_test_kit::world::{World, license_manager_client, settle};
 use serde_json::Value;
 
-pub use local_stack::clients::ISV_ACCOUNT as ACME_ACCOUNT;
+pub use local_test_kit::clients::ISV_ACCOUNT as ACME_ACCOUNT;
 /// A second ISV.
 pub const GLOBEX_ACCOUNT: &str = "444455556666";
 /// The customer: the account the function runs in.
@@ -22,7 +24,7 @@ pub const CUSTOMER: &str = CUSTOMER_ACCOUNT;
 
 /// A fixture of `events/grant-acceptor/`.
 pub fn fixture(name: &str) -> Value {
-    local_stack::testing::fixture("grant-acceptor", name)
+    local_test_kit::world::fixture("grant-acceptor", name)
 }
 
 /// The scheduled sweep's event, as the template's Scheduler input delivers it.

@@ -12,17 +12,18 @@ use aws_sdk_licensemanager::types::{
 use lambda_runtime::{Context, LambdaEvent};
 pub use license_automation::events_out::RetryPolicy;
 use license_events::{Config, LicenseEvents, LicenseManager, Summary};
-use local_stack::clients::CUSTOMER_ACCOUNT;
-pub use local_stack::testing::{BUS, TABLE, World, license_manager_client, of_type, settle};
+use local_test_kit::clients::CUSTOMER_ACCOUNT;
+pub use local_test_kit::resources::{EVENT_BUS as BUS, STATE_TABLE as TABLE};
+pub use local_test_kit::world::{World, license_manager_client, of_type, settle};
 use serde_json::Value;
 
-pub use local_stack::clients::ISV_ACCOUNT as ACME_ACCOUNT;
+pub use local_test_kit::clients::ISV_ACCOUNT as ACME_ACCOUNT;
 /// The customer: the account the function runs in.
 pub const CUSTOMER: &str = CUSTOMER_ACCOUNT;
 
 /// A fixture of `events/license-events/`.
 pub fn fixture(name: &str) -> Value {
-    local_stack::testing::fixture("license-events", name)
+    local_test_kit::world::fixture("license-events", name)
 }
 
 /// The scheduled sweep's event, as the template's Scheduler input delivers it.

@@ -9,8 +9,9 @@ use aws_sdk_licensemanager::types::{
 };
 use lambda_runtime::{Context, LambdaEvent};
 pub use license_automation::events_out::RetryPolicy;
-use local_stack::clients::{CUSTOMER_ACCOUNT, REGION};
-pub use local_stack::testing::{BUS, TABLE, World, license_manager_client, settle, types};
+use local_test_kit::clients::{CUSTOMER_ACCOUNT, REGION};
+pub use local_test_kit::resources::{EVENT_BUS as BUS, STATE_TABLE as TABLE};
+pub use local_test_kit::world::{World, license_manager_client, settle, types};
 use serde_json::Value;
 use soft_limit_monitor::{Config, LicenseManager, SoftLimitMonitor, Summary};
 
@@ -19,7 +20,7 @@ pub const CUSTOMER: &str = CUSTOMER_ACCOUNT;
 
 /// A fixture of `events/soft-limit-monitor/`.
 pub fn fixture(name: &str) -> Value {
-    local_stack::testing::fixture("soft-limit-monitor", name)
+    local_test_kit::world::fixture("soft-limit-monitor", name)
 }
 
 /// The scheduled sweep's event, as the template's Scheduler input delivers it.

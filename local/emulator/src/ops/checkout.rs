@@ -2,7 +2,8 @@
 //! JWT), ExtendLicenseConsumption and CheckInLicense.
 
 use super::licenses::{current_license, received_grant};
-use super::{Ctx, fmt_time, idempotent, jwt_of, jwt_signed_by, new_id, parse};
+use crate::dates::{MAX_TIME, MIN_TIME, fmt_time, parse_time};
+use crate::dispatch::{Ctx, idempotent, jwt_of, jwt_signed_by, new_id, parse};
 use crate::protocol::{ApiError, ErrorKind};
 use crate::shapes::{EntitlementData, License, Metadata};
 use crate::state::{Consumption, State};
@@ -31,8 +32,8 @@ fn no_entitlements(message: String) -> ApiError {
 }
 
 fn check_validity(license: &License, now: i64) -> Result<(), ApiError> {
-    let begin = super::parse_time(&license.validity.begin);
-    let end = license.validity.end.as_deref().and_then(super::parse_time);
+    let begin = parse_time(&license.validity.begin);
+    let end = license.validity.end.as_deref().and_then(parse_time);
     if begin.is_some_and(|b| now < b) || end.is_some_and(|e| now >= e) {
         return Err(no_entitlements(format!(
             "No Entitlements Allowed: license {} is not valid at {}",
@@ -220,8 +221,7 @@ fn provisional_ttl(license: &License) -> i64 {
 /// `now + seconds`, saturating and clamped to the latest time an ISO8601 timestamp can
 /// state (values from a state file may be arbitrarily large).
 fn expiry(now: i64, seconds: i64) -> i64 {
-    now.saturating_add(seconds)
-        .clamp(super::MIN_TIME, super::MAX_TIME)
+    now.saturating_add(seconds).clamp(MIN_TIME, MAX_TIME)
 }
 
 pub fn checkout_license(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> {

@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 
-use super::{Ctx, Field, Filter, apply_filters, arn_account, new_id, page, parse, seq_key};
+use crate::dispatch::{
+    Ctx, Field, Filter, apply_filters, arn_account, new_id, page, parse, seq_key,
+};
 use crate::protocol::{ApiError, ErrorKind};
 use crate::shapes::{ProductInformation, Tag};
 use crate::state::{Association, ConfigurationRecord, State};

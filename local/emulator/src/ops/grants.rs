@@ -1,7 +1,7 @@
 //! Grants: create, version, get, delete, list distributed/received, accept, reject.
 
 use super::licenses::{current_license, record};
-use super::{
+use crate::dispatch::{
     Ctx, Field, Filter, apply_filters, arn_account, idempotent, latest, lookup, new_id, one, page,
     parse, seq_key, to_value,
 };

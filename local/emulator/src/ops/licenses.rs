@@ -1,8 +1,9 @@
 //! Licenses: create, version, get, list, delete, received licenses and usage.
 
-use super::{
+use crate::dates::parse_time;
+use crate::dispatch::{
     Ctx, Field, Filter, apply_filters, idempotent, latest, lookup, new_id, one, page, parse,
-    parse_time, seq_key, to_value,
+    seq_key, to_value,
 };
 use crate::protocol::ApiError;
 use crate::shapes::{

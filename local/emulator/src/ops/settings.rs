@@ -1,6 +1,6 @@
 //! Per-account service settings.
 
-use super::Ctx;
+use crate::dispatch::Ctx;
 use crate::protocol::ApiError;
 use serde_json::{Value, json};
 

@@ -1,6 +1,6 @@
 //! Tags on licenses, grants and license configurations.
 
-use super::{Ctx, parse};
+use crate::dispatch::{Ctx, parse};
 use crate::protocol::ApiError;
 use crate::shapes::Tag;
 use serde::Deserialize;

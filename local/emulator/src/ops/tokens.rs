@@ -1,8 +1,9 @@
 //! Refresh tokens: CreateToken, ListTokens, DeleteToken, GetAccessToken.
 
 use super::licenses::visible;
-use super::{
-    Ctx, Field, Filter, apply_filters, fmt_time, idempotent, jwt_of, new_id, page, parse, seq_key,
+use crate::dates::fmt_time;
+use crate::dispatch::{
+    Ctx, Field, Filter, apply_filters, idempotent, jwt_of, new_id, page, parse, seq_key,
 };
 use crate::protocol::ApiError;
 use crate::state::TokenRecord;

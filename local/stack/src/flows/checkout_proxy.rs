@@ -5,184 +5,24 @@
 //! first customer's license and checkout.
 
 use anyhow::{Context as _, Result, ensure};
-use aws_sdk_licensemanager::types::{
-    BorrowConfiguration, ConsumptionConfiguration, Entitlement, EntitlementUnit, Issuer,
-    ProvisionalConfiguration,
+use local_test_kit::checkout::{
+    CUSTOMER, ISSUER_NAME, OTHER_CUSTOMER, SEATS, issue_customer_license,
 };
-use serde_json::{Value, json};
+use local_test_kit::licenses::consumed;
+use serde_json::json;
 
-use super::licenses::{client_token, consumed, validity_from_now};
-use super::{Context, Flow, FlowFuture};
-use crate::app::{App, LOCAL_AUDIENCE};
-use crate::clients::{Account, CUSTOMER_ACCOUNT, REGION, sdk_error};
-use crate::control::{Reply, send};
-use crate::issuer::TokenRequest;
+use crate::context::{Context, Flow, FlowFuture};
+use crate::control::{ApiCaller, Reply};
 use crate::report::{Recorder, done};
-
-/// The issuer name of the licenses the stack's account sells through the checkout API.
-pub const ISSUER_NAME: &str = "Contoso";
-/// Their product.
-pub const PRODUCT_SKU: &str = "contoso-notes-pro";
-/// The customer (the `sub` of its token, the Beneficiary of its license).
-pub const CUSTOMER: &str = "customer-a";
-/// Another customer of the same ISV.
-pub const OTHER_CUSTOMER: &str = "customer-b";
-/// Seats in the customer's license.
-pub const SEATS: i64 = 3;
-
-/// `KEY_FINGERPRINT` locally: licenses the stack's account issues as Contoso.
-pub fn key_fingerprint() -> String {
-    super::licenses::key_fingerprint(CUSTOMER_ACCOUNT, ISSUER_NAME)
-}
 
 /// The checkout flow.
 pub const FLOW: Flow = Flow {
     title: "checkout-proxy: a customer without an AWS account checks out over HTTPS",
-    run: boxed,
+    steps: boxed,
 };
 
 fn boxed<'a>(context: &'a mut Context, recorder: &'a mut Recorder) -> FlowFuture<'a> {
     Box::pin(run(context, recorder))
-}
-
-/// Issues `customer` a license for [`PRODUCT_SKU`] from the stack's account as
-/// [`ISSUER_NAME`]: `seats` Users (check-in allowed) and 100 Exports; PROVISIONAL checkouts
-/// for an hour, borrowing for a day with early check-in. Its ARN.
-pub async fn issue_customer_license(
-    account: &Account,
-    customer: &str,
-    seats: i64,
-) -> Result<String> {
-    let out = account
-        .license_manager
-        .create_license()
-        .license_name(format!("Contoso Notes Pro for {customer}"))
-        .product_name("Contoso Notes Pro")
-        .product_sku(PRODUCT_SKU)
-        .issuer(Issuer::builder().name(ISSUER_NAME).build()?)
-        .home_region(REGION)
-        .validity(validity_from_now(Some(365))?)
-        .entitlements(
-            Entitlement::builder()
-                .name("Users")
-                .unit(EntitlementUnit::Count)
-                .max_count(seats)
-                .allow_check_in(true)
-                .build()?,
-        )
-        .entitlements(
-            Entitlement::builder()
-                .name("Exports")
-                .unit(EntitlementUnit::Count)
-                .max_count(100)
-                .build()?,
-        )
-        .beneficiary(customer)
-        .consumption_configuration(
-            ConsumptionConfiguration::builder()
-                .provisional_configuration(
-                    ProvisionalConfiguration::builder()
-                        .max_time_to_live_in_minutes(60)
-                        .build()?,
-                )
-                .borrow_configuration(
-                    BorrowConfiguration::builder()
-                        .max_time_to_live_in_minutes(24 * 60)
-                        .allow_early_check_in(true)
-                        .build()?,
-                )
-                .build(),
-        )
-        .client_token(client_token())
-        .send()
-        .await
-        .map_err(sdk_error)?;
-    Ok(out.license_arn().context("no LicenseArn")?.to_owned())
-}
-
-/// The checkout API of a running app, as one customer calls it.
-pub struct ApiCaller {
-    url: String,
-    bearer: String,
-}
-
-impl ApiCaller {
-    /// `customer`'s caller, with a token minted by the app's local issuer.
-    pub fn new(app: &App, customer: &str) -> Result<Self> {
-        let url = app
-            .stack_file
-            .api_url
-            .clone()
-            .context("the template has no HTTP API")?;
-        let token = app
-            .issuer
-            .mint(TokenRequest::new(customer, LOCAL_AUDIENCE))?;
-        Ok(Self {
-            url,
-            bearer: format!("Bearer {token}"),
-        })
-    }
-
-    /// `method path` with an optional JSON body and `Idempotency-Key`.
-    pub async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-        idempotency_key: Option<&str>,
-    ) -> Result<Reply> {
-        let mut headers = vec![
-            ("authorization", self.bearer.as_str()),
-            ("content-type", "application/json"),
-        ];
-        if let Some(key) = idempotency_key {
-            headers.push(("idempotency-key", key));
-        }
-        send(
-            method,
-            &format!("{}{path}", self.url.trim_end_matches('/')),
-            &headers,
-            body.map(|body| body.to_string()),
-        )
-        .await
-    }
-}
-
-impl ApiCaller {
-    /// `POST /v1/checkout` of one seat on `node`, with `idempotency_key` when given.
-    pub async fn checkout(&self, node: &str, idempotency_key: Option<&str>) -> Result<Reply> {
-        self.call(
-            "POST",
-            "/v1/checkout",
-            Some(checkout_body(1, Some(node))),
-            idempotency_key,
-        )
-        .await
-    }
-
-    /// `POST path` (`/v1/extend`, `/v1/checkin`) of `token`.
-    pub async fn with_token(&self, path: &str, token: &str) -> Result<Reply> {
-        self.call(
-            "POST",
-            path,
-            Some(json!({"licenseConsumptionToken": token})),
-            None,
-        )
-        .await
-    }
-}
-
-/// A PROVISIONAL checkout of `seats` Users, on `node` when given.
-pub fn checkout_body(seats: u32, node: Option<&str>) -> Value {
-    let mut body = json!({
-        "productSku": PRODUCT_SKU,
-        "checkoutType": "PROVISIONAL",
-        "entitlements": [{"name": "Users", "unit": "Count", "value": seats.to_string()}],
-    });
-    if let Some(node) = node {
-        body["nodeId"] = json!(node);
-    }
-    body
 }
 
 /// Fails with the reply unless it has `status`.

@@ -7,15 +7,14 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
-use aws_sdk_licensemanager::types::{
-    AllowedOperation, Entitlement, EntitlementUnit, GrantStatus, Issuer,
-};
+use aws_sdk_licensemanager::types::GrantStatus;
+use local_test_kit::bus;
+use local_test_kit::clients::Account;
+use local_test_kit::licenses::{grant_from, grant_status};
 
-use super::licenses::{client_token, validity_from_now};
-use super::{Context, Flow, FlowFuture, bus};
-use crate::app::describe as describe_invocation;
-use crate::clients::{Account, REGION, sdk_error};
-use crate::functions::InvocationRecord;
+use crate::app::describe_invocation;
+use crate::context::{Context, Flow, FlowFuture};
+use crate::event_sources::InvocationRecord;
 use crate::report::{Recorder, done};
 
 /// The function's binary.
@@ -30,7 +29,7 @@ const PATIENCE: Duration = Duration::from_secs(10);
 /// The grant-acceptor flow.
 pub const FLOW: Flow = Flow {
     title: "grant-acceptor: trusted grants accepted and activated, untrusted ones left",
-    run: boxed,
+    steps: boxed,
 };
 
 fn boxed<'a>(context: &'a mut Context, recorder: &'a mut Recorder) -> FlowFuture<'a> {
@@ -48,7 +47,7 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
         .scenario
         .clone()
         .context("the scenario did not run")?;
-    let events_queue = bus::events_queue(context)?;
+    let events_queue = context.events_queue_url()?;
     let sqs = context.clients.sqs.clone();
     let customer = context.clients.customer.clone();
 
@@ -164,20 +163,6 @@ fn summarize(record: &InvocationRecord) -> String {
     )
 }
 
-/// The status of a grant as `account` reads it.
-pub async fn grant_status(account: &Account, grant_arn: &str) -> Result<GrantStatus> {
-    let grant = account
-        .license_manager
-        .get_grant()
-        .grant_arn(grant_arn)
-        .send()
-        .await
-        .map_err(sdk_error)?
-        .grant
-        .context("GetGrant returned no grant")?;
-    Ok(grant.grant_status().clone())
-}
-
 async fn wait_for_status(account: &Account, grant_arn: &str, wanted: GrantStatus) -> Result<()> {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
@@ -190,46 +175,4 @@ async fn wait_for_status(account: &Account, grant_arn: &str, wanted: GrantStatus
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// `isv` issues a license for `sku` under `issuer` (5 seats, a year) and grants it to
-/// account `grantee`; returns the grant's ARN.
-pub async fn grant_from(isv: &Account, issuer: &str, sku: &str, grantee: &str) -> Result<String> {
-    let seats = Entitlement::builder()
-        .name("Seats")
-        .unit(EntitlementUnit::Count)
-        .max_count(5)
-        .build()?;
-    let license = isv
-        .license_manager
-        .create_license()
-        .license_name(format!("{issuer} {sku}"))
-        .product_name(format!("{issuer} {sku}"))
-        .product_sku(sku)
-        .issuer(Issuer::builder().name(issuer).build()?)
-        .home_region(REGION)
-        .validity(validity_from_now(Some(365))?)
-        .entitlements(seats)
-        .beneficiary(grantee)
-        .consumption_configuration(
-            aws_sdk_licensemanager::types::ConsumptionConfiguration::builder().build(),
-        )
-        .client_token(client_token())
-        .send()
-        .await
-        .map_err(sdk_error)?;
-    let license_arn = license.license_arn().context("no LicenseArn")?;
-    let grant = isv
-        .license_manager
-        .create_grant()
-        .grant_name(format!("{sku} for {grantee}"))
-        .license_arn(license_arn)
-        .principals(format!("arn:aws:iam::{grantee}:root"))
-        .home_region(REGION)
-        .allowed_operations(AllowedOperation::CheckoutLicense)
-        .client_token(client_token())
-        .send()
-        .await
-        .map_err(sdk_error)?;
-    Ok(grant.grant_arn().context("no GrantArn")?.to_owned())
 }

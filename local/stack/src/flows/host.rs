@@ -5,27 +5,16 @@ use std::fmt::Write as _;
 
 use anyhow::{Context as _, Result};
 
-use super::{Context, Flow, FlowFuture};
-use crate::app::{App, AppOptions};
-use crate::functions::MotoClients;
+use crate::app::App;
+use crate::context::{Context, Flow, FlowFuture};
+use crate::event_sources::MotoClients;
 use crate::report::{Recorder, done};
 use crate::template::Trigger;
-
-/// What the host flow needs besides the clients: where things are.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// The application's options (template, bootstraps, ports, parameters).
-    pub app: AppOptions,
-    /// moto's endpoint URL.
-    pub moto_url: String,
-    /// license-manager-local's endpoint URL.
-    pub license_manager_url: String,
-}
 
 /// The host flow.
 pub const FLOW: Flow = Flow {
     title: "the template's functions on the local Lambda host",
-    run: boxed,
+    steps: boxed,
 };
 
 fn boxed<'a>(context: &'a mut Context, recorder: &'a mut Recorder) -> FlowFuture<'a> {
@@ -88,7 +77,7 @@ fn describe(app: &App) -> String {
             function.binary,
             function.timeout.as_secs(),
             function.memory_mb,
-            crate::functions::log_path(&app_log_dir(app), &function.logical_id).display()
+            crate::event_sources::log_path(&app_log_dir(app), &function.logical_id).display()
         );
         for event in &function.events {
             let line = match &event.trigger {

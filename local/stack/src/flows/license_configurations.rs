@@ -6,15 +6,15 @@ use anyhow::{Context as _, Result, ensure};
 use aws_sdk_licensemanager::types::{
     LicenseCountingType, ProductInformation, ProductInformationFilter,
 };
+use local_test_kit::clients::sdk_error;
 
-use super::{Context, Flow, FlowFuture};
-use crate::clients::sdk_error;
+use crate::context::{Context, Flow, FlowFuture};
 use crate::report::{Recorder, done};
 
 /// The self-managed licenses flow.
 pub const FLOW: Flow = Flow {
     title: "self-managed licenses (seed 001): create, get, update, delete a configuration",
-    run: boxed,
+    steps: boxed,
 };
 
 /// The sample's license count (hard limit).

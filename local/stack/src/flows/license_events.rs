@@ -11,12 +11,13 @@ use aws_sdk_licensemanager::types::{
     AllowedOperation, ConsumptionConfiguration, Entitlement, EntitlementUnit, GrantStatus, Issuer,
     LicenseStatus,
 };
+use local_test_kit::bus;
+use local_test_kit::clients::{Account, REGION, sdk_error};
+use local_test_kit::licenses::{client_token, validity_from_now};
 use serde_json::Value;
 
-use super::licenses::{client_token, validity_from_now};
-use super::{Context, Flow, FlowFuture, bus};
-use crate::app::describe as describe_invocation;
-use crate::clients::{Account, REGION, sdk_error};
+use crate::app::describe_invocation;
+use crate::context::{Context, Flow, FlowFuture};
 use crate::report::{Recorder, done};
 
 /// The function's binary.
@@ -27,7 +28,7 @@ const PATIENCE: Duration = Duration::from_secs(15);
 /// The license-events flow.
 pub const FLOW: Flow = Flow {
     title: "license-events: License Manager's events become License Status Changed and License Expiring",
-    run: boxed,
+    steps: boxed,
 };
 
 fn boxed<'a>(context: &'a mut Context, recorder: &'a mut Recorder) -> FlowFuture<'a> {
@@ -41,7 +42,7 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
     if app.runtime.function(FUNCTION).is_none() {
         bail!("{FUNCTION} is not in the template");
     }
-    let events_queue = bus::events_queue(context)?;
+    let events_queue = context.events_queue_url()?;
     let sqs = context.clients.sqs.clone();
     let isv = context.clients.isv.clone();
     let customer = context.clients.customer.clone();

@@ -7,13 +7,13 @@ use aws_sdk_licensemanager::types::{
     CheckoutType, ConsumptionConfiguration, Entitlement, EntitlementData, EntitlementDataUnit,
     EntitlementUnit, Issuer, LicenseStatus, Metadata, ProvisionalConfiguration,
 };
-
-use super::licenses::{
+use local_test_kit::clients::{REGION, sdk_error};
+use local_test_kit::licenses::{
     client_token, consumed, describe_entitlements, key_fingerprint, validity_from_now,
 };
+
 use super::scenario::ISSUER_NAME;
-use super::{Context, Flow, FlowFuture};
-use crate::clients::{REGION, sdk_error};
+use crate::context::{Context, Flow, FlowFuture};
 use crate::report::{Recorder, done};
 
 /// The sample's product SKU.
@@ -26,7 +26,7 @@ pub const MAX_USERS: i64 = 1000;
 /// The managed-entitlements flow.
 pub const FLOW: Flow = Flow {
     title: "managed entitlements (seed 000): create, get, checkout, extend, check in, delete",
-    run: boxed,
+    steps: boxed,
 };
 
 fn boxed<'a>(context: &'a mut Context, recorder: &'a mut Recorder) -> FlowFuture<'a> {

@@ -7,10 +7,12 @@ use aws_sdk_licensemanager::types::{
     AllowedOperation, BorrowConfiguration, ConsumptionConfiguration, Entitlement, EntitlementUnit,
     GrantStatus, Issuer, LicenseCountingType, LicenseSpecification, ProvisionalConfiguration,
 };
+use local_test_kit::clients::{Account, REGION, sdk_error};
+use local_test_kit::licenses::{
+    client_token, describe_entitlements, key_fingerprint, validity_from_now,
+};
 
-use super::licenses::{client_token, describe_entitlements, key_fingerprint, validity_from_now};
-use super::{Context, Flow, FlowFuture};
-use crate::clients::{Account, REGION, sdk_error};
+use crate::context::{Context, Flow, FlowFuture, Scenario};
 use crate::report::{Recorder, done};
 
 /// The ISV's issuer name.
@@ -26,23 +28,10 @@ pub const CONFIGURATION_COUNT: i64 = 10;
 /// Instances associated with it: close to, but under, its limit.
 pub const CONFIGURATION_CONSUMED: i64 = 9;
 
-/// What the scenario created, for later flows.
-#[derive(Debug, Clone)]
-pub struct Scenario {
-    /// The ISV's license.
-    pub license_arn: String,
-    /// Its KeyFingerprint.
-    pub key_fingerprint: String,
-    /// The grant to the customer (PENDING_ACCEPT).
-    pub grant_arn: String,
-    /// The customer's soft-limited license configuration.
-    pub configuration_arn: String,
-}
-
 /// The scenario flow.
 pub const FLOW: Flow = Flow {
     title: "scenario: Acme (ISV 111122223333) grants a license to customer 123456789012",
-    run: boxed,
+    steps: boxed,
 };
 
 fn boxed<'a>(context: &'a mut Context, recorder: &'a mut Recorder) -> FlowFuture<'a> {

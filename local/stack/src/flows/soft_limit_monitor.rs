@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
 use aws_sdk_licensemanager::types::LicenseSpecification;
+use local_test_kit::bus;
+use local_test_kit::clients::{Account, REGION, sdk_error};
 use serde_json::Value;
 
 use super::scenario::{CONFIGURATION_CONSUMED, CONFIGURATION_COUNT};
-use super::{Context, Flow, FlowFuture, bus};
-use crate::app::describe as describe_invocation;
-use crate::clients::{Account, REGION, sdk_error};
+use crate::app::describe_invocation;
+use crate::context::{Context, Flow, FlowFuture};
 use crate::report::{Recorder, done};
 
 /// The function's binary.
@@ -30,7 +31,7 @@ const EXTRA_INSTANCES: i64 = 2;
 /// The soft-limit-monitor flow.
 pub const FLOW: Flow = Flow {
     title: "soft-limit-monitor: warning, exceeded and recovered, each alerted once",
-    run: boxed,
+    steps: boxed,
 };
 
 fn boxed<'a>(context: &'a mut Context, recorder: &'a mut Recorder) -> FlowFuture<'a> {
@@ -55,7 +56,7 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
         .clone()
         .context("the scenario did not run")?;
     let configuration = scenario.configuration_arn.clone();
-    let events_queue = bus::events_queue(context)?;
+    let events_queue = context.events_queue_url()?;
     let sqs = context.clients.sqs.clone();
     let customer = context.clients.customer.clone();
     // One sweep fired on demand: its summary and the alerts it put on the bus (`expected`).

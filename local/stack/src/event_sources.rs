@@ -1,4 +1,5 @@
-//! The template's functions, run locally as the deployed stack runs them.
+//! The template's functions and their event sources, run locally as the deployed stack runs
+//! them.
 //!
 //! Each `AWS::Serverless::Function` becomes a [`lambda_host::Function`] running its real
 //! bootstrap. Each `EventBridgeRule` event becomes the same rule (pattern and bus) on moto
@@ -16,14 +17,14 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use aws_sdk_sqs::types::MessageAttributeValue;
 use lambda_host::{Function, FunctionConfig, Invocation};
+use local_test_kit::clients::{CUSTOMER_ACCOUNT, LOCAL_SECRET_KEY, REGION, sdk_error};
+use local_test_kit::queues::{queue_url_of_arn, route_rule_to_queue};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
-use crate::clients::{CUSTOMER_ACCOUNT, LOCAL_SECRET_KEY, REGION, sdk_error};
-use crate::queues::{queue_url_of_arn, route_rule_to_queue};
 use crate::template::{FunctionDef, Template, Trigger};
 
 /// How long a poller's ReceiveMessage waits for an event (long polling).

@@ -1,11 +1,14 @@
-//! Small helpers the License Manager flows share: tokens, dates, fingerprints, descriptions.
+//! License Manager helpers the demo's flows and the tests share: tokens, dates, fingerprints,
+//! descriptions, usage, and a granted license.
 
 use anyhow::{Context as _, Result};
-use aws_sdk_licensemanager::types::{DatetimeRange, Entitlement, EntitlementUnit};
+use aws_sdk_licensemanager::types::{
+    AllowedOperation, DatetimeRange, Entitlement, EntitlementUnit, GrantStatus, Issuer,
+};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use crate::clients::sdk_error;
+use crate::clients::{Account, REGION, sdk_error};
 
 /// A fresh ClientToken (idempotency key) for a create or checkout.
 pub fn client_token() -> String {
@@ -75,4 +78,60 @@ pub async fn consumed(
         ),
         None => format!("{} {}", usage.consumed_value(), usage.unit().as_str()),
     })
+}
+
+/// The status of a grant as `account` reads it.
+pub async fn grant_status(account: &Account, grant_arn: &str) -> Result<GrantStatus> {
+    let grant = account
+        .license_manager
+        .get_grant()
+        .grant_arn(grant_arn)
+        .send()
+        .await
+        .map_err(sdk_error)?
+        .grant
+        .context("GetGrant returned no grant")?;
+    Ok(grant.grant_status().clone())
+}
+
+/// `isv` issues a license for `sku` under `issuer` (5 seats, a year) and grants it to
+/// account `grantee`; returns the grant's ARN.
+pub async fn grant_from(isv: &Account, issuer: &str, sku: &str, grantee: &str) -> Result<String> {
+    let seats = Entitlement::builder()
+        .name("Seats")
+        .unit(EntitlementUnit::Count)
+        .max_count(5)
+        .build()?;
+    let license = isv
+        .license_manager
+        .create_license()
+        .license_name(format!("{issuer} {sku}"))
+        .product_name(format!("{issuer} {sku}"))
+        .product_sku(sku)
+        .issuer(Issuer::builder().name(issuer).build()?)
+        .home_region(REGION)
+        .validity(validity_from_now(Some(365))?)
+        .entitlements(seats)
+        .beneficiary(grantee)
+        .consumption_configuration(
+            aws_sdk_licensemanager::types::ConsumptionConfiguration::builder().build(),
+        )
+        .client_token(client_token())
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    let license_arn = license.license_arn().context("no LicenseArn")?;
+    let grant = isv
+        .license_manager
+        .create_grant()
+        .grant_name(format!("{sku} for {grantee}"))
+        .license_arn(license_arn)
+        .principals(format!("arn:aws:iam::{grantee}:root"))
+        .home_region(REGION)
+        .allowed_operations(AllowedOperation::CheckoutLicense)
+        .client_token(client_token())
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    Ok(grant.grant_arn().context("no GrantArn")?.to_owned())
 }

@@ -13,15 +13,10 @@ use std::time::Duration;
 use license_manager_local::{Config as EmulatorConfig, Emulator};
 use serde_json::Value;
 
+use crate::bus::drain;
 use crate::clients::{CUSTOMER_ACCOUNT, sdk_config};
-use crate::flows::infrastructure::{EVENT_BUS, EVENT_SOURCE, STATE_TABLE};
 use crate::moto::{MotoServer, default_moto_server};
-use crate::resources;
-
-/// The project's bus in moto.
-pub const BUS: &str = EVENT_BUS;
-/// The state table in moto.
-pub const TABLE: &str = STATE_TABLE;
+use crate::resources::{self, EVENT_BUS, EVENT_SOURCE, STATE_TABLE};
 
 /// moto plus what the template creates there, and the emulator.
 pub struct World {
@@ -41,7 +36,7 @@ pub struct World {
     pub dynamodb: aws_sdk_dynamodb::Client,
     /// SQS of the customer account, on moto.
     pub sqs: aws_sdk_sqs::Client,
-    /// The queue that receives every event on [`BUS`].
+    /// The queue that receives every event on [`EVENT_BUS`].
     pub queue_url: String,
 }
 
@@ -81,12 +76,13 @@ impl World {
                 .endpoint_url(moto.url())
                 .build(),
         );
-        resources::create_state_table(&dynamodb, TABLE)
+        resources::create_state_table(&dynamodb, STATE_TABLE)
             .await
             .expect("state table");
-        let queue_url = resources::bus_with_queue(&events, &sqs, BUS, EVENT_SOURCE, "emitted")
-            .await
-            .expect("bus with a queue");
+        let queue_url =
+            resources::bus_with_queue(&events, &sqs, EVENT_BUS, EVENT_SOURCE, "emitted")
+                .await
+                .expect("bus with a queue");
         let emulator = Emulator::start(config.clone(), "127.0.0.1:0".parse().unwrap())
             .await
             .expect("emulator starts");
@@ -125,8 +121,8 @@ impl World {
     /// A function's environment in this world: the state table and the bus, then `extra`.
     pub fn function_env(&self, extra: &[(&str, &str)]) -> HashMap<String, String> {
         let mut env = HashMap::from([
-            ("STATE_TABLE".to_owned(), TABLE.to_owned()),
-            ("EVENT_BUS_NAME".to_owned(), BUS.to_owned()),
+            ("STATE_TABLE".to_owned(), STATE_TABLE.to_owned()),
+            ("EVENT_BUS_NAME".to_owned(), EVENT_BUS.to_owned()),
         ]);
         for (name, value) in extra {
             env.insert((*name).to_owned(), (*value).to_owned());
@@ -136,7 +132,7 @@ impl World {
 
     /// Every event emitted on the bus since the last call, as `(detail-type, detail)`.
     pub async fn emitted(&self) -> Vec<(String, Value)> {
-        resources::drain(&self.sqs, &self.queue_url)
+        drain(&self.sqs, &self.queue_url)
             .await
             .unwrap()
             .into_iter()
@@ -173,11 +169,6 @@ pub fn fixture(function: &str, name: &str) -> Value {
         .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
     serde_json::from_str(&text)
         .unwrap_or_else(|err| panic!("{} is not JSON: {err}", path.display()))
-}
-
-/// The key fingerprint the emulator gives licenses `issuer` issues from `account`.
-pub fn fingerprint(account: &str, issuer: &str) -> String {
-    format!("aws:{account}:{issuer}:issuer-fingerprint")
 }
 
 /// Only the details of the events of `detail_type`.
