@@ -9,18 +9,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_licensemanager::types::{Grant, GrantStatus, License};
-use license_automation::events_out::{
+use license_automation::events_out::catalogue::{
     GrantAccepted, GrantNotTrusted, GrantSubject, ProjectEvent, UntrustedOutcome,
 };
+use license_automation::ids::is_account_id;
 use license_automation::state::{Remembered, StateError, StateKey, StateStore};
-use license_automation::trust::{
-    GrantFacts, NotTrustedReason, TrustDecision, TrustPolicy, UntrustedAction, is_account_id,
-};
 use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::license_manager::{FailureKind, LicenseManager, LicenseManagerError};
+use crate::trust::{GrantFacts, NotTrustedReason, TrustDecision, TrustPolicy, UntrustedAction};
 
 /// How long a "notified" record lives: a grant still waiting after this long is reported again,
 /// as a reminder.

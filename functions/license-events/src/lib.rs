@@ -30,7 +30,8 @@ use lambda_runtime::LambdaEvent;
 use license_automation::events_in::{
     IncomingEvent, LicenseManagerDetailType, LicenseManagerEvent, parse_event,
 };
-use license_automation::events_out::{EventPublisher, ProjectEvent};
+use license_automation::events_out::catalogue::ProjectEvent;
+use license_automation::events_out::publisher::EventPublisher;
 use license_automation::state::{StateKey, StateStore};
 use serde::Serialize;
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! are due (each once, through the state table), and report what was read for the audit line.
 
 use aws_sdk_licensemanager::types::{EntitlementUsage, GrantedLicense, License, ReceivedStatus};
-use license_automation::events_out::{
+use license_automation::events_out::catalogue::{
     EntitlementOverage, LicenseExpiring, LicenseStatusChanged, ProjectEvent,
 };
 use license_automation::limits::{Level, Usage, overage_due};

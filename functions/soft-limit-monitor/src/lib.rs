@@ -18,14 +18,13 @@ use std::collections::HashMap;
 
 use futures_util::StreamExt as _;
 use lambda_runtime::LambdaEvent;
-use license_automation::config::Enforcement;
 use license_automation::events_in::{IncomingEvent, parse_event};
-use license_automation::events_out::EventPublisher;
+use license_automation::events_out::publisher::EventPublisher;
 use license_automation::state::StateStore;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use config::Config;
+pub use config::{Config, Enforcement};
 pub use error::SoftLimitMonitorError;
 pub use license_manager::{
     CallStats, FailureKind, LicenseEntitlements, LicenseManager, LicenseManagerError,

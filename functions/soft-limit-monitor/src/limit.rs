@@ -10,15 +10,15 @@
 use std::collections::HashMap;
 
 use aws_sdk_licensemanager::types::{Entitlement, EntitlementUsage, LicenseConfiguration};
-use license_automation::config::Enforcement;
-use license_automation::events_out::{
-    EntitlementOverage, EventPublisher, LimitedResource, ProjectEvent, PublishError,
-    SoftLimitCrossing, SoftLimitEnforced,
+use license_automation::events_out::catalogue::{
+    EntitlementOverage, LimitedResource, ProjectEvent, SoftLimitCrossing, SoftLimitEnforced,
 };
+use license_automation::events_out::publisher::{EventPublisher, PublishError};
 use license_automation::limits::{Crossing, Level, Usage, crossing, overage_due};
 use license_automation::state::{StateError, StateKey, StateRecord, StateStore, WriteOutcome};
 use time::OffsetDateTime;
 
+use crate::config::Enforcement;
 use crate::license_manager::{FailureKind, LicenseManager, LicenseManagerError};
 
 /// The tag that keeps a configuration alert-only under `ENFORCEMENT=harden`: key

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use checkout_proxy::{CheckoutProxy, Config, LicenseManager};
-use license_automation::events_out::RetryPolicy;
+use license_automation::retry::RetryPolicy;
 use local_stack::clients::Account;
 pub use local_stack::flows::checkout_proxy::checkout_body;
 use local_stack::flows::checkout_proxy::issue_customer_license;
@@ -73,7 +73,7 @@ impl Answer {
     pub fn assert_problem(&self, status: u16, code: &str) {
         assert_eq!((self.status, self.code()), (status, code), "{self:?}");
         assert!(
-            license_automation::checkout::PROBLEM_CODES.contains(&code),
+            checkout_proxy::checkout::PROBLEM_CODES.contains(&code),
             "{code} is not a documented problem code"
         );
         assert_eq!(

@@ -9,7 +9,7 @@ use aws_sdk_licensemanager::types::{
 };
 use grant_acceptor::{Config, GrantAcceptor, LicenseManager, Summary};
 use lambda_runtime::{Context, LambdaEvent};
-pub use license_automation::events_out::RetryPolicy;
+pub use license_automation::retry::RetryPolicy;
 use local_stack::clients::CUSTOMER_ACCOUNT;
 pub use local_stack::testing::{BUS, TABLE, World, fingerprint, license_manager_client, settle};
 use serde_json::Value;

@@ -8,7 +8,7 @@ use aws_sdk_licensemanager::types::{
     EntitlementUnit, Issuer, LicenseCountingType, LicenseSpecification, Tag,
 };
 use lambda_runtime::{Context, LambdaEvent};
-pub use license_automation::events_out::RetryPolicy;
+pub use license_automation::retry::RetryPolicy;
 use local_stack::clients::{CUSTOMER_ACCOUNT, REGION};
 pub use local_stack::testing::{BUS, TABLE, World, license_manager_client, settle, types};
 use serde_json::Value;
