@@ -350,7 +350,7 @@ impl LicenseManagerBase {
 ///
 /// `retry = EXPR` gives the policy `new` starts with (default: [`SWEEP_RETRY`]).
 ///
-/// ```ignore
+/// ```text
 /// license_automation::license_manager_adapter! {
 ///     /// License Manager, as this function calls it.
 ///     pub struct LicenseManager;
