@@ -1,15 +1,12 @@
 //! ARNs (`arn:partition:service:region:account:resource`): the one reading of their account
 //! field that the functions share.
 
+use crate::ids::is_account_id;
+
 /// The account of `arn` when its account field is a 12-digit AWS account id; `None` for an
 /// ARN without one (an AWS-owned resource, a malformed ARN, not an ARN at all).
 pub fn account_id(arn: &str) -> Option<&str> {
     arn.split(':').nth(4).filter(|field| is_account_id(field))
-}
-
-/// Whether `value` is a 12-digit AWS account id.
-pub fn is_account_id(value: &str) -> bool {
-    value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]

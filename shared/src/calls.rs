@@ -1,10 +1,12 @@
 //! License Manager calls as every function makes them: through a [`CallGate`] that keeps at
 //! most `MAX_CONCURRENCY` in flight and retries transient failures (throttling, 5xx, timeouts,
 //! connection trouble) with jittered backoff after the SDK's own retries, and one error type
-//! that says whether retrying can help.
+//! that says whether retrying can help. [`CallGate::paginate`] is the one NextToken loop.
 //!
-//! No License Manager operation is called here: each function's calls stay in its own crate,
-//! where the workspace's IAM policy test reads them.
+//! [`LicenseManagerBase`] is the frame of every function's adapter (the SDK client and the
+//! gate); [`license_manager_adapter!`](crate::license_manager_adapter) declares a function's
+//! adapter over it. No License Manager operation is called here: each function's calls stay in
+//! its own crate, where the workspace's IAM policy test reads them.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,7 +16,22 @@ use aws_sdk_licensemanager::config::http::HttpResponse;
 use aws_sdk_licensemanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use tokio::sync::Semaphore;
 
-use crate::events_out::RetryPolicy;
+use crate::retry::RetryPolicy;
+
+/// The License Manager SDK client the adapters wrap.
+pub use aws_sdk_licensemanager::Client;
+
+/// The retry policy of a gate unless told otherwise: six attempts, backoff from 50 ms up to 2 s,
+/// for sweeps that no one waits on.
+pub const SWEEP_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 6,
+    initial_backoff: std::time::Duration::from_millis(50),
+    max_backoff: std::time::Duration::from_secs(2),
+};
+
+/// Most pages one listing reads (100 items each) before it fails: a listing longer than that
+/// is a runaway (a NextToken that never ends) or far beyond what one invocation can act on.
+pub const MAX_PAGES: usize = 1_000;
 
 /// How a failed call may be treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,15 +151,12 @@ pub struct CallGate {
 }
 
 impl CallGate {
-    /// A gate letting at most `max_concurrency` calls through at once.
+    /// A gate letting at most `max_concurrency` calls through at once, retrying with
+    /// [`SWEEP_RETRY`].
     pub fn new(max_concurrency: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
-            retry: RetryPolicy {
-                max_attempts: 6,
-                initial_backoff: std::time::Duration::from_millis(50),
-                max_backoff: std::time::Duration::from_secs(2),
-            },
+            retry: SWEEP_RETRY,
             stats: Arc::default(),
         }
     }
@@ -198,6 +212,46 @@ impl CallGate {
             }
         }
     }
+    /// Reads a listing page by page: `send` sends one page's call with the NextToken (`None`
+    /// first), each through [`Self::call`]; `page` takes the answer and gives back its
+    /// NextToken. Stops at the first page without one; fails after `max_pages` pages with an
+    /// error naming the operation, rather than return part of a listing as all of it.
+    pub async fn paginate<O, E, F, Fut, P>(
+        &self,
+        operation: &'static str,
+        target: &str,
+        max_pages: usize,
+        mut send: F,
+        mut page: P,
+    ) -> Result<(), LicenseManagerError>
+    where
+        F: FnMut(Option<String>) -> Fut,
+        Fut: Future<Output = Result<O, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        P: FnMut(O) -> Option<String>,
+    {
+        let mut next_token: Option<String> = None;
+        for _ in 0..max_pages {
+            let output = self
+                .call(operation, target, || send(next_token.clone()))
+                .await?;
+            match page(output) {
+                Some(token) if !token.is_empty() => next_token = Some(token),
+                _ => return Ok(()),
+            }
+        }
+        Err(LicenseManagerError {
+            operation,
+            target: target.to_owned(),
+            code: None,
+            message: format!(
+                "the listing goes on past {max_pages} pages; stopped rather than use part of it \
+                 as the whole"
+            ),
+            kind: FailureKind::Permanent,
+            attempts: 1,
+        })
+    }
 }
 
 impl LicenseManagerError {
@@ -211,5 +265,188 @@ impl LicenseManagerError {
             kind: FailureKind::Permanent,
             attempts: 1,
         }
+    }
+}
+
+/// The frame of every function's License Manager adapter: the SDK client and the
+/// [`CallGate`] (permits, retry policy, counts). A function declares its adapter over one with
+/// [`license_manager_adapter!`](crate::license_manager_adapter) and writes only its own
+/// operations, each sent with [`Self::call`] or [`Self::paginate`].
+#[derive(Debug, Clone)]
+pub struct LicenseManagerBase {
+    client: Client,
+    gate: CallGate,
+}
+
+impl LicenseManagerBase {
+    /// The frame over `client`, with at most `max_concurrency` calls in flight and the
+    /// sweeps' retry policy ([`CallGate::new`]).
+    pub fn new(client: Client, max_concurrency: usize) -> Self {
+        Self {
+            client,
+            gate: CallGate::new(max_concurrency),
+        }
+    }
+
+    /// Replaces the retry policy of transient failures.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.gate = self.gate.with_retry(retry);
+        self
+    }
+
+    /// The calls made through this adapter (and its clones).
+    pub fn stats(&self) -> &CallStats {
+        self.gate.stats()
+    }
+
+    /// Sends one call of `operation` about `target` through the gate; `send` builds it from the
+    /// client. (The gate's future itself, not one wrapping it: the functions' handler futures
+    /// are deep enough.)
+    pub fn call<T, E, F, Fut>(
+        &self,
+        operation: &'static str,
+        target: &str,
+        mut send: F,
+    ) -> impl Future<Output = Result<T, LicenseManagerError>>
+    where
+        F: FnMut(&Client) -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        self.gate
+            .call(operation, target, move || send(&self.client))
+    }
+
+    /// Reads a listing with [`CallGate::paginate`]; `send` builds one page's call from the
+    /// client and the NextToken.
+    pub fn paginate<O, E, F, Fut, P>(
+        &self,
+        operation: &'static str,
+        target: &str,
+        max_pages: usize,
+        mut send: F,
+        page: P,
+    ) -> impl Future<Output = Result<(), LicenseManagerError>>
+    where
+        F: FnMut(&Client, Option<String>) -> Fut,
+        Fut: Future<Output = Result<O, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        P: FnMut(O) -> Option<String>,
+    {
+        self.gate.paginate(
+            operation,
+            target,
+            max_pages,
+            move |token| send(&self.client, token),
+            page,
+        )
+    }
+}
+
+/// Declares a function's License Manager adapter: `struct $name` over a [`LicenseManagerBase`],
+/// with `new(client, max_concurrency)`, `with_retry(policy)`, and the base's `stats`, `call` and
+/// `paginate` through `Deref`. The function then writes its own operations in an `impl $name`
+/// block of its `license_manager.rs`, where the workspace's IAM policy test reads them.
+///
+/// `retry = EXPR` gives the policy `new` starts with (default: [`SWEEP_RETRY`]).
+///
+/// ```text
+/// license_automation::license_manager_adapter! {
+///     /// License Manager, as this function calls it.
+///     pub struct LicenseManager;
+/// }
+/// ```
+#[macro_export]
+macro_rules! license_manager_adapter {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident;) => {
+        $crate::license_manager_adapter!(
+            $(#[$meta])* $vis struct $name; retry = $crate::calls::SWEEP_RETRY
+        );
+    };
+    ($(#[$meta:meta])* $vis:vis struct $name:ident; retry = $retry:expr) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone)]
+        $vis struct $name($crate::calls::LicenseManagerBase);
+
+        impl $name {
+            /// The adapter over `client`, with at most `max_concurrency` calls in flight.
+            $vis fn new(client: $crate::calls::Client, max_concurrency: usize) -> Self {
+                Self($crate::calls::LicenseManagerBase::new(client, max_concurrency).with_retry($retry))
+            }
+
+            /// Replaces the retry policy of transient failures.
+            $vis fn with_retry(self, retry: $crate::retry::RetryPolicy) -> Self {
+                Self(self.0.with_retry(retry))
+            }
+        }
+
+        impl ::std::ops::Deref for $name {
+            type Target = $crate::calls::LicenseManagerBase;
+
+            fn deref(&self) -> &Self::Target {
+                &self.0
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_licensemanager::operation::list_licenses::ListLicensesError;
+
+    /// What a paginated read of a listing of `pages` pages (each page naming the next; `None`
+    /// for a listing that never ends) sent and got, read with a cap of `max_pages`.
+    async fn read(
+        pages: Option<usize>,
+        last_token: Option<&str>,
+        max_pages: usize,
+    ) -> (Result<(), LicenseManagerError>, Vec<Option<String>>, u64) {
+        let gate = CallGate::new(2);
+        let mut sent = Vec::new();
+        let result = gate
+            .paginate(
+                "ListLicenses",
+                "",
+                max_pages,
+                |token: Option<String>| {
+                    sent.push(token.clone());
+                    let page = token.map_or(0, |token| token.len());
+                    async move { Ok::<_, SdkError<ListLicensesError, HttpResponse>>(page) }
+                },
+                // Page n's NextToken is n + 1 characters long; the last page's is `last_token`.
+                |page| match pages {
+                    Some(pages) if page + 1 >= pages => last_token.map(str::to_owned),
+                    _ => Some("x".repeat(page + 1)),
+                },
+            )
+            .await;
+        (result, sent, gate.stats().calls())
+    }
+
+    #[tokio::test]
+    async fn paginate_sends_each_next_token_until_a_page_has_none() {
+        let (result, sent, calls) = read(Some(3), None, 10).await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(sent, [None, Some("x".into()), Some("xx".into())]);
+        assert_eq!(calls, 3);
+    }
+
+    #[tokio::test]
+    async fn a_listing_longer_than_the_cap_fails_naming_the_operation() {
+        let (result, sent, calls) = read(None, None, 5).await;
+        let error = result.unwrap_err();
+        assert_eq!(error.operation, "ListLicenses");
+        assert_eq!(error.kind, FailureKind::Permanent);
+        assert!(error.to_string().contains("ListLicenses"), "{error}");
+        assert!(error.message.contains("past 5 pages"), "{error}");
+        assert_eq!((sent.len(), calls), (5, 5));
+    }
+
+    #[tokio::test]
+    async fn a_listing_of_exactly_the_cap_is_read_whole_and_an_empty_token_ends_it() {
+        let (result, sent, _) = read(Some(5), Some(""), 5).await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(sent.len(), 5);
     }
 }

@@ -1,4 +1,7 @@
-//! Typed configuration from the environment variables of DESIGN §5.
+//! Configuration from the environment (the variables of the README's Configuration section):
+//! the plumbing every function's `Config` is read with, and the readers of the variables two or
+//! more functions share. A variable only one function reads has its reader next to that
+//! function's `Config`.
 //!
 //! Every reader takes an [`Environment`] so that tests can pass a map instead of touching the
 //! process environment. A missing or malformed variable is a [`ConfigError`] that names the
@@ -8,47 +11,25 @@ use std::collections::HashMap;
 use std::fmt::Display;
 use std::str::FromStr;
 
-use crate::trust::{TrustPolicy, TrustPolicyError};
-
 /// `EVENT_BUS_NAME`: the bus the project's events go to.
 pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
 /// `EVENT_SOURCE`: the `source` of the project's events.
 pub const EVENT_SOURCE: &str = "EVENT_SOURCE";
-/// `STATE_TABLE`: the DynamoDB table of DESIGN §4.3.
+/// `STATE_TABLE`: the DynamoDB state table.
 pub const STATE_TABLE: &str = "STATE_TABLE";
-/// `TRUST_POLICY`: the grant-acceptor's JSON trust policy.
-pub const TRUST_POLICY: &str = "TRUST_POLICY";
 /// `DRY_RUN`: decide and log, change nothing.
 pub const DRY_RUN: &str = "DRY_RUN";
-/// `WARN_THRESHOLD_PERCENT`: the soft-limit warning threshold.
-pub const WARN_THRESHOLD_PERCENT: &str = "WARN_THRESHOLD_PERCENT";
-/// `ENFORCEMENT`: `alert` or `harden`.
-pub const ENFORCEMENT: &str = "ENFORCEMENT";
 /// `MAX_CONCURRENCY`: bound on License Manager calls in flight during sweeps.
 pub const MAX_CONCURRENCY: &str = "MAX_CONCURRENCY";
-/// `KEY_FINGERPRINT`: the issuer fingerprint checkouts are made against.
-pub const KEY_FINGERPRINT: &str = "KEY_FINGERPRINT";
-/// `BENEFICIARY_CLAIM`: the JWT claim naming the customer.
-pub const BENEFICIARY_CLAIM: &str = "BENEFICIARY_CLAIM";
-/// `EXPIRY_WARNING_DAYS`: the window for `License Expiring`.
-pub const EXPIRY_WARNING_DAYS: &str = "EXPIRY_WARNING_DAYS";
 
 /// Default `EVENT_BUS_NAME`: the bus the local stack creates (the template always sets it).
 pub const DEFAULT_EVENT_BUS_NAME: &str = "license-automation";
 /// Default `EVENT_SOURCE`.
 pub const DEFAULT_EVENT_SOURCE: &str = "license-automation";
-/// Default `WARN_THRESHOLD_PERCENT`.
-pub const DEFAULT_WARN_THRESHOLD_PERCENT: u8 = 80;
 /// Default `MAX_CONCURRENCY`.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 8;
 /// Upper bound of `MAX_CONCURRENCY`, far above what License Manager's rate limits allow.
 pub const MAX_MAX_CONCURRENCY: usize = 64;
-/// Default `BENEFICIARY_CLAIM`.
-pub const DEFAULT_BENEFICIARY_CLAIM: &str = "sub";
-/// Default `EXPIRY_WARNING_DAYS`.
-pub const DEFAULT_EXPIRY_WARNING_DAYS: u32 = 30;
-/// Upper bound of `EXPIRY_WARNING_DAYS` (ten years).
-pub const MAX_EXPIRY_WARNING_DAYS: u32 = 3650;
 
 /// A configuration variable that is missing or malformed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -69,9 +50,26 @@ pub enum ConfigError {
         /// What is wrong with it and what is expected.
         reason: String,
     },
-    /// `TRUST_POLICY` is set but is not a valid trust policy.
-    #[error("environment variable {TRUST_POLICY} is invalid: {0}")]
-    TrustPolicy(#[from] TrustPolicyError),
+    /// A variable holds a document (e.g. JSON) that does not parse or validate; the reason
+    /// says where, without quoting the whole value.
+    #[error("environment variable {name} is invalid: {reason}")]
+    Malformed {
+        /// The variable's name.
+        name: &'static str,
+        /// What is wrong, and where in the document.
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    /// The variable the error is about.
+    pub fn variable(&self) -> &'static str {
+        match self {
+            Self::Missing { name } | Self::Invalid { name, .. } | Self::Malformed { name, .. } => {
+                name
+            }
+        }
+    }
 }
 
 /// Where configuration values come from: the process environment, or a map in tests.
@@ -107,7 +105,7 @@ impl<const N: usize> Environment for [(&str, &str); N] {
 }
 
 /// The value of `name`, trimmed; `None` when unset or blank.
-fn lookup(env: &impl Environment, name: &str) -> Option<String> {
+pub fn lookup(env: &impl Environment, name: &str) -> Option<String> {
     env.var(name)
         .map(|value| value.trim().to_owned())
         .filter(|value| !value.is_empty())
@@ -118,8 +116,9 @@ pub fn required(env: &impl Environment, name: &'static str) -> Result<String, Co
     lookup(env, name).ok_or(ConfigError::Missing { name })
 }
 
-/// An optional variable parsed with `FromStr`, `default` when unset.
-fn parsed_or<T>(
+/// An optional variable parsed with `FromStr`, `default` when unset; `expected` says what a
+/// good value looks like.
+pub fn parsed_or<T>(
     env: &impl Environment,
     name: &'static str,
     default: T,
@@ -140,7 +139,7 @@ where
 }
 
 /// Checks that `value` of `name` lies within `range`.
-fn within<T>(
+pub fn within<T>(
     name: &'static str,
     value: T,
     range: std::ops::RangeInclusive<T>,
@@ -233,44 +232,6 @@ pub fn dry_run(env: &impl Environment) -> Result<bool, ConfigError> {
     }
 }
 
-/// `WARN_THRESHOLD_PERCENT`: an integer from 1 to 100, default 80.
-pub fn warn_threshold_percent(env: &impl Environment) -> Result<u8, ConfigError> {
-    let value = parsed_or(
-        env,
-        WARN_THRESHOLD_PERCENT,
-        DEFAULT_WARN_THRESHOLD_PERCENT,
-        "an integer percentage from 1 to 100",
-    )?;
-    within(WARN_THRESHOLD_PERCENT, value, 1..=100)
-}
-
-/// What soft-limit-monitor does when a soft limit is breached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Enforcement {
-    /// Raise alerts only (the default).
-    #[default]
-    Alert,
-    /// Raise alerts and turn a breached soft limit into a hard one.
-    Harden,
-}
-
-impl FromStr for Enforcement {
-    type Err = String;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        match value.to_ascii_lowercase().as_str() {
-            "alert" => Ok(Self::Alert),
-            "harden" => Ok(Self::Harden),
-            _ => Err("unknown enforcement mode".into()),
-        }
-    }
-}
-
-/// `ENFORCEMENT`: `alert` (default) or `harden`.
-pub fn enforcement(env: &impl Environment) -> Result<Enforcement, ConfigError> {
-    parsed_or(env, ENFORCEMENT, Enforcement::Alert, "alert or harden")
-}
-
 /// `MAX_CONCURRENCY`: 1 to [`MAX_MAX_CONCURRENCY`], default 8.
 pub fn max_concurrency(env: &impl Environment) -> Result<usize, ConfigError> {
     let value = parsed_or(
@@ -280,53 +241,6 @@ pub fn max_concurrency(env: &impl Environment) -> Result<usize, ConfigError> {
         "a positive integer",
     )?;
     within(MAX_CONCURRENCY, value, 1..=MAX_MAX_CONCURRENCY)
-}
-
-/// `KEY_FINGERPRINT` (required): `aws:<12-digit account>:<issuer name>:issuer-fingerprint`.
-pub fn key_fingerprint(env: &impl Environment) -> Result<String, ConfigError> {
-    let value = required(env, KEY_FINGERPRINT)?;
-    match crate::trust::validate_key_fingerprint(&value) {
-        Ok(()) => Ok(value),
-        Err(reason) => Err(ConfigError::Invalid {
-            name: KEY_FINGERPRINT,
-            value,
-            reason,
-        }),
-    }
-}
-
-/// `BENEFICIARY_CLAIM`: a JWT claim name, default `sub`.
-pub fn beneficiary_claim(env: &impl Environment) -> Result<String, ConfigError> {
-    let value =
-        lookup(env, BENEFICIARY_CLAIM).unwrap_or_else(|| DEFAULT_BENEFICIARY_CLAIM.to_owned());
-    if value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "_-:./".contains(c))
-    {
-        Ok(value)
-    } else {
-        Err(ConfigError::Invalid {
-            name: BENEFICIARY_CLAIM,
-            value,
-            reason: "a claim name may hold only letters, digits and _ - : . /".into(),
-        })
-    }
-}
-
-/// `EXPIRY_WARNING_DAYS`: 1 to 3650, default 30.
-pub fn expiry_warning_days(env: &impl Environment) -> Result<u32, ConfigError> {
-    let value = parsed_or(
-        env,
-        EXPIRY_WARNING_DAYS,
-        DEFAULT_EXPIRY_WARNING_DAYS,
-        "a whole number of days",
-    )?;
-    within(EXPIRY_WARNING_DAYS, value, 1..=MAX_EXPIRY_WARNING_DAYS)
-}
-
-/// `TRUST_POLICY` (required): the JSON trust policy of DESIGN §5.
-pub fn trust_policy(env: &impl Environment) -> Result<TrustPolicy, ConfigError> {
-    Ok(TrustPolicy::from_json(&required(env, TRUST_POLICY)?)?)
 }
 
 #[cfg(test)]
@@ -401,33 +315,6 @@ mod tests {
     }
 
     #[test]
-    fn warn_threshold_defaults_to_80_and_must_be_a_percentage() {
-        assert_eq!(warn_threshold_percent(&[]).unwrap(), 80);
-        assert_eq!(
-            warn_threshold_percent(&[(WARN_THRESHOLD_PERCENT, "95")]).unwrap(),
-            95
-        );
-        for bad in ["0", "101", "eighty", "-5", "80.5"] {
-            let error = warn_threshold_percent(&[(WARN_THRESHOLD_PERCENT, bad)]).unwrap_err();
-            assert_eq!(invalid_name(error), WARN_THRESHOLD_PERCENT, "{bad}");
-        }
-    }
-
-    #[test]
-    fn enforcement_is_alert_or_harden() {
-        assert_eq!(enforcement(&[]).unwrap(), Enforcement::Alert);
-        assert_eq!(
-            enforcement(&[(ENFORCEMENT, "Harden")]).unwrap(),
-            Enforcement::Harden
-        );
-        let error = enforcement(&[(ENFORCEMENT, "block")]).unwrap_err();
-        assert!(
-            error.to_string().contains("expected alert or harden"),
-            "{error}"
-        );
-    }
-
-    #[test]
     fn max_concurrency_is_bounded() {
         assert_eq!(max_concurrency(&[]).unwrap(), 8);
         assert_eq!(max_concurrency(&[(MAX_CONCURRENCY, "16")]).unwrap(), 16);
@@ -435,64 +322,5 @@ mod tests {
             let error = max_concurrency(&[(MAX_CONCURRENCY, bad)]).unwrap_err();
             assert_eq!(invalid_name(error), MAX_CONCURRENCY, "{bad}");
         }
-    }
-
-    #[test]
-    fn key_fingerprint_is_required_and_checked() {
-        assert_eq!(
-            key_fingerprint(&[]).unwrap_err(),
-            ConfigError::Missing {
-                name: KEY_FINGERPRINT
-            }
-        );
-        let good = "aws:111122223333:Acme:issuer-fingerprint";
-        assert_eq!(key_fingerprint(&[(KEY_FINGERPRINT, good)]).unwrap(), good);
-        let error = key_fingerprint(&[(KEY_FINGERPRINT, "acme")]).unwrap_err();
-        assert_eq!(invalid_name(error), KEY_FINGERPRINT);
-    }
-
-    #[test]
-    fn beneficiary_claim_defaults_to_sub_and_refuses_odd_names() {
-        assert_eq!(beneficiary_claim(&[]).unwrap(), "sub");
-        assert_eq!(
-            beneficiary_claim(&[(BENEFICIARY_CLAIM, "custom:tenant_id")]).unwrap(),
-            "custom:tenant_id"
-        );
-        let error = beneficiary_claim(&[(BENEFICIARY_CLAIM, "a b")]).unwrap_err();
-        assert_eq!(invalid_name(error), BENEFICIARY_CLAIM);
-    }
-
-    #[test]
-    fn expiry_warning_days_is_bounded() {
-        assert_eq!(expiry_warning_days(&[]).unwrap(), 30);
-        assert_eq!(
-            expiry_warning_days(&[(EXPIRY_WARNING_DAYS, "7")]).unwrap(),
-            7
-        );
-        for bad in ["0", "3651", "a week"] {
-            let error = expiry_warning_days(&[(EXPIRY_WARNING_DAYS, bad)]).unwrap_err();
-            assert_eq!(invalid_name(error), EXPIRY_WARNING_DAYS, "{bad}");
-        }
-    }
-
-    #[test]
-    fn trust_policy_is_required_and_parsed() {
-        assert_eq!(
-            trust_policy(&[]).unwrap_err(),
-            ConfigError::Missing { name: TRUST_POLICY }
-        );
-        let policy = trust_policy(&[(
-            TRUST_POLICY,
-            r#"{"trusted":[{"keyFingerprint":"aws:111122223333:Acme:issuer-fingerprint"}]}"#,
-        )])
-        .unwrap();
-        assert_eq!(policy.trusted.len(), 1);
-        let error = trust_policy(&[(TRUST_POLICY, "{")]).unwrap_err();
-        assert!(
-            error
-                .to_string()
-                .starts_with("environment variable TRUST_POLICY is invalid"),
-            "{error}"
-        );
     }
 }

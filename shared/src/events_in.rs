@@ -1,4 +1,5 @@
-//! Events in: EventBridge envelopes from License Manager (DESIGN §4.1).
+//! Events in: EventBridge envelopes from License Manager (the events the README names under
+//! each function's triggers).
 //!
 //! AWS does not publish the `detail` payload of License Manager's events and delivers them on
 //! a best-effort basis, so the envelope is parsed strictly while `detail` and `resources` are
@@ -33,7 +34,7 @@ pub enum LicenseManagerDetailType {
 }
 
 impl LicenseManagerDetailType {
-    /// All detail-types, in DESIGN order.
+    /// All detail-types, in the order of the list above.
     pub const ALL: [Self; 4] = [
         Self::GrantChange,
         Self::LicenseChange,
@@ -246,7 +247,7 @@ pub fn classify_arn(candidate: &str) -> Option<ArnKind> {
     if arn != "arn"
         || !partition.starts_with("aws")
         || service != "license-manager"
-        || !crate::trust::is_account_id(account)
+        || !crate::ids::is_account_id(account)
     {
         return None;
     }

@@ -1,11 +1,17 @@
-//! The shared library of the License Manager automation functions.
+//! The shared library of the License Manager automation functions: only what two or more of
+//! them use. A rule that serves one function lives in that function's crate (the trust policy
+//! in grant-acceptor, the checkout API's rules in checkout-proxy, each single-function
+//! variable's reader next to that function's `Config`).
 //!
-//! - [`calls`]: License Manager calls bounded, retried and classified (no operation of its own);
-//! - [`checkout`]: the checkout API's request rules, idempotency and problem answers;
-//! - [`config`]: typed configuration from the environment (DESIGN §5);
-//! - [`trust`]: the grant-acceptor's trust policy;
+//! - [`calls`]: License Manager calls bounded, retried, paginated and classified, and the frame
+//!   of every function's adapter (no operation of its own);
+//! - [`retry`]: the retry policy of the call gate and the publisher;
+//! - [`config`]: configuration plumbing and the variables several functions read (the README's
+//!   Configuration section);
+//! - [`ids`]: account ids and key fingerprints;
 //! - [`events_in`]: License Manager's EventBridge events and the ARN hints they carry;
-//! - [`events_out`]: the project's own events and their publisher;
+//! - [`events_out`]: the project's own events ([`events_out::catalogue`]) and their publisher
+//!   ([`events_out::publisher`]);
 //! - [`limits`]: soft-limit levels, crossings and entitlement overage (pure rules);
 //! - [`state`]: the state table (alert state, handled versions, processed events);
 //! - [`ports`]: the state table and the event sink as traits, [`memory`]: their in-memory versions;
@@ -15,13 +21,13 @@
 pub mod arn;
 pub mod aws;
 pub mod calls;
-pub mod checkout;
 pub mod config;
 pub mod events_in;
 pub mod events_out;
+pub mod ids;
 pub mod limits;
 pub mod memory;
 pub mod ports;
+pub mod retry;
 pub mod state;
 pub mod telemetry;
-pub mod trust;

@@ -1,5 +1,6 @@
 //! Limits and their crossings: the pure rules behind `Soft Limit Warning` / `Exceeded` /
-//! `Recovered` and `Entitlement Overage` (DESIGN §4.2, §4.3).
+//! `Recovered` and `Entitlement Overage` (the README's Events section and
+//! soft-limit-monitor section).
 //!
 //! A level is where usage stands; an alert is due only when the level changes in a way people
 //! must hear about (a *crossing*), so a sweep that finds nothing new emits nothing. The last

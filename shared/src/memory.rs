@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use time::OffsetDateTime;
 
-use crate::events_out::{FailedEntry, ProjectEvent, PublishError};
+use crate::events_out::catalogue::ProjectEvent;
+use crate::events_out::publisher::{FailedEntry, PublishError};
 use crate::ports::{EventSink, StateTable};
 use crate::state::{StateError, StateKey, StateRecord, WriteOutcome};
 
@@ -286,7 +287,7 @@ mod tests {
         table.insert(kept.clone(), "seen");
         table.insert(restored.clone(), "exceeded");
         let event = |arn: &str| {
-            ProjectEvent::LicenseExpiring(crate::events_out::LicenseExpiring {
+            ProjectEvent::LicenseExpiring(crate::events_out::catalogue::LicenseExpiring {
                 license_arn: arn.to_owned(),
                 account: "111122223333".to_owned(),
                 product_sku: "sku".to_owned(),

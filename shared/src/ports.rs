@@ -17,7 +17,8 @@ use std::future::Future;
 use time::OffsetDateTime;
 
 use crate::config::CommonConfig;
-use crate::events_out::{EventPublisher, FailedEntry, ProjectEvent, PublishError};
+use crate::events_out::catalogue::ProjectEvent;
+use crate::events_out::publisher::{EventPublisher, FailedEntry, PublishError};
 use crate::state::{Remembered, StateError, StateKey, StateRecord, StateStore, WriteOutcome};
 
 /// The state table: read, read many, write conditionally, remember once, forget.

@@ -1,4 +1,5 @@
-//! State: the one DynamoDB table of DESIGN §4.3, behind a small typed API.
+//! State: the one DynamoDB state table (`STATE_TABLE`; docs/template.md describes the
+//! resource, the README each function's keys), behind a small typed API.
 //!
 //! Keys: `alert#…`, `notified#…#…`, `event#…`, and checkout-proxy's `lease#<token>` (the
 //! token's customer) and `sticky#<digest>` (a customer's live lease for one node).

@@ -7,7 +7,8 @@
 //! `license-manager:*` actions of its `Policies` are compared with the SDK calls
 //! (`.accept_grant()`, ...) in `functions/X/src/**/*.rs`, for every operation of License
 //! Manager's API model. This is sound only if no License Manager call hides in `shared`, which
-//! the test checks too.
+//! the test checks too: shared gives the adapters their frame (`LicenseManagerBase`, the call
+//! gate's `call` and `paginate`), and each function's `license_manager.rs` names its operations.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -180,11 +181,95 @@ fn every_function_policy_allows_exactly_the_license_manager_operations_it_calls(
     let mut problems = Vec::new();
     for (id, (binary, allowed)) in &functions {
         let source = workspace_root().join("functions").join(binary).join("src");
-        assert!(source.is_dir(), "{id}: no sources at {}", source.display());
-        let called = operations_called_under(&source, &operations);
-        problems.extend(compare(&format!("{id} ({binary})"), allowed, &called));
+        problems.extend(check_function(id, binary, allowed, &source, &operations));
     }
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+/// The problems of function `id` whose sources are under `source`: what the test above
+/// reports for it.
+fn check_function(
+    id: &str,
+    binary: &str,
+    allowed: &BTreeSet<String>,
+    source: &Path,
+    operations: &[(String, String)],
+) -> Vec<String> {
+    assert!(source.is_dir(), "{id}: no sources at {}", source.display());
+    let called = operations_called_under(source, operations);
+    compare(&format!("{id} ({binary})"), allowed, &called)
+}
+
+/// Copies the `.rs` files under `from` to `to`, keeping the folders.
+fn copy_sources(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_sources(&path, &target);
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_call_added_to_a_function_without_its_iam_action_fails_the_check() {
+    let operations = operations();
+    let functions = functions_in_template();
+    let (id, (binary, allowed)) = functions
+        .iter()
+        .find(|(_, (binary, _))| binary == "grant-acceptor")
+        .expect("template.yaml has the grant-acceptor function");
+    // grant-acceptor's sources as they are, plus a file with two more operations written the
+    // way the adapters write them (one call, one paginated listing) in a nested module.
+    let copy = std::env::temp_dir().join(format!("iam-policy-check-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&copy);
+    let source = workspace_root().join("functions").join(binary).join("src");
+    copy_sources(&source, &copy);
+    assert!(check_function(id, binary, allowed, &copy, &operations).is_empty());
+    std::fs::create_dir_all(copy.join("extra")).unwrap();
+    std::fs::write(
+        copy.join("extra/mod.rs"),
+        r#"
+        impl LicenseManager {
+            pub async fn delete_grant(&self, arn: &str) -> Result<(), LicenseManagerError> {
+                self.call("DeleteGrant", arn, |lm| lm.delete_grant().grant_arn(arn).send())
+                    .await
+                    .map(|_| ())
+            }
+
+            pub async fn distributed(&self) -> Result<usize, LicenseManagerError> {
+                let mut count = 0;
+                self.paginate("ListDistributedGrants", "", MAX_PAGES, |lm, next_token| {
+                    lm
+                        .list_distributed_grants()
+                        .set_next_token(next_token)
+                        .send()
+                }, |output| { count += output.grants().len(); output.next_token })
+                .await?;
+                Ok(count)
+            }
+        }
+        "#,
+    )
+    .unwrap();
+    let problems = check_function(id, binary, allowed, &copy, &operations);
+    std::fs::remove_dir_all(&copy).unwrap();
+    assert_eq!(
+        problems,
+        [
+            format!(
+                "{id} (grant-acceptor): its code calls License Manager DeleteGrant but its \
+                 policy does not allow license-manager:DeleteGrant"
+            ),
+            format!(
+                "{id} (grant-acceptor): its code calls License Manager ListDistributedGrants \
+                 but its policy does not allow license-manager:ListDistributedGrants"
+            ),
+        ]
+    );
 }
 
 #[test]

@@ -10,10 +10,11 @@ use std::time::Duration;
 use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
 use aws_sdk_eventbridge::types::{PutEventsResultEntry, Target};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use license_automation::events_out::{
-    EntitlementOverage, EventPublisher, LicenseStatusChanged, LimitedResource, ProjectEvent,
-    RetryPolicy, SoftLimitCrossing,
+use license_automation::events_out::catalogue::{
+    EntitlementOverage, LicenseStatusChanged, LimitedResource, ProjectEvent, SoftLimitCrossing,
 };
+use license_automation::events_out::publisher::EventPublisher;
+use license_automation::retry::RetryPolicy;
 use local_test_kit::moto::MotoServer;
 use serde_json::{Value, json};
 use time::macros::datetime;

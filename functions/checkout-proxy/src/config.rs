@@ -1,6 +1,15 @@
-//! checkout-proxy's configuration (DESIGN §5), read from the environment once per cold start.
+//! checkout-proxy's configuration (the README's Configuration section), read from the
+//! environment once per cold start.
 
-use license_automation::config::{self, ConfigError, Environment, STATE_TABLE};
+use license_automation::config::{self, ConfigError, Environment, STATE_TABLE, lookup, required};
+use license_automation::ids::validate_key_fingerprint;
+
+/// `KEY_FINGERPRINT`: the issuer fingerprint checkouts are made against.
+const KEY_FINGERPRINT: &str = "KEY_FINGERPRINT";
+/// `BENEFICIARY_CLAIM`: the JWT claim naming the customer.
+const BENEFICIARY_CLAIM: &str = "BENEFICIARY_CLAIM";
+/// Default `BENEFICIARY_CLAIM`.
+const DEFAULT_BENEFICIARY_CLAIM: &str = "sub";
 
 /// Everything the handler is configured with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,9 +28,9 @@ impl Config {
     /// Reads the configuration; the error names the variable that is missing or malformed.
     pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
         Ok(Self {
-            key_fingerprint: config::key_fingerprint(env)?,
-            beneficiary_claim: config::beneficiary_claim(env)?,
-            state_table: config::required(env, STATE_TABLE)?,
+            key_fingerprint: key_fingerprint(env)?,
+            beneficiary_claim: beneficiary_claim(env)?,
+            state_table: required(env, STATE_TABLE)?,
             max_concurrency: config::max_concurrency(env)?,
         })
     }
@@ -29,6 +38,37 @@ impl Config {
     /// The account that issues the licenses (from `KEY_FINGERPRINT`).
     pub fn issuer_account(&self) -> &str {
         self.key_fingerprint.split(':').nth(1).unwrap_or_default()
+    }
+}
+
+/// `KEY_FINGERPRINT` (required): `aws:<12-digit account>:<issuer name>:issuer-fingerprint`.
+fn key_fingerprint(env: &impl Environment) -> Result<String, ConfigError> {
+    let value = required(env, KEY_FINGERPRINT)?;
+    match validate_key_fingerprint(&value) {
+        Ok(()) => Ok(value),
+        Err(reason) => Err(ConfigError::Invalid {
+            name: KEY_FINGERPRINT,
+            value,
+            reason,
+        }),
+    }
+}
+
+/// `BENEFICIARY_CLAIM`: a JWT claim name, default `sub`.
+fn beneficiary_claim(env: &impl Environment) -> Result<String, ConfigError> {
+    let value =
+        lookup(env, BENEFICIARY_CLAIM).unwrap_or_else(|| DEFAULT_BENEFICIARY_CLAIM.to_owned());
+    if value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_-:./".contains(c))
+    {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid {
+            name: BENEFICIARY_CLAIM,
+            value,
+            reason: "a claim name may hold only letters, digits and _ - : . /".into(),
+        })
     }
 }
 
@@ -53,5 +93,30 @@ mod tests {
         let error =
             Config::from_env(&[("KEY_FINGERPRINT", "Acme"), ("STATE_TABLE", "state")]).unwrap_err();
         assert!(error.to_string().contains("KEY_FINGERPRINT"), "{error}");
+    }
+
+    #[test]
+    fn key_fingerprint_is_required_and_checked() {
+        assert_eq!(
+            key_fingerprint(&[]).unwrap_err(),
+            ConfigError::Missing {
+                name: KEY_FINGERPRINT
+            }
+        );
+        let good = "aws:111122223333:Acme:issuer-fingerprint";
+        assert_eq!(key_fingerprint(&[(KEY_FINGERPRINT, good)]).unwrap(), good);
+        let error = key_fingerprint(&[(KEY_FINGERPRINT, "acme")]).unwrap_err();
+        assert_eq!(error.variable(), KEY_FINGERPRINT);
+    }
+
+    #[test]
+    fn beneficiary_claim_defaults_to_sub_and_refuses_odd_names() {
+        assert_eq!(beneficiary_claim(&[]).unwrap(), "sub");
+        assert_eq!(
+            beneficiary_claim(&[(BENEFICIARY_CLAIM, "custom:tenant_id")]).unwrap(),
+            "custom:tenant_id"
+        );
+        let error = beneficiary_claim(&[(BENEFICIARY_CLAIM, "a b")]).unwrap_err();
+        assert_eq!(error.variable(), BENEFICIARY_CLAIM);
     }
 }

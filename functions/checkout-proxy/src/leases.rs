@@ -100,7 +100,7 @@ pub fn parse_expiration(expiration: &str) -> Option<OffsetDateTime> {
 /// The state-table key of `token`'s link: by the token's digest, never the token.
 fn lease_key(token: &str) -> StateKey {
     StateKey::Lease {
-        token_digest: license_automation::checkout::token_digest(token),
+        token_digest: crate::checkout::token_digest(token),
     }
 }
 

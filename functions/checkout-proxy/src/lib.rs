@@ -10,17 +10,16 @@
 //! Every refusal is `application/problem+json` with a stable `code`. EMF metrics:
 //! `ApiRequests` by `Route` and `Status`, `ApiLatencyMs` by `Route`.
 
+pub mod checkout;
 mod config;
 mod leases;
 mod license_manager;
 mod routes;
 
+use checkout::{BorrowRequest, CheckoutRequest, MAX_BODY_BYTES, Problem, TokenRequest};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt as _, Response};
-use license_automation::checkout::{
-    self, BorrowRequest, CheckoutRequest, MAX_BODY_BYTES, Problem, TokenRequest,
-};
 use license_automation::state::{StateError, StateStore};
 use serde_json::{Value, json};
 

@@ -1,34 +1,34 @@
 //! The License Manager adapter: every License Manager call this function makes lives here
 //! (the workspace's IAM policy test reads this crate to check the template's policy).
 //!
-//! Calls go through a [`CallGate`]: bounded in flight and retried briefly when transient.
-//! The retries are few and short because a person or an app waits on the other end (API
-//! Gateway gives up after 30 s); what still fails is answered with 429 or 503.
+//! The frame (client, call gate, retry, counts) is shared: see
+//! [`license_automation::calls::LicenseManagerBase`]. Calls are bounded in flight and retried
+//! briefly when transient: the retries are few and short because a person or an app waits on
+//! the other end (API Gateway gives up after 30 s); what still fails is answered with 429 or
+//! 503.
 
 use std::time::Duration;
 
-use aws_sdk_licensemanager::Client;
 use aws_sdk_licensemanager::types::{
     CheckoutType as SdkCheckoutType, DigitalSignatureMethod, EntitlementData, EntitlementDataUnit,
     Filter, License, Metadata,
 };
-use license_automation::calls::CallGate;
-use license_automation::checkout::{
-    CheckoutType, EntitlementRequest, MetadataEntry, token_reference,
-};
-use license_automation::events_out::RetryPolicy;
+use license_automation::calls::FailureKind;
+use license_automation::retry::RetryPolicy;
 use serde_json::{Value, json};
+
+use crate::checkout::{CheckoutType, EntitlementRequest, MetadataEntry, token_reference};
 
 pub use license_automation::calls::{CallStats, LicenseManagerError};
 
-/// Most pages of licenses read for one listing (100 each).
+/// Most pages of licenses read for one listing (100 each); a customer with more licenses of
+/// the issuer gets an error naming ListLicenses rather than part of the list.
 const MAX_LICENSE_PAGES: usize = 10;
 
-/// License Manager, as this function uses it.
-#[derive(Debug, Clone)]
-pub struct LicenseManager {
-    client: Client,
-    gate: CallGate,
+license_automation::license_manager_adapter! {
+    /// License Manager, as checkout-proxy calls it (retrying with [`interactive_retry`]).
+    pub struct LicenseManager;
+    retry = interactive_retry()
 }
 
 /// What a checkout or borrow returned, as the API answers it (camelCase).
@@ -52,25 +52,6 @@ pub fn interactive_retry() -> RetryPolicy {
 }
 
 impl LicenseManager {
-    /// The adapter over `client`, with at most `max_concurrency` calls in flight.
-    pub fn new(client: Client, max_concurrency: usize) -> Self {
-        Self {
-            client,
-            gate: CallGate::new(max_concurrency).with_retry(interactive_retry()),
-        }
-    }
-
-    /// Replaces the retry policy of transient failures.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.gate = self.gate.with_retry(retry);
-        self
-    }
-
-    /// The calls made through this adapter (and its clones).
-    pub fn stats(&self) -> &CallStats {
-        self.gate.stats()
-    }
-
     /// CheckoutLicense of `sku` from the issuer `key_fingerprint` for `beneficiary`.
     #[allow(clippy::too_many_arguments)]
     pub async fn checkout(
@@ -85,10 +66,8 @@ impl LicenseManager {
     ) -> Result<Checkout, LicenseManagerError> {
         let entitlements = sdk_entitlements(entitlements)?;
         let output = self
-            .gate
-            .call("CheckoutLicense", sku, || {
-                self.client
-                    .checkout_license()
+            .call("CheckoutLicense", sku, |lm| {
+                lm.checkout_license()
                     .product_sku(sku)
                     .checkout_type(SdkCheckoutType::from(checkout_type.as_str()))
                     .key_fingerprint(key_fingerprint)
@@ -144,10 +123,8 @@ impl LicenseManager {
                 .collect::<Vec<_>>()
         });
         let output = self
-            .gate
-            .call("CheckoutBorrowLicense", license_arn, || {
-                self.client
-                    .checkout_borrow_license()
+            .call("CheckoutBorrowLicense", license_arn, |lm| {
+                lm.checkout_borrow_license()
                     .license_arn(license_arn)
                     .set_entitlements(Some(entitlements.clone()))
                     .digital_signature_method(DigitalSignatureMethod::JwtPs384)
@@ -196,10 +173,8 @@ impl LicenseManager {
         // Errors and retry logs name the token by its digest: it is a bearer credential.
         let target = token_reference(token);
         let output = self
-            .gate
-            .call("ExtendLicenseConsumption", &target, || {
-                self.client
-                    .extend_license_consumption()
+            .call("ExtendLicenseConsumption", &target, |lm| {
+                lm.extend_license_consumption()
                     .license_consumption_token(token)
                     .send()
             })
@@ -216,17 +191,15 @@ impl LicenseManager {
         token: &str,
         beneficiary: &str,
     ) -> Result<(), LicenseManagerError> {
-        self.gate
-            .call("CheckInLicense", &token_reference(token), || {
-                self.client
-                    .check_in_license()
-                    .license_consumption_token(token)
-                    .beneficiary(beneficiary)
-                    .send()
-            })
-            .await
-            .map(|_| ())
-            .map_err(|error| without_token(error, token))
+        self.call("CheckInLicense", &token_reference(token), |lm| {
+            lm.check_in_license()
+                .license_consumption_token(token)
+                .beneficiary(beneficiary)
+                .send()
+        })
+        .await
+        .map(|_| ())
+        .map_err(|error| without_token(error, token))
     }
 
     /// ListLicenses of the issuer `key_fingerprint` whose beneficiary is `beneficiary`
@@ -248,51 +221,41 @@ impl LicenseManager {
                 .build(),
         ];
         let mut licenses = Vec::new();
-        let mut next_token: Option<String> = None;
-        for _ in 0..MAX_LICENSE_PAGES {
-            let output = self
-                .gate
-                .call("ListLicenses", license_arn.unwrap_or_default(), || {
-                    self.client
-                        .list_licenses()
-                        .set_filters(Some(filters.clone()))
-                        .set_license_arns(license_arn.map(|arn| vec![arn.to_owned()]))
-                        .max_results(100)
-                        .set_next_token(next_token.clone())
-                        .send()
-                })
-                .await?;
-            // The filters are License Manager's; who a license belongs to is checked here
-            // too, so that a filter the service ignored could never show one customer
-            // another's license.
-            licenses.extend(
-                output
-                    .licenses()
-                    .iter()
-                    .filter(|license| {
+        self.paginate(
+            "ListLicenses",
+            license_arn.unwrap_or_default(),
+            MAX_LICENSE_PAGES,
+            |lm, next_token| {
+                lm.list_licenses()
+                    .set_filters(Some(filters.clone()))
+                    .set_license_arns(license_arn.map(|arn| vec![arn.to_owned()]))
+                    .max_results(100)
+                    .set_next_token(next_token)
+                    .send()
+            },
+            |output| {
+                // The filters are License Manager's; who a license belongs to is checked here
+                // too, so that a filter the service ignored could never show one customer
+                // another's license.
+                licenses.extend(output.licenses.unwrap_or_default().into_iter().filter(
+                    |license| {
                         license.beneficiary() == Some(beneficiary)
                             && license.issuer().and_then(|issuer| issuer.key_fingerprint())
                                 == Some(key_fingerprint)
-                    })
-                    .cloned(),
-            );
-            match output.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-                _ => break,
-            }
-        }
+                    },
+                ));
+                output.next_token
+            },
+        )
+        .await?;
         Ok(licenses)
     }
 
     /// GetLicenseUsage of `license_arn`, as the API answers it.
     pub async fn usage(&self, license_arn: &str) -> Result<Value, LicenseManagerError> {
         let output = self
-            .gate
-            .call("GetLicenseUsage", license_arn, || {
-                self.client
-                    .get_license_usage()
-                    .license_arn(license_arn)
-                    .send()
+            .call("GetLicenseUsage", license_arn, |lm| {
+                lm.get_license_usage().license_arn(license_arn).send()
             })
             .await?;
         let usages: Vec<Value> = output
@@ -332,14 +295,15 @@ fn sdk_entitlements(
                     target: e.name.clone(),
                     code: Some("ValidationException".into()),
                     message: error.to_string(),
-                    kind: license_automation::calls::FailureKind::Permanent,
+                    kind: FailureKind::Permanent,
                     attempts: 0,
                 })
         })
         .collect()
 }
 
-/// The checkout result of DESIGN §7 (camelCase; absent members left out).
+/// The checkout result the README and `openapi.yaml` document (camelCase; absent members left
+/// out).
 #[allow(clippy::too_many_arguments)]
 fn checkout_body(
     license_arn: Option<&str>,

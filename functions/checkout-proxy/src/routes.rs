@@ -1,6 +1,6 @@
 //! The API's routes (DESIGN §7): a path and method to a [`Route`], or the 404 / 405 problem.
 
-use license_automation::checkout::Problem;
+use crate::checkout::Problem;
 
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,11 +8,11 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use checkout_proxy::route;
-use license_automation::checkout::{
+use checkout_proxy::checkout::{
     ENTITLEMENT_UNITS, MAX_ENTITLEMENTS, MAX_IDEMPOTENCY_KEY_CHARS, MAX_METADATA, MAX_TEXT_CHARS,
     PROBLEM_CODES,
 };
+use checkout_proxy::route;
 use serde_json::Value;
 
 fn document_path() -> PathBuf {

@@ -6,8 +6,8 @@
 //! trust policy's verdict and, for an accepted grant, whether an earlier version was active
 //! ([`needs_history`] says when that is asked).
 
+use crate::trust::{TrustDecision, UntrustedAction};
 use aws_sdk_licensemanager::types::GrantStatus;
-use license_automation::trust::{TrustDecision, UntrustedAction};
 
 /// What to do with one grant, and which event it calls for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,7 +192,7 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use license_automation::trust::NotTrustedReason;
+    use crate::trust::NotTrustedReason;
 
     fn untrusted() -> TrustDecision {
         TrustDecision::NotTrusted(NotTrustedReason::UnknownFingerprint {

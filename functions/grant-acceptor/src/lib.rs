@@ -20,18 +20,19 @@ mod ports;
 mod reconcile;
 #[cfg(test)]
 mod tests;
+pub mod trust;
 
 use futures_util::StreamExt as _;
 use lambda_runtime::LambdaEvent;
 use license_automation::events_in::{IncomingEvent, LicenseManagerDetailType, parse_event};
-use license_automation::events_out::{EventPublisher, MAX_ENTRIES_PER_CALL};
+use license_automation::events_out::publisher::{EventPublisher, MAX_ENTRIES_PER_CALL};
 use license_automation::ports::{
     EventSink, PendingEvent, StateTable, aws_adapters, publish_pending,
 };
 use license_automation::state::StateStore;
-use license_automation::trust::TrustPolicy;
 use serde::Serialize;
 use serde_json::Value;
+use trust::TrustPolicy;
 
 pub use config::Config;
 pub use decide::{GrantOutcome, GrantPlan};

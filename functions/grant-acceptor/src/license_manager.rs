@@ -1,22 +1,16 @@
 //! The License Manager adapter: every License Manager call this function makes lives here
-//! (the workspace's IAM policy test reads this crate to check the template's policy).
-//!
-//! Each call waits for one of `MAX_CONCURRENCY` permits, so no more calls are in flight at once,
-//! and is retried with jittered backoff when it fails transiently (throttling, 5xx, timeouts,
-//! connection trouble) after the SDK's own retries.
+//! (the workspace's IAM policy test reads this crate to check the template's policy). The
+//! frame (client, call gate, retry, counts) is shared: see
+//! [`license_automation::calls::LicenseManagerBase`].
 
-use aws_sdk_licensemanager::Client;
 use aws_sdk_licensemanager::types::{Filter, Grant, GrantStatus, License};
-use license_automation::calls::CallGate;
-use license_automation::events_out::RetryPolicy;
+use license_automation::calls::MAX_PAGES;
 
 pub use license_automation::calls::{CallStats, FailureKind, LicenseManagerError};
 
-/// License Manager, as this function uses it.
-#[derive(Debug, Clone)]
-pub struct LicenseManager {
-    client: Client,
-    gate: CallGate,
+license_automation::license_manager_adapter! {
+    /// License Manager, as grant-acceptor calls it.
+    pub struct LicenseManager;
 }
 
 /// Grants a sweep looks at: waiting to be accepted, or accepted and not yet active.
@@ -24,25 +18,6 @@ pub const ACTIONABLE_STATUSES: [GrantStatus; 2] =
     [GrantStatus::PendingAccept, GrantStatus::Disabled];
 
 impl LicenseManager {
-    /// The adapter over `client`, with at most `max_concurrency` calls in flight.
-    pub fn new(client: Client, max_concurrency: usize) -> Self {
-        Self {
-            client,
-            gate: CallGate::new(max_concurrency),
-        }
-    }
-
-    /// Replaces the retry policy of transient failures.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.gate = self.gate.with_retry(retry);
-        self
-    }
-
-    /// The calls made through this adapter (and its clones).
-    pub fn stats(&self) -> &CallStats {
-        self.gate.stats()
-    }
-
     /// ARNs of the received grants in `statuses`, every page.
     pub async fn list_received_grants(
         &self,
@@ -55,30 +30,29 @@ impl LicenseManager {
             ))
             .build();
         let mut arns = Vec::new();
-        let mut next_token: Option<String> = None;
-        loop {
-            let output = self
-                .gate
-                .call("ListReceivedGrants", "", || {
-                    self.client
-                        .list_received_grants()
-                        .filters(filter.clone())
-                        .max_results(100)
-                        .set_next_token(next_token.clone())
-                        .send()
-                })
-                .await?;
-            arns.extend(
-                output
-                    .grants()
-                    .iter()
-                    .map(|grant| grant.grant_arn().to_owned()),
-            );
-            match output.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-                _ => return Ok(arns),
-            }
-        }
+        self.paginate(
+            "ListReceivedGrants",
+            "",
+            MAX_PAGES,
+            |lm, next_token| {
+                lm.list_received_grants()
+                    .filters(filter.clone())
+                    .max_results(100)
+                    .set_next_token(next_token)
+                    .send()
+            },
+            |output| {
+                arns.extend(
+                    output
+                        .grants()
+                        .iter()
+                        .map(|grant| grant.grant_arn().to_owned()),
+                );
+                output.next_token
+            },
+        )
+        .await?;
+        Ok(arns)
     }
 
     /// GetGrant of the current version of `arn`, or of `version`.
@@ -88,10 +62,8 @@ impl LicenseManager {
         version: Option<&str>,
     ) -> Result<Grant, LicenseManagerError> {
         let output = self
-            .gate
-            .call("GetGrant", arn, || {
-                self.client
-                    .get_grant()
+            .call("GetGrant", arn, |lm| {
+                lm.get_grant()
                     .grant_arn(arn)
                     .set_version(version.map(str::to_owned))
                     .send()
@@ -105,9 +77,8 @@ impl LicenseManager {
     /// GetLicense of the current version of `arn`.
     pub async fn get_license(&self, arn: &str) -> Result<License, LicenseManagerError> {
         let output = self
-            .gate
-            .call("GetLicense", arn, || {
-                self.client.get_license().license_arn(arn).send()
+            .call("GetLicense", arn, |lm| {
+                lm.get_license().license_arn(arn).send()
             })
             .await?;
         output
@@ -118,9 +89,8 @@ impl LicenseManager {
     /// AcceptGrant; the grant's version afterwards.
     pub async fn accept_grant(&self, arn: &str) -> Result<Option<String>, LicenseManagerError> {
         let output = self
-            .gate
-            .call("AcceptGrant", arn, || {
-                self.client.accept_grant().grant_arn(arn).send()
+            .call("AcceptGrant", arn, |lm| {
+                lm.accept_grant().grant_arn(arn).send()
             })
             .await?;
         Ok(output.version)
@@ -128,12 +98,11 @@ impl LicenseManager {
 
     /// RejectGrant.
     pub async fn reject_grant(&self, arn: &str) -> Result<(), LicenseManagerError> {
-        self.gate
-            .call("RejectGrant", arn, || {
-                self.client.reject_grant().grant_arn(arn).send()
-            })
-            .await
-            .map(|_| ())
+        self.call("RejectGrant", arn, |lm| {
+            lm.reject_grant().grant_arn(arn).send()
+        })
+        .await
+        .map(|_| ())
     }
 
     /// CreateGrantVersion with status ACTIVE from `source_version`, idempotent per grant
@@ -145,10 +114,8 @@ impl LicenseManager {
     ) -> Result<Option<String>, LicenseManagerError> {
         let token = activation_token(arn, source_version);
         let output = self
-            .gate
-            .call("CreateGrantVersion", arn, || {
-                self.client
-                    .create_grant_version()
+            .call("CreateGrantVersion", arn, |lm| {
+                lm.create_grant_version()
                     .grant_arn(arn)
                     .source_version(source_version)
                     .status(GrantStatus::Active)

@@ -11,12 +11,11 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_licensemanager::types::{Grant, GrantStatus, License};
 use license_automation::arn;
-use license_automation::events_out::{
+use license_automation::events_out::catalogue::{
     GrantAccepted, GrantNotTrusted, GrantSubject, ProjectEvent, UntrustedOutcome,
 };
 use license_automation::ports::{PendingEvent, StateTable, Undo};
 use license_automation::state::{Remembered, StateError, StateKey};
-use license_automation::trust::{GrantFacts, TrustPolicy};
 use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 use tokio::sync::mpsc::UnboundedSender;
@@ -24,6 +23,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::decide::{self, GrantOutcome, GrantPlan};
 use crate::license_manager::{FailureKind, LicenseManagerError};
 use crate::ports::GrantCalls;
+use crate::trust::{GrantFacts, TrustPolicy};
 
 /// How long a "notified" record lives: a grant still waiting after this long is reported again,
 /// as a reminder.

@@ -39,7 +39,7 @@ use license_automation::arn;
 use license_automation::events_in::{
     IncomingEvent, LicenseManagerDetailType, LicenseManagerEvent, parse_event,
 };
-use license_automation::events_out::EventPublisher;
+use license_automation::events_out::publisher::EventPublisher;
 use license_automation::ports::{
     EventSink, PendingEvent, StateTable, aws_adapters, publish_pending,
 };

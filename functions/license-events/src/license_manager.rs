@@ -1,47 +1,21 @@
 //! The License Manager adapter: every License Manager call this function makes lives here
 //! (the workspace's IAM policy test reads this crate to check the template's policy). Only
-//! reads: this function never changes a license.
-//!
-//! Each call waits for one of `MAX_CONCURRENCY` permits, so no more calls are in flight at once,
-//! and is retried with jittered backoff when it fails transiently (throttling, 5xx, timeouts,
-//! connection trouble) after the SDK's own retries.
+//! reads: this function never changes a license. The frame (client, call gate, retry, counts)
+//! is shared: see [`license_automation::calls::LicenseManagerBase`].
 
-use aws_sdk_licensemanager::Client;
 use aws_sdk_licensemanager::types::{
     EntitlementUsage, Filter, Grant, GrantedLicense, License, ReceivedStatus,
 };
-use license_automation::calls::CallGate;
-use license_automation::events_out::RetryPolicy;
+use license_automation::calls::MAX_PAGES;
 
 pub use license_automation::calls::{CallStats, FailureKind, LicenseManagerError};
 
-/// License Manager, as this function uses it.
-#[derive(Debug, Clone)]
-pub struct LicenseManager {
-    client: Client,
-    gate: CallGate,
+license_automation::license_manager_adapter! {
+    /// License Manager, as license-events calls it.
+    pub struct LicenseManager;
 }
 
 impl LicenseManager {
-    /// The adapter over `client`, with at most `max_concurrency` calls in flight.
-    pub fn new(client: Client, max_concurrency: usize) -> Self {
-        Self {
-            client,
-            gate: CallGate::new(max_concurrency),
-        }
-    }
-
-    /// Replaces the retry policy of transient failures.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.gate = self.gate.with_retry(retry);
-        self
-    }
-
-    /// The calls made through this adapter (and its clones).
-    pub fn stats(&self) -> &CallStats {
-        self.gate.stats()
-    }
-
     /// GetLicense of the current version of `arn`, or of `version`.
     pub async fn get_license(
         &self,
@@ -49,10 +23,8 @@ impl LicenseManager {
         version: Option<&str>,
     ) -> Result<License, LicenseManagerError> {
         let output = self
-            .gate
-            .call("GetLicense", arn, || {
-                self.client
-                    .get_license()
+            .call("GetLicense", arn, |lm| {
+                lm.get_license()
                     .license_arn(arn)
                     .set_version(version.map(str::to_owned))
                     .send()
@@ -66,10 +38,7 @@ impl LicenseManager {
     /// GetGrant of the current version of `arn`.
     pub async fn get_grant(&self, arn: &str) -> Result<Grant, LicenseManagerError> {
         let output = self
-            .gate
-            .call("GetGrant", arn, || {
-                self.client.get_grant().grant_arn(arn).send()
-            })
+            .call("GetGrant", arn, |lm| lm.get_grant().grant_arn(arn).send())
             .await?;
         output
             .grant
@@ -82,9 +51,8 @@ impl LicenseManager {
         arn: &str,
     ) -> Result<Vec<EntitlementUsage>, LicenseManagerError> {
         let output = self
-            .gate
-            .call("GetLicenseUsage", arn, || {
-                self.client.get_license_usage().license_arn(arn).send()
+            .call("GetLicenseUsage", arn, |lm| {
+                lm.get_license_usage().license_arn(arn).send()
             })
             .await?;
         Ok(output
@@ -97,48 +65,46 @@ impl LicenseManager {
     pub async fn count_tokens(&self, arn: &str) -> Result<usize, LicenseManagerError> {
         let filter = Filter::builder().name("LicenseArns").values(arn).build();
         let mut count = 0;
-        let mut next_token: Option<String> = None;
-        loop {
-            let output = self
-                .gate
-                .call("ListTokens", arn, || {
-                    self.client
-                        .list_tokens()
-                        .filters(filter.clone())
-                        .max_results(100)
-                        .set_next_token(next_token.clone())
-                        .send()
-                })
-                .await?;
-            count += output.tokens().len();
-            match output.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-                _ => return Ok(count),
-            }
-        }
+        self.paginate(
+            "ListTokens",
+            arn,
+            MAX_PAGES,
+            |lm, next_token| {
+                lm.list_tokens()
+                    .filters(filter.clone())
+                    .max_results(100)
+                    .set_next_token(next_token)
+                    .send()
+            },
+            |output| {
+                count += output.tokens().len();
+                output.next_token
+            },
+        )
+        .await?;
+        Ok(count)
     }
 
     /// The licenses this account issued (ListLicenses, every page).
     pub async fn list_licenses(&self) -> Result<Vec<License>, LicenseManagerError> {
         let mut licenses = Vec::new();
-        let mut next_token: Option<String> = None;
-        loop {
-            let output = self
-                .gate
-                .call("ListLicenses", "", || {
-                    self.client
-                        .list_licenses()
-                        .max_results(100)
-                        .set_next_token(next_token.clone())
-                        .send()
-                })
-                .await?;
-            licenses.extend(output.licenses.unwrap_or_default());
-            match output.next_token {
-                Some(token) if !token.is_empty() => next_token = Some(token),
-                _ => return Ok(licenses),
-            }
-        }
+        self.paginate(
+            "ListLicenses",
+            "",
+            MAX_PAGES,
+            |lm, next_token| {
+                lm.list_licenses()
+                    .max_results(100)
+                    .set_next_token(next_token)
+                    .send()
+            },
+            |output| {
+                licenses.extend(output.licenses.unwrap_or_default());
+                output.next_token
+            },
+        )
+        .await?;
+        Ok(licenses)
     }
 
     /// How this account received license `arn`: the status of its grant here, `None` when
@@ -148,12 +114,8 @@ impl LicenseManager {
         arn: &str,
     ) -> Result<Option<ReceivedStatus>, LicenseManagerError> {
         let output = self
-            .gate
-            .call("ListReceivedLicenses", arn, || {
-                self.client
-                    .list_received_licenses()
-                    .license_arns(arn)
-                    .send()
+            .call("ListReceivedLicenses", arn, |lm| {
+                lm.list_received_licenses().license_arns(arn).send()
             })
             .await?;
         Ok(output
@@ -168,23 +130,22 @@ impl LicenseManager {
     /// The licenses this account received through grants (ListReceivedLicenses, every page).
     pub async fn list_received_licenses(&self) -> Result<Vec<GrantedLicense>, LicenseManagerError> {
         let mut licenses = Vec::new();
-        let mut next_token: Option<String> = None;
-        loop {
-            let output = self
-                .gate
-                .call("ListReceivedLicenses", "", || {
-                    self.client
-                        .list_received_licenses()
-                        .max_results(100)
-                        .set_next_token(next_token.clone())
-                        .send()
-                })
-                .await?;
-            licenses.extend(output.licenses.unwrap_or_default());
-            match output.next_token {
-                Some(token) if !token.is_empty() => next_token = Some(token),
-                _ => return Ok(licenses),
-            }
-        }
+        self.paginate(
+            "ListReceivedLicenses",
+            "",
+            MAX_PAGES,
+            |lm, next_token| {
+                lm.list_received_licenses()
+                    .max_results(100)
+                    .set_next_token(next_token)
+                    .send()
+            },
+            |output| {
+                licenses.extend(output.licenses.unwrap_or_default());
+                output.next_token
+            },
+        )
+        .await?;
+        Ok(licenses)
     }
 }

@@ -4,7 +4,7 @@
 
 use aws_sdk_licensemanager::types::EntitlementUsage;
 use license_automation::arn;
-use license_automation::events_out::{
+use license_automation::events_out::catalogue::{
     EntitlementOverage, LicenseExpiring, LicenseStatusChanged, ProjectEvent,
 };
 use license_automation::limits::{Level, overage_due};

@@ -3,8 +3,8 @@
 //! change of level is a crossing to alert, when to harden, when an entitlement's overage is
 //! due, what level to store).
 
+use crate::config::Enforcement;
 use aws_sdk_licensemanager::types::{Entitlement, EntitlementUsage, LicenseConfiguration};
-use license_automation::config::Enforcement;
 use license_automation::limits::{Crossing, Level, Usage, crossing, overage_due};
 
 /// The tag that keeps a configuration alert-only under `ENFORCEMENT=harden`: key

@@ -26,15 +26,14 @@ use std::collections::HashMap;
 
 use futures_util::StreamExt as _;
 use lambda_runtime::LambdaEvent;
-use license_automation::config::Enforcement;
 use license_automation::events_in::{IncomingEvent, parse_event};
-use license_automation::events_out::EventPublisher;
+use license_automation::events_out::publisher::EventPublisher;
 use license_automation::ports::{EventSink, StateTable, aws_adapters};
 use license_automation::state::StateStore;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use config::Config;
+pub use config::{Config, Enforcement};
 pub use decide::{OPT_OUT_TAG_KEY, OPT_OUT_TAG_VALUE, WatchMode, watched};
 pub use error::SoftLimitMonitorError;
 pub use license_manager::{

@@ -1,80 +1,50 @@
 //! The License Manager adapter: every License Manager call this function makes lives here
-//! (the workspace's IAM policy test reads this crate to check the template's policy).
-//!
-//! Each call waits for one of `MAX_CONCURRENCY` permits, so no more calls are in flight at once,
-//! and is retried with jittered backoff when it fails transiently (throttling, 5xx, timeouts,
-//! connection trouble) after the SDK's own retries.
+//! (the workspace's IAM policy test reads this crate to check the template's policy). The
+//! frame (client, call gate, retry, counts) is shared: see
+//! [`license_automation::calls::LicenseManagerBase`].
 
-use aws_sdk_licensemanager::Client;
 use aws_sdk_licensemanager::types::{
     Entitlement, EntitlementUsage, LicenseConfiguration, LicenseStatus,
 };
-use license_automation::calls::CallGate;
-use license_automation::events_out::RetryPolicy;
+use license_automation::calls::MAX_PAGES;
 
 pub use license_automation::calls::{CallStats, FailureKind, LicenseManagerError};
 
-/// License Manager, as this function uses it.
-#[derive(Debug, Clone)]
-pub struct LicenseManager {
-    client: Client,
-    gate: CallGate,
+license_automation::license_manager_adapter! {
+    /// License Manager, as soft-limit-monitor calls it.
+    pub struct LicenseManager;
 }
 
 impl LicenseManager {
-    /// The adapter over `client`, with at most `max_concurrency` calls in flight.
-    pub fn new(client: Client, max_concurrency: usize) -> Self {
-        Self {
-            client,
-            gate: CallGate::new(max_concurrency),
-        }
-    }
-
-    /// Replaces the retry policy of transient failures.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.gate = self.gate.with_retry(retry);
-        self
-    }
-
-    /// The calls made through this adapter (and its clones).
-    pub fn stats(&self) -> &CallStats {
-        self.gate.stats()
-    }
-
     /// Every license configuration the account owns, every page.
     pub async fn list_license_configurations(
         &self,
     ) -> Result<Vec<LicenseConfiguration>, LicenseManagerError> {
         let mut configurations = Vec::new();
-        let mut next_token: Option<String> = None;
-        loop {
-            let output = self
-                .gate
-                .call("ListLicenseConfigurations", "", || {
-                    self.client
-                        .list_license_configurations()
-                        .max_results(100)
-                        .set_next_token(next_token.clone())
-                        .send()
-                })
-                .await?;
-            configurations.extend(output.license_configurations().iter().cloned());
-            match output.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-                _ => return Ok(configurations),
-            }
-        }
+        self.paginate(
+            "ListLicenseConfigurations",
+            "",
+            MAX_PAGES,
+            |lm, next_token| {
+                lm.list_license_configurations()
+                    .max_results(100)
+                    .set_next_token(next_token)
+                    .send()
+            },
+            |output| {
+                configurations.extend(output.license_configurations.unwrap_or_default());
+                output.next_token
+            },
+        )
+        .await?;
+        Ok(configurations)
     }
 
     /// The tags of `arn` as `(key, value)`.
     pub async fn tags(&self, arn: &str) -> Result<Vec<(String, String)>, LicenseManagerError> {
         let output = self
-            .gate
-            .call("ListTagsForResource", arn, || {
-                self.client
-                    .list_tags_for_resource()
-                    .resource_arn(arn)
-                    .send()
+            .call("ListTagsForResource", arn, |lm| {
+                lm.list_tags_for_resource().resource_arn(arn).send()
             })
             .await?;
         Ok(output
@@ -91,70 +61,67 @@ impl LicenseManager {
 
     /// UpdateLicenseConfiguration setting `LicenseCountHardLimit` true; nothing else changes.
     pub async fn harden(&self, arn: &str) -> Result<(), LicenseManagerError> {
-        self.gate
-            .call("UpdateLicenseConfiguration", arn, || {
-                self.client
-                    .update_license_configuration()
-                    .license_configuration_arn(arn)
-                    .license_count_hard_limit(true)
-                    .send()
-            })
-            .await
-            .map(|_| ())
+        self.call("UpdateLicenseConfiguration", arn, |lm| {
+            lm.update_license_configuration()
+                .license_configuration_arn(arn)
+                .license_count_hard_limit(true)
+                .send()
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Licenses the account issued and licenses it received, with their entitlements, every
     /// page of both listings; deleted licenses are left out.
     pub async fn licenses(&self) -> Result<Vec<LicenseEntitlements>, LicenseManagerError> {
         let mut licenses = Vec::new();
-        let mut next_token: Option<String> = None;
-        loop {
-            let output = self
-                .gate
-                .call("ListLicenses", "", || {
-                    self.client
-                        .list_licenses()
-                        .max_results(100)
-                        .set_next_token(next_token.clone())
-                        .send()
-                })
-                .await?;
-            licenses.extend(output.licenses().iter().filter_map(|license| {
-                LicenseEntitlements::new(
-                    license.license_arn(),
-                    license.status(),
-                    license.entitlements(),
-                )
-            }));
-            match output.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-                _ => break,
-            }
-        }
-        next_token = None;
-        loop {
-            let output = self
-                .gate
-                .call("ListReceivedLicenses", "", || {
-                    self.client
-                        .list_received_licenses()
-                        .max_results(100)
-                        .set_next_token(next_token.clone())
-                        .send()
-                })
-                .await?;
-            licenses.extend(output.licenses().iter().filter_map(|license| {
-                LicenseEntitlements::new(
-                    license.license_arn(),
-                    license.status(),
-                    license.entitlements(),
-                )
-            }));
-            match output.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-                _ => break,
-            }
-        }
+        let mut add = |arn: Option<&str>, status: Option<&LicenseStatus>, entitlements: &[_]| {
+            licenses.extend(LicenseEntitlements::new(arn, status, entitlements));
+        };
+        self.paginate(
+            "ListLicenses",
+            "",
+            MAX_PAGES,
+            |lm, next_token| {
+                lm.list_licenses()
+                    .max_results(100)
+                    .set_next_token(next_token)
+                    .send()
+            },
+            |output| {
+                for license in output.licenses() {
+                    add(
+                        license.license_arn(),
+                        license.status(),
+                        license.entitlements(),
+                    );
+                }
+                output.next_token
+            },
+        )
+        .await?;
+        self.paginate(
+            "ListReceivedLicenses",
+            "",
+            MAX_PAGES,
+            |lm, next_token| {
+                lm.list_received_licenses()
+                    .max_results(100)
+                    .set_next_token(next_token)
+                    .send()
+            },
+            |output| {
+                for license in output.licenses() {
+                    add(
+                        license.license_arn(),
+                        license.status(),
+                        license.entitlements(),
+                    );
+                }
+                output.next_token
+            },
+        )
+        .await?;
         // A license this account issued to itself is both issued and received.
         let mut seen = std::collections::HashSet::new();
         licenses.retain(|license| seen.insert(license.license_arn.clone()));
@@ -167,9 +134,8 @@ impl LicenseManager {
         arn: &str,
     ) -> Result<Vec<EntitlementUsage>, LicenseManagerError> {
         let output = self
-            .gate
-            .call("GetLicenseUsage", arn, || {
-                self.client.get_license_usage().license_arn(arn).send()
+            .call("GetLicenseUsage", arn, |lm| {
+                lm.get_license_usage().license_arn(arn).send()
             })
             .await?;
         Ok(output

@@ -10,16 +10,16 @@
 use std::collections::HashMap;
 
 use aws_sdk_licensemanager::types::{Entitlement, EntitlementUsage, LicenseConfiguration};
-use license_automation::config::Enforcement;
-use license_automation::events_out::{
-    EntitlementOverage, LimitedResource, ProjectEvent, PublishError, SoftLimitCrossing,
-    SoftLimitEnforced,
+use license_automation::events_out::catalogue::{
+    EntitlementOverage, LimitedResource, ProjectEvent, SoftLimitCrossing, SoftLimitEnforced,
 };
+use license_automation::events_out::publisher::PublishError;
 use license_automation::limits::{Crossing, Level, Usage};
 use license_automation::ports::{EventSink, StateTable, Undo};
 use license_automation::state::{StateError, StateKey, StateRecord, WriteOutcome};
 use time::OffsetDateTime;
 
+use crate::config::Enforcement;
 use crate::decide::{
     self, OPT_OUT_TAG_KEY, Prior, WatchMode, configuration_plan, entitlement_plan, watched,
 };

@@ -1,4 +1,7 @@
 //! Wiring only: telemetry, configuration and clients once per cold start, then the runtime.
+// The handler future nests the adapter frame's futures under the ports' generic ones; rustc's
+// query depth for proving it Send needs more than the default 128.
+#![recursion_limit = "256"]
 
 use std::sync::Arc;
 

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use checkout_proxy::{CheckoutProxy, Config, LicenseManager};
-use license_automation::events_out::RetryPolicy;
+use license_automation::retry::RetryPolicy;
 pub use local_test_kit::checkout::checkout_body;
 use local_test_kit::checkout::issue_customer_license;
 use local_test_kit::clients::Account;
@@ -74,7 +74,7 @@ impl Answer {
     pub fn assert_problem(&self, status: u16, code: &str) {
         assert_eq!((self.status, self.code()), (status, code), "{self:?}");
         assert!(
-            license_automation::checkout::PROBLEM_CODES.contains(&code),
+            checkout_proxy::checkout::PROBLEM_CODES.contains(&code),
             "{code} is not a documented problem code"
         );
         assert_eq!(

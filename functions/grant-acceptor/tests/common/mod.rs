@@ -9,7 +9,7 @@ use aws_sdk_licensemanager::types::{
 };
 use grant_acceptor::{Config, GrantAcceptor, LicenseManager, Summary};
 use lambda_runtime::{Context, LambdaEvent};
-pub use license_automation::events_out::RetryPolicy;
+pub use license_automation::retry::RetryPolicy;
 use local_test_kit::clients::CUSTOMER_ACCOUNT;
 pub use local_test_kit::licenses::key_fingerprint as fingerprint;
 pub use local_test_kit::resources::{EVENT_BUS as BUS, STATE_TABLE as TABLE};

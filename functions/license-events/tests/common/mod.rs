@@ -10,7 +10,7 @@ use aws_sdk_licensemanager::types::{
     GrantStatus, Issuer, LicenseStatus, ProvisionalConfiguration,
 };
 use lambda_runtime::{Context, LambdaEvent};
-pub use license_automation::events_out::RetryPolicy;
+pub use license_automation::retry::RetryPolicy;
 use license_events::{Config, LicenseEvents, LicenseManager, Summary};
 use local_test_kit::clients::CUSTOMER_ACCOUNT;
 pub use local_test_kit::resources::{EVENT_BUS as BUS, STATE_TABLE as TABLE};

@@ -8,7 +8,7 @@ use aws_sdk_licensemanager::types::{
     EntitlementUnit, Issuer, LicenseCountingType, LicenseSpecification, Tag,
 };
 use lambda_runtime::{Context, LambdaEvent};
-pub use license_automation::events_out::RetryPolicy;
+pub use license_automation::retry::RetryPolicy;
 use local_test_kit::clients::{CUSTOMER_ACCOUNT, REGION};
 pub use local_test_kit::resources::{EVENT_BUS as BUS, STATE_TABLE as TABLE};
 pub use local_test_kit::world::{World, license_manager_client, settle, types};

@@ -1,9 +1,11 @@
-//! The grant-acceptor's trust policy (DESIGN §5): which issuers' grants the account accepts.
+//! The trust policy (`TRUST_POLICY`, documented under "Trust policy" in the README's
+//! Configuration section): which issuers' grants the account accepts.
 //!
 //! [`TrustPolicy::from_json`] parses strictly (unknown fields are refused) and validates every
 //! rule, so a policy that would silently trust nothing, or everything, never reaches a handler.
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
+use license_automation::ids::{is_account_id, validate_key_fingerprint};
 use serde::Deserialize;
 
 /// A trust policy that failed to parse or validate; the message points at the error.
@@ -369,26 +371,6 @@ impl TrustRule {
     }
 }
 
-/// Whether `value` is a 12-digit AWS account id.
-pub fn is_account_id(value: &str) -> bool {
-    value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// Checks the shape License Manager gives key fingerprints:
-/// `aws:<12-digit issuer account>:<issuer name>:issuer-fingerprint`.
-pub fn validate_key_fingerprint(value: &str) -> Result<(), String> {
-    const EXPECTED: &str = "expected aws:<12-digit account>:<issuer name>:issuer-fingerprint";
-    let name = value
-        .strip_prefix("aws:")
-        .and_then(|rest| rest.split_once(':'))
-        .filter(|(account, _)| is_account_id(account))
-        .and_then(|(_, rest)| rest.strip_suffix(":issuer-fingerprint"));
-    match name {
-        Some(name) if !name.trim().is_empty() => Ok(()),
-        _ => Err(format!("{value:?} is not a key fingerprint; {EXPECTED}")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,23 +496,6 @@ mod tests {
             invalid_path(&rule(r#""issuerName":" ""#)),
             "trusted[1].issuerName"
         );
-    }
-
-    #[test]
-    fn key_fingerprints_follow_license_managers_format() {
-        assert!(validate_key_fingerprint(ACME).is_ok());
-        assert!(
-            validate_key_fingerprint("aws:294406891311:AWS/Marketplace:issuer-fingerprint").is_ok()
-        );
-        for bad in [
-            "",
-            "Acme",
-            "aws:1111:Acme:issuer-fingerprint",
-            "aws:111122223333::issuer-fingerprint",
-            "aws:111122223333:Acme",
-        ] {
-            assert!(validate_key_fingerprint(bad).is_err(), "{bad}");
-        }
     }
 
     mod evaluate {

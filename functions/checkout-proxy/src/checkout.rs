@@ -1,4 +1,5 @@
-//! The checkout API's pure rules (DESIGN §7): request bodies and their bounds, the
+//! The checkout API's pure rules (the README's checkout-proxy section and
+//! `openapi.yaml` document them): request bodies and their bounds, the
 //! `Idempotency-Key` → `ClientToken` rule, the sticky-lease key, and how a refusal or a
 //! License Manager error becomes an `application/problem+json` answer with a stable `code`.
 //!
@@ -9,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::calls::{FailureKind, LicenseManagerError};
+use license_automation::calls::{FailureKind, LicenseManagerError};
 
 /// Largest request body accepted (bytes); a larger one is refused with 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -218,7 +219,7 @@ fn title(status: u16) -> &'static str {
     }
 }
 
-/// How a License Manager error is answered (DESIGN §7): validation → 400; no or not-allowed
+/// How a License Manager error is answered (the README's checkout-proxy errors): validation → 400; no or not-allowed
 /// entitlements → 409; not found → 404; a conflict (already checked in, a reused ClientToken)
 /// → 409; the rate limit → 429; other server trouble → 503; access, authorization, redirect or
 /// signing errors (the proxy's own misconfiguration) → 500. Messages stay in the log.
