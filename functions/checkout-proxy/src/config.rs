@@ -1,4 +1,4 @@
-//! checkout-proxy's configuration (DESIGN §5), read from the environment once per cold start.
+//! checkout-proxy's configuration (the README's Configuration section), read from the environment once per cold start.
 
 use license_automation::config::{self, ConfigError, Environment, STATE_TABLE};
 

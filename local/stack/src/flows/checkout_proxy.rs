@@ -45,6 +45,54 @@ fn boxed<'a>(context: &'a mut Context, recorder: &'a mut Recorder) -> FlowFuture
     Box::pin(run(context, recorder))
 }
 
+/// The alias of the KMS key that signs Contoso's tokens (its licenses' `Issuer.SignKey`).
+pub const SIGN_KEY_ALIAS: &str = "alias/contoso-license-signing";
+
+/// The key id of [`SIGN_KEY_ALIAS`] in `account_id` on the emulator at `url` (which serves
+/// KMS on License Manager's port), created (RSA 3072, SIGN_VERIFY) on first use.
+pub async fn contoso_sign_key(account_id: &str, url: &str) -> Result<String> {
+    let kms = aws_sdk_kms::Client::from_conf(
+        aws_sdk_kms::config::Builder::from(&crate::clients::sdk_config(account_id).await)
+            .endpoint_url(url)
+            .build(),
+    );
+    if let Ok(found) = kms.describe_key().key_id(SIGN_KEY_ALIAS).send().await
+        && let Some(key) = found.key_metadata()
+    {
+        return Ok(key.key_id().to_owned());
+    }
+    let created = kms
+        .create_key()
+        .key_spec(aws_sdk_kms::types::KeySpec::Rsa3072)
+        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+        .description("Signs Contoso's license tokens (Issuer.SignKey)")
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "KMS CreateKey: {}",
+                aws_sdk_kms::error::DisplayErrorContext(e)
+            )
+        })?;
+    let key_id = created
+        .key_metadata()
+        .context("CreateKey answered no KeyMetadata")?
+        .key_id()
+        .to_owned();
+    kms.create_alias()
+        .alias_name(SIGN_KEY_ALIAS)
+        .target_key_id(&key_id)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "KMS CreateAlias: {}",
+                aws_sdk_kms::error::DisplayErrorContext(e)
+            )
+        })?;
+    Ok(key_id)
+}
+
 /// Issues `customer` a license for [`PRODUCT_SKU`] from the stack's account as
 /// [`ISSUER_NAME`]: `seats` Users (check-in allowed) and 100 Exports; PROVISIONAL checkouts
 /// for an hour, borrowing for a day with early check-in. Its ARN.
@@ -53,13 +101,29 @@ pub async fn issue_customer_license(
     customer: &str,
     seats: i64,
 ) -> Result<String> {
+    issue_signed_customer_license(account, customer, seats, None).await
+}
+
+/// Like [`issue_customer_license`], with `sign_key` (a KMS key) as the `Issuer.SignKey`
+/// that signs its tokens (`GET /v1/keys` publishes it).
+pub async fn issue_signed_customer_license(
+    account: &Account,
+    customer: &str,
+    seats: i64,
+    sign_key: Option<&str>,
+) -> Result<String> {
     let out = account
         .license_manager
         .create_license()
         .license_name(format!("Contoso Notes Pro for {customer}"))
         .product_name("Contoso Notes Pro")
         .product_sku(PRODUCT_SKU)
-        .issuer(Issuer::builder().name(ISSUER_NAME).build()?)
+        .issuer(
+            Issuer::builder()
+                .name(ISSUER_NAME)
+                .set_sign_key(sign_key.map(str::to_owned))
+                .build()?,
+        )
         .home_region(REGION)
         .validity(validity_from_now(Some(365))?)
         .entitlements(
@@ -198,6 +262,7 @@ pub fn expect_status(reply: &Reply, status: u16) -> Result<()> {
 
 async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
     let app = context.app.as_ref().context("the host flow did not run")?;
+    let settings = context.settings.as_ref().context("no settings")?;
     let issuer = &context.clients.customer;
     let alice = ApiCaller::new(app, CUSTOMER)?;
     let bob = ApiCaller::new(app, OTHER_CUSTOMER)?;
@@ -205,8 +270,13 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
         .step(
             &format!("the stack's account (ISV {ISSUER_NAME}) issues {CUSTOMER} a license"),
             async {
-                let arn = issue_customer_license(issuer, CUSTOMER, SEATS).await?;
-                let details = format!("{arn}\nbeneficiary {CUSTOMER}, {SEATS} Users seats");
+                let sign_key = contoso_sign_key(issuer.id, &settings.license_manager_url).await?;
+                let arn =
+                    issue_signed_customer_license(issuer, CUSTOMER, SEATS, Some(sign_key.as_str()))
+                        .await?;
+                let details = format!(
+                    "{arn}\nbeneficiary {CUSTOMER}, {SEATS} Users seats, tokens signed by KMS key {sign_key}"
+                );
                 done(arn, details)
             },
         )
