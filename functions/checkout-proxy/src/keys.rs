@@ -32,6 +32,8 @@ pub enum KeysError {
         message: String,
         /// Throttling or server trouble (worth a retry later).
         transient: bool,
+        /// The key no longer exists or cannot be used (deleted, disabled, pending deletion).
+        gone: bool,
     },
     /// KMS answered a key that is not an RSA public key.
     #[error("KMS key {key} has no RSA public key: {reason}")]
@@ -63,7 +65,15 @@ impl SigningKeys {
     pub async fn jwks(&self, sign_keys: &[String]) -> Result<Value, KeysError> {
         let mut keys = Vec::with_capacity(sign_keys.len());
         for sign_key in sign_keys {
-            keys.push(self.jwk(sign_key).await?);
+            match self.jwk(sign_key).await {
+                Ok(key) => keys.push(key),
+                // A license naming a key that is gone signs nothing any more: the others'
+                // keys are still published.
+                Err(error @ KeysError::Kms { gone: true, .. }) => {
+                    tracing::warn!(error = %error, "a license's SignKey is gone; not published");
+                }
+                Err(error) => return Err(error),
+            }
         }
         keys.sort_by(|a, b| a["kid"].as_str().cmp(&b["kid"].as_str()));
         keys.dedup_by(|a, b| a["kid"] == b["kid"]);
@@ -92,6 +102,15 @@ impl SigningKeys {
             .send()
             .await
             .map_err(|error| {
+                let code = error
+                    .as_service_error()
+                    .and_then(|e| aws_sdk_kms::error::ProvideErrorMetadata::code(e))
+                    .unwrap_or_default()
+                    .to_owned();
+                let gone = matches!(
+                    code.as_str(),
+                    "NotFoundException" | "DisabledException" | "KMSInvalidStateException"
+                );
                 let transient = matches!(
                     &error,
                     aws_sdk_kms::error::SdkError::TimeoutError(_)
@@ -106,6 +125,7 @@ impl SigningKeys {
                     key: sign_key.to_owned(),
                     message: aws_sdk_kms::error::DisplayErrorContext(&error).to_string(),
                     transient,
+                    gone,
                 }
             })?;
         let not_rsa = |reason: &str| KeysError::NotRsa {
