@@ -6,6 +6,7 @@ pub mod checkout_proxy;
 pub mod grant_acceptor;
 pub mod host;
 pub mod infrastructure;
+pub mod license_client;
 pub mod license_configurations;
 pub mod license_events;
 pub mod licenses;
@@ -65,7 +66,7 @@ pub struct Flow {
 }
 
 /// Every flow of the demo, in the order they run.
-pub fn all() -> [Flow; 10] {
+pub fn all() -> [Flow; 11] {
     [
         infrastructure::FLOW,
         host::FLOW,
@@ -76,6 +77,7 @@ pub fn all() -> [Flow; 10] {
         license_configurations::FLOW,
         license_events::FLOW,
         checkout_proxy::FLOW,
+        license_client::FLOW,
         bus::FLOW,
     ]
 }
