@@ -236,7 +236,10 @@ async fn run(cli: Cli) -> Result<u8, Error> {
                 "licenseArn": claims.license_arn,
                 "entitlementsAllowed": claims.entitlements_allowed,
                 "nodeId": claims.node_id,
-                "expiration": claims.expiration.to_string(),
+                "expiration": claims
+                    .expiration
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
             }));
         }
         Command::Run { seat, command } => return hold_while_running(client, seat, command).await,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, ensure};
 use serde_json::Value;
 
-use super::checkout_proxy::{CUSTOMER, OTHER_CUSTOMER, PRODUCT_SKU, SEATS};
+use super::checkout_proxy::{CUSTOMER, OTHER_CUSTOMER, PRODUCT_SKU};
 use super::licenses::consumed;
 use super::{Context, Flow, FlowFuture};
 use crate::app::{App, LOCAL_AUDIENCE};
@@ -163,7 +163,7 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
                     "--",
                     "sh",
                     "-c",
-                    "echo \"notes: working under lease ${LICENSE_LEASE_ID%${LICENSE_LEASE_ID#????????}}...\"; sleep 1; echo 'notes: saved, exiting'",
+                    "echo \"notes: working under lease ${LICENSE_LEASE_ID%${LICENSE_LEASE_ID#????????}}...\"; sleep 1; echo \"notes: saved, exiting\"",
                 ];
                 let ran = alice.run(&args).await?;
                 ensure!(ran.status == Some(0), "run exited {:?}: {}", ran.status, ran.stderr);
@@ -260,7 +260,7 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
                     (),
                     format!(
                         "{OTHER_CUSTOMER}: leases [] ; release -> exit 1, {}\
-                         {CUSTOMER} on laptop-1: {}\n{}Users in use: {used} (of {SEATS})",
+                         {CUSTOMER} on laptop-1: {}\n{}Users in use: {used}",
                         refused.stderr.trim_start_matches("license-client: "),
                         shown(&["release", &lease_id]),
                         freed.stderr,
