@@ -2,9 +2,10 @@
 
 .PHONY: bootstraps demo demo-keep test-boto3 bench bench-emulator
 
-# The functions' bootstraps the local stack runs (target/debug/<name>).
+# The functions' bootstraps the local stack runs (target/debug/<name>), and license-client,
+# which the demo's customer app runs under.
 bootstraps:
-	@if [ -n "$(FUNCTIONS)" ]; then cargo build -q $(addprefix -p ,$(FUNCTIONS)); fi
+	@if [ -n "$(FUNCTIONS)" ]; then cargo build -q $(addprefix -p ,$(FUNCTIONS)) -p license-client; fi
 
 demo: bootstraps ## the local stack: moto, license-manager-local, the template's functions; seeded scenario, flows, stop
 	scripts/venv.sh dev

@@ -12,8 +12,9 @@ scripts/venv.sh dev
 scripts/venv.sh fuzz
 
 target=${CARGO_TARGET_DIR:-target}
-# The stack runs every function of the template: all bootstraps, and the stack itself.
-cargo build -q -p local-stack $(for dir in functions/*/; do printf -- '-p %s ' "$(basename "$dir")"; done)
+# The stack runs every function of the template: all bootstraps, the stack itself, and
+# license-client, which the demo's flows run.
+cargo build -q -p local-stack -p license-client $(for dir in functions/*/; do printf -- '-p %s ' "$(basename "$dir")"; done)
 
 work=$(mktemp -d)
 log="$work/local-stack.log"

@@ -1,8 +1,9 @@
 //! State: the one DynamoDB state table (`STATE_TABLE`; docs/template.md describes the
 //! resource, the README each function's keys), behind a small typed API.
 //!
-//! Keys: `alert#…`, `notified#…#…`, `event#…`, and checkout-proxy's `lease#<token>` (the
-//! token's customer) and `sticky#<digest>` (a customer's live lease for one node).
+//! Keys: `alert#…`, `notified#…#…`, `event#…`, and checkout-proxy's `lease#<token digest>`
+//! (the token's customer), `leases#<customer digest>` (a customer's live lease ids) and
+//! `sticky#<digest>` (a customer's live lease for one node).
 //! Items have a single string key `pk`, a `state` string, `updatedAt` (RFC 3339) and, for
 //! records that should go away, `expiresAt` (epoch seconds, the table's TTL attribute).
 //! DynamoDB deletes expired items only eventually, so reads and conditions here treat an
@@ -56,6 +57,12 @@ pub enum StateKey {
         /// credential and is never stored or logged.
         token_digest: String,
     },
+    /// checkout-proxy: the lease ids (token digests) of one customer's live leases, so that
+    /// `GET /v1/leases` reads one item and never scans the table.
+    CustomerLeases {
+        /// The digest of the customer's beneficiary id.
+        beneficiary_digest: String,
+    },
     /// checkout-proxy: the live sticky lease of one customer, SKU, entitlements and node.
     StickyLease {
         /// The digest of what identifies it (`checkout::lease_key`).
@@ -71,6 +78,7 @@ impl StateKey {
             Self::Notified { arn, version } => format!("notified#{arn}#{version}"),
             Self::ProcessedEvent { id } => format!("event#{id}"),
             Self::Lease { token_digest } => format!("lease#{token_digest}"),
+            Self::CustomerLeases { beneficiary_digest } => format!("leases#{beneficiary_digest}"),
             Self::StickyLease { key } => format!("sticky#{key}"),
         }
     }
@@ -470,6 +478,13 @@ mod tests {
             }
             .partition_key(),
             "lease#t-1"
+        );
+        assert_eq!(
+            StateKey::CustomerLeases {
+                beneficiary_digest: "c-1".into()
+            }
+            .partition_key(),
+            "leases#c-1"
         );
         assert_eq!(
             StateKey::StickyLease { key: "ab12".into() }.partition_key(),

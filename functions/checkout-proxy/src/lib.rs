@@ -1,5 +1,7 @@
 //! checkout-proxy: License Manager checkout, borrow, extend, check-in and usage over HTTPS
-//! for customers without an AWS account (DESIGN §7), behind API Gateway's JWT authorizer.
+//! for customers without an AWS account (the README's checkout-proxy section), behind API
+//! Gateway's JWT authorizer; the caller's live leases (`GET /v1/leases`, `DELETE
+//! /v1/leases/{leaseId}`) and the issuer's token-signing keys (`GET /v1/keys`).
 //!
 //! The customer (the licenses' beneficiary) is the `BENEFICIARY_CLAIM` claim of the verified
 //! token, never anything in the request. Checkouts draw from the licenses the account issued
@@ -12,6 +14,7 @@
 
 pub mod checkout;
 mod config;
+mod keys;
 mod leases;
 mod license_manager;
 mod routes;
@@ -24,7 +27,8 @@ use license_automation::state::{StateError, StateStore};
 use serde_json::{Value, json};
 
 pub use config::Config;
-pub use leases::{Leases, Link};
+pub use keys::{KeysError, SigningKeys, rsa_components};
+pub use leases::{Leases, Link, is_lease_id, lease_id};
 pub use license_manager::{
     CallStats, Checkout, LicenseManager, LicenseManagerError, interactive_retry,
 };
@@ -38,22 +42,25 @@ type Answer = (StatusCode, Option<Value>);
 pub struct CheckoutProxy {
     license_manager: LicenseManager,
     leases: Leases,
+    keys: SigningKeys,
     key_fingerprint: String,
     issuer_account: String,
     beneficiary_claim: String,
 }
 
 impl CheckoutProxy {
-    /// The handler for `config`, calling License Manager through `license_manager` and the
-    /// state table through `dynamodb`.
+    /// The handler for `config`, calling License Manager through `license_manager`, the
+    /// state table through `dynamodb` and KMS (the signing keys' public halves) through `kms`.
     pub fn new(
         config: &Config,
         license_manager: LicenseManager,
         dynamodb: aws_sdk_dynamodb::Client,
+        kms: aws_sdk_kms::Client,
     ) -> Self {
         Self {
             license_manager,
             leases: Leases::new(StateStore::new(dynamodb, &config.state_table)),
+            keys: SigningKeys::new(kms),
             key_fingerprint: config.key_fingerprint.clone(),
             issuer_account: config.issuer_account().to_owned(),
             beneficiary_claim: config.beneficiary_claim.clone(),
@@ -110,6 +117,9 @@ impl CheckoutProxy {
             Route::CheckIn => self.check_in(&beneficiary, body).await,
             Route::Licenses => self.licenses(&beneficiary).await,
             Route::Usage(id) => self.usage(&beneficiary, &id).await,
+            Route::Leases => self.leases(&beneficiary).await,
+            Route::Release(id) => self.release(&beneficiary, &id).await,
+            Route::Keys => self.keys().await,
         }
     }
 
@@ -159,14 +169,12 @@ impl CheckoutProxy {
             .map_err(license_manager_failed)?;
         let link = Link::new(
             beneficiary,
-            checkout.body["licenseArn"].as_str().unwrap_or_default(),
             request.checkout_type.as_str(),
+            Some(&request.product_sku),
             sticky_key.clone(),
+            &checkout.body,
         );
-        self.leases
-            .link_token(&checkout.token, &link, checkout.expiration.as_deref())
-            .await
-            .map_err(state_failed)?;
+        self.record_lease(&checkout, &link).await?;
         if let Some(sticky_key) = &sticky_key {
             // A lease recorded meanwhile (a concurrent checkout of the same node) stays the
             // one that is reused; this one expires or is checked in on its own.
@@ -260,7 +268,8 @@ impl CheckoutProxy {
         let request: BorrowRequest = checkout::parse_body(body)?;
         let client_token = new_client_token(beneficiary, "borrow", key)?;
         // CheckoutBorrowLicense takes no beneficiary: the license must be the caller's.
-        self.own_license(beneficiary, &request.license_arn, "licenseArn")
+        let product_sku = self
+            .own_license(beneficiary, &request.license_arn, "licenseArn")
             .await?;
         let checkout = self
             .license_manager
@@ -273,11 +282,14 @@ impl CheckoutProxy {
             )
             .await
             .map_err(license_manager_failed)?;
-        let link = Link::new(beneficiary, &request.license_arn, "BORROW", None);
-        self.leases
-            .link_token(&checkout.token, &link, checkout.expiration.as_deref())
-            .await
-            .map_err(state_failed)?;
+        let link = Link::new(
+            beneficiary,
+            "BORROW",
+            product_sku.as_deref(),
+            None,
+            &checkout.body,
+        );
+        self.record_lease(&checkout, &link).await?;
         tracing::info!(
             decision = "borrow served",
             beneficiary,
@@ -346,34 +358,142 @@ impl CheckoutProxy {
         let token = &request.license_consumption_token;
         let (link, link_state) = self.own_link(beneficiary, token).await?;
         if !link.checked_in {
-            match self.license_manager.check_in(token, beneficiary).await {
-                Ok(()) => {}
-                // The caller's token is checked in or gone at License Manager: an earlier
-                // check-in whose answer was lost (a retry), or an expired lease. Either way
-                // its seats are back in the pool, which is what the caller asks for.
-                Err(error)
-                    if error.is("ConflictException") || error.is("ResourceNotFoundException") =>
-                {
-                    tracing::info!(error = %error, "token already gone; treating the check-in as done");
-                }
-                Err(error) => return Err(license_manager_failed(error)),
-            }
-            self.leases
-                .mark_checked_in(token, &link_state, &link)
-                .await
-                .map_err(state_failed)?;
-            if let Some(sticky_key) = &link.sticky_key {
-                let sticky = self.leases.sticky(sticky_key).await.map_err(state_failed)?;
-                if sticky.is_some_and(|sticky| sticky.token == *token) {
-                    self.leases
-                        .forget_sticky(sticky_key)
-                        .await
-                        .map_err(state_failed)?;
-                }
-            }
-            tracing::info!(decision = "checked in", beneficiary, license_arn = %link.license_arn, token = %checkout::token_reference(token));
+            self.free(beneficiary, token, &link, &link_state).await?;
         }
         Ok((StatusCode::NO_CONTENT, None))
+    }
+
+    /// Links a new checkout's token to its customer and lists a lease (PROVISIONAL, BORROW)
+    /// among the customer's leases. A retry that got the same token back changes nothing.
+    async fn record_lease(&self, checkout: &Checkout, link: &Link) -> Result<(), Problem> {
+        self.leases
+            .link_token(&checkout.token, link, checkout.expiration.as_deref())
+            .await
+            .map_err(state_failed)?;
+        if link.token.is_some() {
+            self.leases
+                .index_lease(&link.beneficiary, &checkout.token)
+                .await
+                .map_err(state_failed)?;
+        }
+        Ok(())
+    }
+
+    /// Checks in the caller's live lease `token` (whose link is `link`, read as
+    /// `link_state`), marks it checked in and forgets it as a sticky and a listed lease.
+    async fn free(
+        &self,
+        beneficiary: &str,
+        token: &str,
+        link: &Link,
+        link_state: &str,
+    ) -> Result<(), Problem> {
+        match self.license_manager.check_in(token, beneficiary).await {
+            Ok(()) => {}
+            // The caller's token is checked in or gone at License Manager: an earlier
+            // check-in whose answer was lost (a retry), or an expired lease. Either way
+            // its seats are back in the pool, which is what the caller asks for.
+            Err(error)
+                if error.is("ConflictException") || error.is("ResourceNotFoundException") =>
+            {
+                tracing::info!(error = %error, "token already gone; treating the check-in as done");
+            }
+            Err(error) => return Err(license_manager_failed(error)),
+        }
+        self.leases
+            .mark_checked_in(token, link_state, link)
+            .await
+            .map_err(state_failed)?;
+        if let Some(sticky_key) = &link.sticky_key {
+            let sticky = self.leases.sticky(sticky_key).await.map_err(state_failed)?;
+            if sticky.is_some_and(|sticky| sticky.token == token) {
+                self.leases
+                    .forget_sticky(sticky_key)
+                    .await
+                    .map_err(state_failed)?;
+            }
+        }
+        self.leases
+            .unindex_lease(beneficiary, &lease_id(token))
+            .await
+            .map_err(state_failed)?;
+        tracing::info!(decision = "checked in", beneficiary, license_arn = %link.license_arn, token = %checkout::token_reference(token));
+        Ok(())
+    }
+
+    async fn leases(&self, beneficiary: &str) -> Result<Answer, Problem> {
+        let leases = self
+            .leases
+            .leases_of(beneficiary)
+            .await
+            .map_err(state_failed)?;
+        let leases: Vec<Value> = leases.iter().map(|(id, link)| link.summary(id)).collect();
+        Ok((StatusCode::OK, Some(json!({ "leases": leases }))))
+    }
+
+    /// `DELETE /v1/leases/{leaseId}`: checks in one of the caller's leases, whichever node
+    /// holds it (a node that died is freed by another or by the customer's admin).
+    async fn release(&self, beneficiary: &str, lease_id: &str) -> Result<Answer, Problem> {
+        let lease_id = percent_encoding::percent_decode_str(lease_id).decode_utf8_lossy();
+        if !is_lease_id(&lease_id) {
+            return Err(Problem::invalid(
+                "leaseId",
+                "must be a lease id as GET /v1/leases lists it (64 hexadecimal digits)",
+            ));
+        }
+        let not_found = || {
+            Problem::new(
+                404,
+                "lease-not-found",
+                "leaseId: no live lease of yours has this id",
+            )
+        };
+        let Some((link, link_state)) = self
+            .leases
+            .link_by_id(&lease_id)
+            .await
+            .map_err(state_failed)?
+        else {
+            return Err(not_found());
+        };
+        if link.beneficiary != beneficiary {
+            tracing::warn!(decision = "refused", beneficiary, owner = %link.beneficiary, lease_id = %lease_id, "lease of another customer");
+            return Err(not_found());
+        }
+        if link.checked_in {
+            // Freed already (a retried DELETE): the same answer.
+            return Ok((StatusCode::NO_CONTENT, None));
+        }
+        let Some(token) = link.token.clone() else {
+            // A PERPETUAL checkout (not a lease), or a link written before leases were listed.
+            return Err(not_found());
+        };
+        self.free(beneficiary, &token, &link, &link_state).await?;
+        tracing::info!(decision = "released", beneficiary, lease_id = %lease_id, node_id = link.node_id.as_deref().unwrap_or_default());
+        Ok((StatusCode::NO_CONTENT, None))
+    }
+
+    /// `GET /v1/keys`: the JWKS of the issuer's signing keys (cached per instance).
+    async fn keys(&self) -> Result<Answer, Problem> {
+        if let Some(jwks) = self.keys.cached().await {
+            return Ok((StatusCode::OK, Some(jwks)));
+        }
+        let sign_keys = self
+            .license_manager
+            .sign_keys(&self.key_fingerprint)
+            .await
+            .map_err(license_manager_failed)?;
+        let jwks = self.keys.jwks(&sign_keys).await.map_err(|error| {
+            tracing::error!(error = %error, "signing keys unavailable");
+            match error {
+                KeysError::Kms {
+                    transient: true, ..
+                } => Problem::unavailable(),
+                _ => Problem::internal(),
+            }
+        })?;
+        self.keys.remember(&jwks).await;
+        Ok((StatusCode::OK, Some(jwks)))
     }
 
     async fn licenses(&self, beneficiary: &str) -> Result<Answer, Problem> {
@@ -400,18 +520,24 @@ impl CheckoutProxy {
         Ok((StatusCode::OK, Some(usage)))
     }
 
-    /// 404 unless `arn` is a license of the configured issuer whose beneficiary is the caller.
-    async fn own_license(&self, beneficiary: &str, arn: &str, field: &str) -> Result<(), Problem> {
+    /// 404 unless `arn` is a license of the configured issuer whose beneficiary is the caller;
+    /// its product SKU.
+    async fn own_license(
+        &self,
+        beneficiary: &str,
+        arn: &str,
+        field: &str,
+    ) -> Result<Option<String>, Problem> {
         let owned = self
             .license_manager
             .licenses_of(beneficiary, &self.key_fingerprint, Some(arn))
             .await
             .map_err(license_manager_failed)?;
-        if owned
+        if let Some(license) = owned
             .iter()
-            .any(|license| license.license_arn() == Some(arn))
+            .find(|license| license.license_arn() == Some(arn))
         {
-            Ok(())
+            Ok(license.product_sku().map(str::to_owned))
         } else {
             tracing::info!(
                 decision = "refused",
@@ -451,7 +577,7 @@ fn new_client_token(
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()))
 }
 
-/// Logs a License Manager failure with its details and answers as DESIGN §7 says.
+/// Logs a License Manager failure with its details and answers as the README says.
 fn license_manager_failed(error: LicenseManagerError) -> Problem {
     let problem = checkout::license_manager_problem(&error);
     if problem.status >= 500 {

@@ -220,6 +220,49 @@ impl LicenseManager {
                 .values(key_fingerprint)
                 .build(),
         ];
+        let licenses = self.list_licenses(filters, license_arn).await?;
+        // The filters are License Manager's; who a license belongs to is checked here
+        // too, so that a filter the service ignored could never show one customer
+        // another's license.
+        Ok(licenses
+            .into_iter()
+            .filter(|license| {
+                license.beneficiary() == Some(beneficiary) && issued_by(license, key_fingerprint)
+            })
+            .collect())
+    }
+
+    /// The distinct `Issuer.SignKey`s of the licenses issued under `key_fingerprint`
+    /// (ListLicenses, every page up to a bound): the KMS keys that sign their tokens.
+    pub async fn sign_keys(
+        &self,
+        key_fingerprint: &str,
+    ) -> Result<Vec<String>, LicenseManagerError> {
+        let filters = vec![
+            Filter::builder()
+                .name("Fingerprint")
+                .values(key_fingerprint)
+                .build(),
+        ];
+        let mut keys: Vec<String> = self
+            .list_licenses(filters, None)
+            .await?
+            .iter()
+            .filter(|license| issued_by(license, key_fingerprint))
+            .filter_map(|license| license.issuer()?.sign_key().map(str::to_owned))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+
+    /// ListLicenses with `filters` (only `license_arn`, when given), every page up to
+    /// [`MAX_LICENSE_PAGES`].
+    async fn list_licenses(
+        &self,
+        filters: Vec<Filter>,
+        license_arn: Option<&str>,
+    ) -> Result<Vec<License>, LicenseManagerError> {
         let mut licenses = Vec::new();
         self.paginate(
             "ListLicenses",
@@ -234,16 +277,7 @@ impl LicenseManager {
                     .send()
             },
             |output| {
-                // The filters are License Manager's; who a license belongs to is checked here
-                // too, so that a filter the service ignored could never show one customer
-                // another's license.
-                licenses.extend(output.licenses.unwrap_or_default().into_iter().filter(
-                    |license| {
-                        license.beneficiary() == Some(beneficiary)
-                            && license.issuer().and_then(|issuer| issuer.key_fingerprint())
-                                == Some(key_fingerprint)
-                    },
-                ));
+                licenses.extend(output.licenses.unwrap_or_default());
                 output.next_token
             },
         )
@@ -339,6 +373,11 @@ fn checkout_body(
         }
     }
     body
+}
+
+/// Whether `license` was issued under `key_fingerprint`.
+fn issued_by(license: &License, key_fingerprint: &str) -> bool {
+    license.issuer().and_then(|issuer| issuer.key_fingerprint()) == Some(key_fingerprint)
 }
 
 /// A license as `GET /v1/licenses` lists it.

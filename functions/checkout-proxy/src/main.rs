@@ -34,6 +34,7 @@ async fn main() -> Result<(), Error> {
             config.max_concurrency,
         ),
         aws_sdk_dynamodb::Client::new(&sdk),
+        aws_sdk_kms::Client::new(&sdk),
     ));
     metrics_cloudwatch_embedded::lambda::service::run_http(
         metrics,

@@ -1,4 +1,4 @@
-//! The API's routes (DESIGN §7): a path and method to a [`Route`], or the 404 / 405 problem.
+//! The API's routes (the README's checkout-proxy section): a path and method to a [`Route`], or the 404 / 405 problem.
 
 use crate::checkout::Problem;
 
@@ -17,6 +17,12 @@ pub enum Route {
     Licenses,
     /// `GET /v1/licenses/{licenseId}/usage`, with the id percent-decoded.
     Usage(String),
+    /// `GET /v1/leases`: the caller's live leases.
+    Leases,
+    /// `DELETE /v1/leases/{leaseId}`: frees one of the caller's leases.
+    Release(String),
+    /// `GET /v1/keys`: the keys that sign the issuer's tokens (JWKS).
+    Keys,
 }
 
 impl Route {
@@ -29,6 +35,9 @@ impl Route {
             Self::CheckIn => "checkin",
             Self::Licenses => "licenses",
             Self::Usage(_) => "usage",
+            Self::Leases => "leases",
+            Self::Release(_) => "release",
+            Self::Keys => "keys",
         }
     }
 }
@@ -49,6 +58,9 @@ pub fn route(method: &str, path: &str) -> Result<Route, Problem> {
                 .into_owned();
             (Route::Usage(id), "GET")
         }
+        ["v1", "leases"] => (Route::Leases, "GET"),
+        ["v1", "leases", id] if !id.is_empty() => (Route::Release((*id).to_owned()), "DELETE"),
+        ["v1", "keys"] => (Route::Keys, "GET"),
         _ => return Err(Problem::route_not_found(path)),
     };
     if method.eq_ignore_ascii_case(allowed) {
@@ -78,6 +90,16 @@ mod tests {
                 "arn:aws:license-manager::1:license:l-1".into()
             ))
         );
+        assert_eq!(route("GET", "/v1/leases"), Ok(Route::Leases));
+        assert_eq!(
+            route("DELETE", "/v1/leases/ab12"),
+            Ok(Route::Release("ab12".into()))
+        );
+        assert_eq!(route("GET", "/v1/keys"), Ok(Route::Keys));
+        assert_eq!(
+            route("GET", "/v1/leases/ab12").unwrap_err().allow,
+            Some("DELETE")
+        );
         let problem = route("GET", "/v1/checkout").unwrap_err();
         assert_eq!((problem.status, problem.allow), (405, Some("POST")));
         assert_eq!(
@@ -95,6 +117,9 @@ mod tests {
             "/v2/checkout",
             "/v1/licenses//usage",
             "/v1/licenses/l-1",
+            "/v1/leases/",
+            "/v1/leases/a/b",
+            "/v1/keys/1",
         ] {
             let problem = route("POST", path).unwrap_err();
             assert_eq!(

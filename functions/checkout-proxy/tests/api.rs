@@ -113,8 +113,9 @@ async fn a_check_in_whose_answer_was_lost_is_done_on_retry_and_links_never_hold_
     assert_eq!(checkout.status, 200, "{checkout:?}");
     let token = checkout.text("licenseConsumptionToken");
 
-    // The link is keyed by the token's digest: no link record holds the token. (The
-    // sticky lease's record keeps the lease it hands back on a restart, token included.)
+    // The link is keyed by the token's digest: no key holds the token. The link keeps the
+    // token itself only while the lease is live (DELETE /v1/leases/{leaseId} checks it in
+    // with it), as the sticky lease's record does.
     let items = world
         .dynamodb
         .scan()
@@ -125,16 +126,13 @@ async fn a_check_in_whose_answer_was_lost_is_done_on_retry_and_links_never_hold_
     let links: Vec<_> = items
         .items()
         .iter()
-        .filter(|item| {
-            item.get("pk")
-                .and_then(|pk| pk.as_s().ok())
-                .is_some_and(|pk| pk.starts_with("lease#"))
-        })
+        .filter_map(|item| item.get("pk").and_then(|pk| pk.as_s().ok()))
+        .filter(|pk| pk.starts_with("lease#"))
         .collect();
     assert_eq!(links.len(), 1, "{items:?}");
     assert!(
-        !format!("{links:?}").contains(&token),
-        "a link record holds the token itself"
+        links.iter().all(|pk| !pk.contains(&token)),
+        "a key holds the token itself"
     );
 
     // The check-in reached License Manager but its answer never reached the caller.
@@ -147,6 +145,18 @@ async fn a_check_in_whose_answer_was_lost_is_done_on_retry_and_links_never_hold_
     assert_eq!(consumed(&lm, &license, "Users").await, "0");
     let retried = call(&proxy, &token_event("checkin.json", ALICE, &token)).await;
     assert_eq!(retried.status, 204, "{retried:?}");
+    // Checked in, no record holds the token any more.
+    let items = world
+        .dynamodb
+        .scan()
+        .table_name(TABLE)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !format!("{items:?}").contains(&token),
+        "a record still holds a checked-in token"
+    );
     // And from then on it is checked in for the proxy too.
     call(&proxy, &token_event("extend.json", ALICE, &token))
         .await
@@ -423,6 +433,161 @@ async fn a_borrowed_license_comes_with_a_token_that_verifies_against_the_emulato
         204
     );
     assert_eq!(consumed(&lm, &license, "Users").await, "0");
+}
+
+#[tokio::test]
+async fn leases_are_listed_without_their_token_and_freed_by_id_only_by_their_customer() {
+    let world = World::start().await;
+    let lm = world.lm(ISSUER_ACCOUNT).await;
+    let license = issue_license(&lm, ALICE, 3).await;
+    let proxy = world.proxy().await;
+    let empty = call(&proxy, &event("leases.json", ALICE, None)).await;
+    assert_eq!(
+        (empty.status, empty.body.clone()),
+        (200, Some(json!({"leases": []})))
+    );
+
+    let checkout = call(
+        &proxy,
+        &checkout_event(ALICE, checkout_body(1, Some("node-1")), None),
+    )
+    .await;
+    assert_eq!(checkout.status, 200, "{checkout:?}");
+    let token = checkout.text("licenseConsumptionToken");
+    let other = call(
+        &proxy,
+        &checkout_event(ALICE, checkout_body(1, Some("node-2")), None),
+    )
+    .await;
+    let other_token = other.text("licenseConsumptionToken");
+    // A PERPETUAL checkout is no lease: it is never listed.
+    assert_eq!(
+        call(&proxy, &event("checkout-perpetual.json", ALICE, None))
+            .await
+            .status,
+        200
+    );
+    call(&proxy, &token_event("extend.json", ALICE, &token)).await;
+
+    let listed = call(&proxy, &event("leases.json", ALICE, None)).await;
+    assert_eq!(listed.status, 200, "{listed:?}");
+    let text = listed.body.as_ref().unwrap().to_string();
+    assert!(
+        !text.contains(&token) && !text.contains(&other_token),
+        "{text}"
+    );
+    let leases = listed.body.as_ref().unwrap()["leases"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(leases.len(), 2, "{leases:?}");
+    let lease = &leases[0];
+    let lease_id = lease["leaseId"].as_str().unwrap().to_owned();
+    assert_eq!(lease_id, checkout_proxy::lease_id(&token));
+    assert_eq!(lease["licenseArn"], license.as_str());
+    assert_eq!(lease["productSku"], SKU);
+    assert_eq!(lease["nodeId"], "node-1");
+    assert_eq!(lease["checkoutType"], "PROVISIONAL");
+    assert_eq!(
+        lease["entitlements"],
+        json!([{"name": "Users", "unit": "Count", "value": "1"}])
+    );
+    assert_eq!(lease["checkedOutAt"], checkout.text("issuedAt").as_str());
+    assert!(lease["expiration"].as_str().unwrap() >= checkout.text("expiration").as_str());
+    assert!(lease["lastExtendedAt"].as_str().unwrap() >= lease["checkedOutAt"].as_str().unwrap());
+    assert_eq!(leases[1]["nodeId"], "node-2");
+
+    // Bob sees none of them and cannot free them.
+    let bobs = call(&proxy, &event("leases.json", BOB, None)).await;
+    assert_eq!(bobs.body.unwrap(), json!({"leases": []}));
+    call(&proxy, &release_event(BOB, &lease_id))
+        .await
+        .assert_problem(404, "lease-not-found");
+    assert_eq!(consumed(&lm, &license, "Users").await, "2");
+
+    // Another node of Alice's frees node-1's seat; a retry is answered the same.
+    let released = call(&proxy, &release_event(ALICE, &lease_id)).await;
+    assert_eq!((released.status, released.body), (204, None));
+    assert_eq!(consumed(&lm, &license, "Users").await, "1");
+    assert_eq!(
+        call(&proxy, &release_event(ALICE, &lease_id)).await.status,
+        204
+    );
+    let listed = call(&proxy, &event("leases.json", ALICE, None)).await;
+    let leases = listed.body.unwrap()["leases"].as_array().unwrap().clone();
+    assert_eq!(leases.len(), 1);
+    assert_eq!(leases[0]["nodeId"], "node-2");
+    // The freed token is checked in for its holder too, and node-1 draws afresh.
+    call(&proxy, &token_event("extend.json", ALICE, &token))
+        .await
+        .assert_problem(409, "conflict");
+    let fresh = call(
+        &proxy,
+        &checkout_event(ALICE, checkout_body(1, Some("node-1")), None),
+    )
+    .await;
+    assert_eq!(fresh.body.unwrap()["reused"], false);
+
+    // Ids that are no lease: malformed is 400, unknown is 404.
+    call(&proxy, &release_event(ALICE, "not-an-id"))
+        .await
+        .assert_problem(400, "invalid-field");
+    call(&proxy, &event("release.json", ALICE, None))
+        .await
+        .assert_problem(404, "lease-not-found");
+}
+
+#[tokio::test]
+async fn keys_publish_the_issuers_sign_keys_and_a_borrowed_token_verifies_with_them() {
+    let world = World::start().await;
+    let lm = world.lm(ISSUER_ACCOUNT).await;
+    let (license, key_id) = issue_signed_license(&world, ALICE, 3).await;
+    // A license without a SignKey adds no key.
+    issue_license(&lm, BOB, 1).await;
+    let proxy = world.proxy().await;
+
+    let keys = call(&proxy, &event("keys.json", ALICE, None)).await;
+    assert_eq!(keys.status, 200, "{keys:?}");
+    let jwks = keys.body.unwrap();
+    let list = jwks["keys"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{jwks}");
+    assert_eq!(list[0]["kid"], key_id.as_str());
+    assert_eq!(
+        (list[0]["kty"].as_str(), list[0]["alg"].as_str()),
+        (Some("RSA"), Some("PS384"))
+    );
+    // The set is kept: a second call asks License Manager nothing.
+    let calls = proxy.license_manager().stats().calls();
+    assert_eq!(
+        call(&proxy, &event("keys.json", BOB, None)).await.status,
+        200
+    );
+    assert_eq!(proxy.license_manager().stats().calls(), calls);
+
+    let mut borrow = event("borrow.json", ALICE, None);
+    let mut body: Value = serde_json::from_str(borrow["body"].as_str().unwrap()).unwrap();
+    body["licenseArn"] = Value::from(license.clone());
+    borrow["body"] = Value::from(body.to_string());
+    let borrowed = call(&proxy, &borrow).await;
+    assert_eq!(borrowed.status, 200, "{borrowed:?}");
+    let signed = borrowed.text("signedToken");
+    let header = jsonwebtoken::decode_header(&signed).unwrap();
+    assert_eq!(header.kid.as_deref(), Some(key_id.as_str()));
+    let key = jsonwebtoken::DecodingKey::from_rsa_components(
+        list[0]["n"].as_str().unwrap(),
+        list[0]["e"].as_str().unwrap(),
+    )
+    .unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::PS384);
+    validation.validate_exp = false;
+    validation.required_spec_claims.clear();
+    let claims = jsonwebtoken::decode::<Value>(&signed, &key, &validation)
+        .expect("the borrowed token verifies with the published key")
+        .claims;
+    assert_eq!(claims["licenseArn"], license.as_str());
+    // The borrow is a lease too.
+    let listed = call(&proxy, &event("leases.json", ALICE, None)).await;
+    assert_eq!(listed.body.unwrap()["leases"][0]["checkoutType"], "BORROW");
 }
 
 #[tokio::test]

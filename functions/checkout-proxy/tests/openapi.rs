@@ -24,7 +24,7 @@ fn document() -> Value {
 }
 
 /// Every route with its method and the statuses it can answer besides the common ones.
-const ROUTES: [(&str, &str, &[&str]); 6] = [
+const ROUTES: [(&str, &str, &[&str]); 9] = [
     ("/v1/checkout", "post", &["200", "400", "404", "409", "413"]),
     ("/v1/borrow", "post", &["200", "400", "404", "409", "413"]),
     ("/v1/extend", "post", &["200", "400", "404", "409", "413"]),
@@ -35,6 +35,9 @@ const ROUTES: [(&str, &str, &[&str]); 6] = [
         "get",
         &["200", "400", "404"],
     ),
+    ("/v1/leases", "get", &["200"]),
+    ("/v1/leases/{leaseId}", "delete", &["204", "400", "404"]),
+    ("/v1/keys", "get", &["200"]),
 ];
 
 /// What any route can answer: no or a claimless token, another method, throttling, the
@@ -88,7 +91,9 @@ fn the_document_has_exactly_the_handlers_routes_and_their_statuses() {
         .collect();
     assert_eq!(documented, routes);
     for (path, method, statuses) in ROUTES {
-        let concrete = path.replace("{licenseId}", "l-0123456789abcdef");
+        let concrete = path
+            .replace("{licenseId}", "l-0123456789abcdef")
+            .replace("{leaseId}", &"a".repeat(64));
         assert!(
             route(&method.to_uppercase(), &concrete).is_ok(),
             "the handler serves {method} {path}"

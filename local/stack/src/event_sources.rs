@@ -345,6 +345,11 @@ async fn local_function(
             "AWS_ENDPOINT_URL_LICENSE_MANAGER".to_owned(),
             options.license_manager_url.clone(),
         ),
+        // The emulator also serves the KMS keys of `Issuer.SignKey` (checkout-proxy's keys).
+        (
+            "AWS_ENDPOINT_URL_KMS".to_owned(),
+            options.license_manager_url.clone(),
+        ),
     ]);
     config.environment.extend(options.extra_environment.clone());
     config.timeout = definition.timeout;

@@ -126,8 +126,23 @@ impl ProxyWorld for World {
         if let Some(retry) = retry {
             license_manager = license_manager.with_retry(retry);
         }
-        CheckoutProxy::new(&config, license_manager, self.dynamodb.clone())
+        CheckoutProxy::new(
+            &config,
+            license_manager,
+            self.dynamodb.clone(),
+            kms_client(self, ISSUER_ACCOUNT).await,
+        )
     }
+}
+
+/// A KMS client of `account` on the emulator (which implements KMS on the same port).
+pub async fn kms_client(world: &World, account: &str) -> aws_sdk_kms::Client {
+    let config = local_test_kit::clients::sdk_config(account).await;
+    aws_sdk_kms::Client::from_conf(
+        aws_sdk_kms::config::Builder::from(&config)
+            .endpoint_url(&world.emulator_url)
+            .build(),
+    )
 }
 
 /// Issues `customer` a license with `seats` Users (and 100 Exports; PROVISIONAL for an
@@ -144,6 +159,37 @@ pub async fn issue_license(
     issue_customer_license(&issuer, customer, seats)
         .await
         .expect("create license")
+}
+
+/// Issues `customer` a license like [`issue_license`] whose tokens are signed by a KMS key
+/// of the issuing account (its `Issuer.SignKey`); the license ARN and the key id.
+pub async fn issue_signed_license(world: &World, customer: &str, seats: i64) -> (String, String) {
+    let key_id = local_test_kit::checkout::contoso_sign_key(ISSUER_ACCOUNT, &world.emulator_url)
+        .await
+        .expect("sign key");
+    let issuer = Account {
+        id: ISSUER_ACCOUNT,
+        license_manager: world.lm(ISSUER_ACCOUNT).await,
+    };
+    let arn = local_test_kit::checkout::issue_signed_customer_license(
+        &issuer,
+        customer,
+        seats,
+        Some(key_id.as_str()),
+    )
+    .await
+    .expect("create license");
+    (arn, key_id)
+}
+
+/// `DELETE /v1/leases/{leaseId}` (the `release.json` fixture) as `customer`.
+pub fn release_event(customer: &str, lease_id: &str) -> Value {
+    let mut event = event("release.json", customer, None);
+    let path = format!("/v1/leases/{lease_id}");
+    event["rawPath"] = Value::from(path.clone());
+    event["requestContext"]["http"]["path"] = Value::from(path);
+    event["pathParameters"]["leaseId"] = Value::from(lease_id);
+    event
 }
 
 /// Units of `entitlement` of `license` in use now.

@@ -6,7 +6,7 @@
 
 use anyhow::{Context as _, Result, ensure};
 use local_test_kit::checkout::{
-    CUSTOMER, ISSUER_NAME, OTHER_CUSTOMER, SEATS, issue_customer_license,
+    CUSTOMER, ISSUER_NAME, OTHER_CUSTOMER, SEATS, contoso_sign_key, issue_signed_customer_license,
 };
 use local_test_kit::licenses::consumed;
 use serde_json::json;
@@ -38,6 +38,7 @@ pub fn expect_status(reply: &Reply, status: u16) -> Result<()> {
 
 async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
     let app = context.app.as_ref().context("the host flow did not run")?;
+    let settings = context.settings.as_ref().context("no settings")?;
     let issuer = &context.clients.customer;
     let alice = ApiCaller::new(app, CUSTOMER)?;
     let bob = ApiCaller::new(app, OTHER_CUSTOMER)?;
@@ -45,8 +46,13 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
         .step(
             &format!("the stack's account (ISV {ISSUER_NAME}) issues {CUSTOMER} a license"),
             async {
-                let arn = issue_customer_license(issuer, CUSTOMER, SEATS).await?;
-                let details = format!("{arn}\nbeneficiary {CUSTOMER}, {SEATS} Users seats");
+                let sign_key = contoso_sign_key(issuer.id, &settings.license_manager_url).await?;
+                let arn =
+                    issue_signed_customer_license(issuer, CUSTOMER, SEATS, Some(sign_key.as_str()))
+                        .await?;
+                let details = format!(
+                    "{arn}\nbeneficiary {CUSTOMER}, {SEATS} Users seats, tokens signed by KMS key {sign_key}"
+                );
                 done(arn, details)
             },
         )

@@ -6,6 +6,7 @@ pub mod checkout_proxy;
 pub mod grant_acceptor;
 pub mod host;
 pub mod infrastructure;
+pub mod license_client;
 pub mod license_configurations;
 pub mod license_events;
 pub mod managed_entitlements;
@@ -15,7 +16,7 @@ pub mod soft_limit_monitor;
 use crate::context::Flow;
 
 /// Every flow of the demo, in the order they run.
-pub fn all() -> [Flow; 10] {
+pub fn all() -> [Flow; 11] {
     [
         infrastructure::FLOW,
         host::FLOW,
@@ -26,6 +27,7 @@ pub fn all() -> [Flow; 10] {
         license_configurations::FLOW,
         license_events::FLOW,
         checkout_proxy::FLOW,
+        license_client::FLOW,
         bus::FLOW,
     ]
 }
