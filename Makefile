@@ -41,7 +41,7 @@ fmt: ## check formatting
 clippy: ## clippy with warnings as errors
 	cargo clippy --workspace --all-targets -- -D warnings
 
-validate: ## cfn-lint (newest and <1.54) and sam validate --lint, zero warnings
+validate: ## cfn-lint (newest, <1.54, and on the SAM transform), sam validate --lint and checkov, zero warnings
 	scripts/lint-template.sh
 
 coverage-doc: ## regenerate docs/emulator-coverage.md from the model and the emulator
