@@ -11,6 +11,8 @@
 //! `cargo lambda watch` stays the loop for editing one function; this host is for what it does
 //! not do: routing events from the template, the HTTP API's authorizer and measurement.
 
+pub mod failure;
+pub mod platform_report;
 mod process;
 pub mod runtime_api;
 
@@ -276,13 +278,40 @@ impl Inner {
                 instance.process.kill().await;
             }
         }
-        Invocation {
+        let invocation = Invocation {
             request_id,
             result,
             init,
             duration,
             max_rss_kib,
             pid,
+        };
+        self.log_report(&invocation);
+        invocation
+    }
+
+    /// Appends Lambda's `platform.report` line to the function's log (JSON log format only).
+    fn log_report(&self, invocation: &Invocation) {
+        let Some(path) = &self.config.log_file else {
+            return;
+        };
+        if !self.config.log_format.eq_ignore_ascii_case("JSON") {
+            return;
+        }
+        let report = platform_report::platform_report(
+            invocation,
+            self.config.memory_mb,
+            OffsetDateTime::now_utc(),
+        );
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut file| {
+                std::io::Write::write_all(&mut file, format!("{report}\n").as_bytes())
+            });
+        if let Err(error) = written {
+            tracing::warn!(log = %path.display(), %error, "cannot write the platform.report line");
         }
     }
 

@@ -344,6 +344,7 @@ async fn serve_control(
     let url = format!("http://{}", listener.local_addr()?);
     let router = Router::new()
         .route("/fire/{function}", post(fire))
+        .route("/redrive", post(redrive))
         .with_state(Control { runtime, sqs });
     let task = tokio::spawn(async move {
         if let Err(err) = axum::serve(listener, router).await {
@@ -364,6 +365,33 @@ async fn fire(State(control): State<Control>, UrlPath(function): UrlPath<String>
             &json!({"message": format!("{err:#}")}),
         ),
     }
+}
+
+/// `POST /redrive`: replays the invocation records in the functions' failure queues; answers
+/// what happened to each message (200 when every replay succeeded, else 502).
+async fn redrive(State(control): State<Control>) -> Response {
+    let mut outcomes = Vec::new();
+    for queue_url in crate::failures::failure_queues(&control.runtime) {
+        match crate::failures::redrive(&control.runtime, &control.sqs, &queue_url).await {
+            Ok(redriven) => outcomes.extend(redriven),
+            Err(err) => {
+                return json_response(
+                    StatusCode::BAD_GATEWAY,
+                    &json!({"message": format!("{err:#}")}),
+                );
+            }
+        }
+    }
+    let status = if outcomes.iter().all(crate::failures::Redriven::succeeded) {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    let described: Vec<Value> = outcomes
+        .iter()
+        .map(crate::failures::Redriven::describe)
+        .collect();
+    json_response(status, &Value::Array(described))
 }
 
 /// A record as JSON, for `local-stack fire` and logs.

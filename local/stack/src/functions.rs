@@ -4,8 +4,9 @@
 //! bootstrap. Each `EventBridgeRule` event becomes the same rule (pattern and bus) on moto
 //! with an SQS queue as its target, and a poller that long-polls the queue and invokes the
 //! function as EventBridge invokes Lambda: asynchronously, retried on error
-//! (`EventInvokeConfig.MaximumRetryAttempts`, default two retries), then the original event
-//! into the function's dead-letter queue. Each schedule fires on demand ([`Runtime::fire`])
+//! (`EventInvokeConfig.MaximumRetryAttempts`, default two retries), then Lambda's invocation
+//! record into the `OnFailure` destination queue (and the original event into a
+//! `DeadLetterQueue`, if the function has one). Each schedule fires on demand ([`Runtime::fire`])
 //! and, when asked, on its rate. HTTP routes are collected for the HTTP API front.
 
 use std::collections::BTreeMap;
@@ -74,6 +75,8 @@ pub struct LocalFunction {
     pub host: Function,
     /// URL of its dead-letter queue, if it has one.
     pub dead_letter_queue_url: Option<String>,
+    /// URL of its `OnFailure` destination queue, if it has one.
+    pub on_failure_queue_url: Option<String>,
 }
 
 /// An HTTP route of the template, for the HTTP API front.
@@ -273,6 +276,18 @@ impl Runtime {
         Ok(outcomes)
     }
 
+    /// Invokes `function` asynchronously now (retries, then its failure path), as a redrive
+    /// does.
+    pub async fn invoke_event(
+        &self,
+        function: &LocalFunction,
+        trigger: &str,
+        payload: Value,
+        sqs: &aws_sdk_sqs::Client,
+    ) -> InvocationRecord {
+        invoke_async(function, trigger, payload, sqs, &self.records).await
+    }
+
     /// Invokes `function` synchronously (as API Gateway does): one attempt, no retries.
     pub async fn invoke_sync(
         &self,
@@ -358,10 +373,15 @@ async fn local_function(
         Some(arn) => Some(queue_url_of_arn(&clients.sqs, arn).await?),
         None => None,
     };
+    let on_failure_queue_url = match &definition.on_failure_queue_arn {
+        Some(arn) => Some(queue_url_of_arn(&clients.sqs, arn).await?),
+        None => None,
+    };
     Ok(LocalFunction {
         definition: definition.clone(),
         host: Function::new(config),
         dead_letter_queue_url,
+        on_failure_queue_url,
     })
 }
 
@@ -462,7 +482,9 @@ pub async fn invoke_async(
             dead_lettered: false,
         };
         if failed && last {
-            record.dead_lettered = dead_letter(function, &record, sqs).await;
+            // Lambda sends to both when a function has both (the template keeps one).
+            let destination = crate::failures::send_on_failure(function, &record, sqs).await;
+            record.dead_lettered = dead_letter(function, &record, sqs).await || destination;
         }
         // Nobody listening is fine: records are for observers.
         let _ = records.send(record.clone());
@@ -481,7 +503,9 @@ async fn dead_letter(
     sqs: &aws_sdk_sqs::Client,
 ) -> bool {
     let Some(queue_url) = &function.dead_letter_queue_url else {
-        tracing::warn!(function = %record.function, "failed event dropped: the function has no dead-letter queue");
+        if function.on_failure_queue_url.is_none() {
+            tracing::warn!(function = %record.function, "failed event dropped: the function has no dead-letter queue or OnFailure destination");
+        }
         return false;
     };
     let error = record
