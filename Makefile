@@ -44,7 +44,7 @@ clippy: ## clippy with warnings as errors
 cycles: ## no Rust module imports a module that imports it back (scripts/module-cycles.py)
 	scripts/module-cycles.py
 
-validate: ## cfn-lint (newest and <1.54) and sam validate --lint, zero warnings
+validate: ## cfn-lint (newest, <1.54, and on the SAM transform), sam validate --lint and checkov, zero warnings
 	scripts/lint-template.sh
 
 coverage-doc: ## regenerate docs/emulator-coverage.md from the model and the emulator

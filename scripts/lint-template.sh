@@ -6,6 +6,11 @@
 #                                                   !Ref inside a function's event)
 #   3. sam validate --lint, then sam validate     - SAM CLI's cfn-lint run, then SAM's own
 #      (.venv-sam)                                  translator (catches invalid SAM properties)
+#   4. cfn-lint newest over the SAM-transformed   - what CloudFormation deploys: generated roles,
+#      template (scripts/sam-translate.py,          rules, schedules, invoke configs, merged
+#      .venv-checkov's aws-sam-translator)          Globals
+#   5. checkov (.venv-checkov)                    - IaC security checks; a skipped check needs
+#                                                   a justification in the resource's Metadata
 # Both cfn-lints also show informational findings (-c I) but only warnings and errors fail.
 # Everything runs offline: SAM CLI gets dummy credentials and an unreachable AWS endpoint, so
 # it can never reach a real account (it needs none for these checks).
@@ -25,7 +30,7 @@ if [[ ! -f "$template" ]]; then
   exit 2
 fi
 
-# Create or refresh the three venvs if needed (a no-op when they are up to date).
+# Create or refresh the venvs if needed (a no-op when they are up to date).
 scripts/venv.sh all || { echo "lint-template: could not set up the Python venvs" >&2; exit 2; }
 
 failed=()
@@ -105,9 +110,41 @@ echo 'version = 0.1' >"$empty_config"
 run "sam validate (translator)" sam_offline validate \
   --config-file "$empty_config" --template-file "$template" --region "$region"
 
+# What CloudFormation deploys: the template as SAM transforms it (offline), linted by the
+# newest cfn-lint, which no longer translates SAM itself.
+transformed=$(mktemp --suffix=.transformed.json)
+trap 'rm -f "$probe" "$empty_config" "$transformed"' EXIT
+echo
+echo "sam-translate:      aws-sam-translator $(translator_version .venv-checkov)"
+lint_transformed() {
+  .venv-checkov/bin/python scripts/sam-translate.py "$template" "$transformed" &&
+    .venv/bin/cfn-lint "${cfn_lint_args[@]}" -- "$transformed"
+}
+run "cfn-lint newest, SAM-transformed" lint_transformed
+
+# checkov's CloudFormation checks (SAM resources included). A check a resource skips must say
+# why in its Metadata (checkov: skip: - id, comment); an unjustified skip fails here.
+unjustified_skips() {
+  .venv-checkov/bin/python - "$template" <<'PY'
+import sys, yaml
+class Loader(yaml.SafeLoader): pass
+Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+resources = yaml.load(open(sys.argv[1], encoding="utf-8"), Loader=Loader).get("Resources", {})
+bad = [f"{name}: {skip.get('id')}" for name, resource in resources.items()
+       for skip in (((resource.get("Metadata") or {}).get("checkov") or {}).get("skip") or [])
+       if len(str(skip.get("comment") or "").strip()) < 20]
+for line in bad: print(f"checkov skip without a justification (comment): {line}")
+sys.exit(1 if bad else 0)
+PY
+}
+echo
+echo "checkov:            $(.venv-checkov/bin/checkov --version)"
+run "checkov skips justified" unjustified_skips
+run "checkov" .venv-checkov/bin/checkov --file "$template" --framework cloudformation --compact --quiet
+
 echo
 if ((${#failed[@]})); then
   echo "lint-template: FAILED: ${failed[*]}"
   exit 1
 fi
-echo "lint-template: $template is clean (cfn-lint newest, cfn-lint <1.54, sam validate --lint, sam validate)"
+echo "lint-template: $template is clean (cfn-lint newest, cfn-lint <1.54, sam validate --lint, sam validate, cfn-lint on the SAM transform, checkov)"

@@ -4,9 +4,10 @@
 #   .venv-sam              aws-sam-cli (with the cfn-lint it pins)
 #   .venv-cfn-lint-legacy  cfn-lint<1.54, which still lints inside the SAM transform
 #   .venv-schemathesis     schemathesis and openapi-spec-validator (the checkout API's document)
+#   .venv-checkov          checkov and aws-sam-translator (IaC scan, the SAM-transformed template)
 #   .venv-bench            awslambdaric, boto3, matplotlib (make bench: the boto3 baseline, the plot)
 # A venv is rebuilt only when its requirements file changed (a stamp holds its hash).
-# Usage: scripts/venv.sh [dev|sam|legacy|fuzz|bench|all]   (default: all = every one but bench)
+# Usage: scripts/venv.sh [dev|sam|legacy|fuzz|checkov|bench|all]   (default: all = every one but bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
@@ -35,12 +36,14 @@ case "${1:-all}" in
   sam) ensure .venv-sam requirements/sam.txt ;;
   legacy) ensure .venv-cfn-lint-legacy requirements/cfn-lint-legacy.txt ;;
   fuzz) ensure .venv-schemathesis requirements/schemathesis.txt ;;
+  checkov) ensure .venv-checkov requirements/checkov.txt ;;
   bench) ensure .venv-bench requirements/bench.txt ;;
   all)
     ensure .venv requirements/dev.txt
     ensure .venv-sam requirements/sam.txt
     ensure .venv-cfn-lint-legacy requirements/cfn-lint-legacy.txt
     ensure .venv-schemathesis requirements/schemathesis.txt
+    ensure .venv-checkov requirements/checkov.txt
     ;;
-  *) echo "usage: $0 [dev|sam|legacy|fuzz|bench|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [dev|sam|legacy|fuzz|checkov|bench|all]" >&2; exit 2 ;;
 esac

@@ -71,15 +71,29 @@ pub enum StateKey {
 }
 
 impl StateKey {
+    /// The key prefix of this kind of record: what the template's `dynamodb:LeadingKeys`
+    /// conditions match (with a trailing `*`).
+    pub fn prefix(&self) -> &'static str {
+        match self {
+            Self::Alert { .. } => "alert#",
+            Self::Notified { .. } => "notified#",
+            Self::ProcessedEvent { .. } => "event#",
+            Self::Lease { .. } => "lease#",
+            Self::CustomerLeases { .. } => "leases#",
+            Self::StickyLease { .. } => "sticky#",
+        }
+    }
+
     /// The item's `pk`.
     pub fn partition_key(&self) -> String {
+        let prefix = self.prefix();
         match self {
-            Self::Alert { resource } => format!("alert#{resource}"),
-            Self::Notified { arn, version } => format!("notified#{arn}#{version}"),
-            Self::ProcessedEvent { id } => format!("event#{id}"),
-            Self::Lease { token_digest } => format!("lease#{token_digest}"),
-            Self::CustomerLeases { beneficiary_digest } => format!("leases#{beneficiary_digest}"),
-            Self::StickyLease { key } => format!("sticky#{key}"),
+            Self::Alert { resource } => format!("{prefix}{resource}"),
+            Self::Notified { arn, version } => format!("{prefix}{arn}#{version}"),
+            Self::ProcessedEvent { id } => format!("{prefix}{id}"),
+            Self::Lease { token_digest } => format!("{prefix}{token_digest}"),
+            Self::CustomerLeases { beneficiary_digest } => format!("{prefix}{beneficiary_digest}"),
+            Self::StickyLease { key } => format!("{prefix}{key}"),
         }
     }
 }

@@ -31,11 +31,14 @@ pub fn init_metrics(function: &'static str) -> Result<&'static Collector, Teleme
         .map_err(|error| TelemetryError(error.to_string()))
 }
 
-/// The EMF builder with the project's namespace and the function dimension.
+/// The EMF builder with the project's namespace and the function dimension. Counts of zero
+/// are written too: the dashboard's lines and the failure alarms (`GrantsFailed`, ...) then
+/// read 0 rather than no data, and every metric a widget names appears in a run's output.
 fn metrics_builder(function: &'static str) -> Builder {
     Builder::new()
         .cloudwatch_namespace(METRICS_NAMESPACE)
         .with_dimension("FunctionName", function)
+        .emit_zeros(true)
 }
 
 #[cfg(test)]
@@ -47,6 +50,7 @@ mod tests {
     fn metrics_are_written_in_embedded_metric_format() {
         let collector = metrics_builder("grant-acceptor").init().unwrap();
         metrics::counter!("GrantsAccepted").increment(2);
+        metrics::counter!("GrantsFailed").increment(0);
         let mut out = Vec::new();
         collector.flush(&mut out).unwrap();
         let line = String::from_utf8(out).unwrap();
@@ -57,6 +61,10 @@ mod tests {
         assert_eq!(directive["Metrics"][0]["Name"], "GrantsAccepted");
         assert_eq!(document["FunctionName"], "grant-acceptor");
         assert_eq!(document["GrantsAccepted"], 2);
+        assert_eq!(
+            document["GrantsFailed"], 0,
+            "a zero count is written: {line}"
+        );
         assert!(document["_aws"]["Timestamp"].as_u64().unwrap() > 1_700_000_000_000);
     }
 }

@@ -12,6 +12,9 @@
 //! not do: routing events from the template, the HTTP API's authorizer and measurement.
 
 mod config;
+pub mod failure;
+mod invocation;
+pub mod platform_report;
 mod process;
 pub mod runtime_api;
 
@@ -23,87 +26,12 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 pub use crate::config::FunctionConfig;
+pub use crate::invocation::{Invocation, InvokeError};
 use crate::process::Process;
 use crate::runtime_api::{Answer, Delivery, RuntimeApi};
 
 /// Lambda's limit on the init phase of an on-demand function.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Why an invocation did not return a result.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum InvokeError {
-    /// The handler returned an error (the process stays warm).
-    #[error("{error_type}: {error_message}")]
-    Function {
-        /// `errorType` the runtime reported.
-        error_type: String,
-        /// `errorMessage` the runtime reported.
-        error_message: String,
-    },
-    /// The process failed its init: reported `/init/error`, exited or passed the init timeout.
-    #[error("init failed ({error_type}): {error_message}")]
-    Init {
-        /// `errorType` reported, or `Runtime.ExitError` / `Sandbox.Timedout`.
-        error_type: String,
-        /// The reported message, or the last lines the process wrote.
-        error_message: String,
-    },
-    /// The invocation passed the function's timeout; the process was killed.
-    #[error("Task timed out after {:.2} seconds", .0.as_secs_f64())]
-    Timeout(Duration),
-    /// The process exited during the invocation.
-    #[error("Runtime exited ({status}): {last_output}")]
-    Crashed {
-        /// The exit status.
-        status: String,
-        /// The last lines the process wrote.
-        last_output: String,
-    },
-    /// The bootstrap could not be started.
-    #[error("cannot start {bootstrap}: {message}")]
-    Spawn {
-        /// The executable.
-        bootstrap: String,
-        /// Why.
-        message: String,
-    },
-}
-
-impl InvokeError {
-    /// The `errorType` Lambda would report for it.
-    pub fn error_type(&self) -> &str {
-        match self {
-            Self::Function { error_type, .. } | Self::Init { error_type, .. } => error_type,
-            Self::Timeout(_) => "Sandbox.Timedout",
-            Self::Crashed { .. } => "Runtime.ExitError",
-            Self::Spawn { .. } => "Runtime.InvalidEntrypoint",
-        }
-    }
-}
-
-/// One invocation's result and measurements.
-#[derive(Debug, Clone)]
-pub struct Invocation {
-    /// The request id handed to the function.
-    pub request_id: String,
-    /// The function's response, or why there is none.
-    pub result: Result<Value, InvokeError>,
-    /// For a cold start: spawn until the process's first `next` (Lambda's init duration).
-    pub init: Option<Duration>,
-    /// From handing the event over until the answer (Lambda's duration).
-    pub duration: Duration,
-    /// Peak resident memory of the process so far (`VmHWM`), in KiB, when it is still alive.
-    pub max_rss_kib: Option<u64>,
-    /// Process id that served it.
-    pub pid: Option<u32>,
-}
-
-impl Invocation {
-    /// Whether this invocation started a new process.
-    pub fn cold(&self) -> bool {
-        self.init.is_some()
-    }
-}
 
 /// A function with at most one warm process, serving one invocation at a time.
 ///
@@ -221,13 +149,40 @@ impl Inner {
                 instance.process.kill().await;
             }
         }
-        Invocation {
+        let invocation = Invocation {
             request_id,
             result,
             init,
             duration,
             max_rss_kib,
             pid,
+        };
+        self.log_report(&invocation);
+        invocation
+    }
+
+    /// Appends Lambda's `platform.report` line to the function's log (JSON log format only).
+    fn log_report(&self, invocation: &Invocation) {
+        let Some(path) = &self.config.log_file else {
+            return;
+        };
+        if !self.config.log_format.eq_ignore_ascii_case("JSON") {
+            return;
+        }
+        let report = platform_report::platform_report(
+            invocation,
+            self.config.memory_mb,
+            OffsetDateTime::now_utc(),
+        );
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut file| {
+                std::io::Write::write_all(&mut file, format!("{report}\n").as_bytes())
+            });
+        if let Err(error) = written {
+            tracing::warn!(log = %path.display(), %error, "cannot write the platform.report line");
         }
     }
 

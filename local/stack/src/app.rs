@@ -26,7 +26,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use crate::event_sources::{InvocationRecord, MotoClients, Runtime, RuntimeOptions};
+use crate::event_sources::{
+    InvocationRecord, MotoClients, Runtime, RuntimeOptions, describe_invocation,
+};
 use crate::http_api::{HttpApi, InvokeFn, JwtAuthorizerConfig, Route, json_response};
 use crate::issuer::LocalIssuer;
 use crate::template::{LocalResource, Locals, Template};
@@ -342,6 +344,7 @@ async fn serve_control(
     let url = format!("http://{}", listener.local_addr()?);
     let router = Router::new()
         .route("/fire/{function}", post(fire))
+        .route("/redrive", post(redrive))
         .with_state(Control { runtime, sqs });
     let task = tokio::spawn(async move {
         if let Err(err) = axum::serve(listener, router).await {
@@ -364,22 +367,29 @@ async fn fire(State(control): State<Control>, UrlPath(function): UrlPath<String>
     }
 }
 
-/// A record as JSON, for `local-stack fire` and logs.
-pub fn describe_invocation(record: &InvocationRecord) -> Value {
-    let invocation = &record.invocation;
-    json!({
-        "function": record.function,
-        "trigger": record.trigger,
-        "attempt": record.attempt,
-        "requestId": invocation.request_id,
-        "coldStart": invocation.cold(),
-        "initMs": invocation.init.map(|init| init.as_secs_f64() * 1000.0),
-        "durationMs": invocation.duration.as_secs_f64() * 1000.0,
-        "maxRssKiB": invocation.max_rss_kib,
-        "deadLettered": record.dead_lettered,
-        "result": match &invocation.result {
-            Ok(value) => json!({"ok": value}),
-            Err(err) => json!({"error": err.to_string(), "errorType": err.error_type()}),
-        },
-    })
+/// `POST /redrive`: replays the invocation records in the functions' failure queues; answers
+/// what happened to each message (200 when every replay succeeded, else 502).
+async fn redrive(State(control): State<Control>) -> Response {
+    let mut outcomes = Vec::new();
+    for queue_url in crate::failures::failure_queues(&control.runtime) {
+        match crate::failures::redrive(&control.runtime, &control.sqs, &queue_url).await {
+            Ok(redriven) => outcomes.extend(redriven),
+            Err(err) => {
+                return json_response(
+                    StatusCode::BAD_GATEWAY,
+                    &json!({"message": format!("{err:#}")}),
+                );
+            }
+        }
+    }
+    let status = if outcomes.iter().all(crate::failures::Redriven::succeeded) {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    let described: Vec<Value> = outcomes
+        .iter()
+        .map(crate::failures::Redriven::describe)
+        .collect();
+    json_response(status, &Value::Array(described))
 }

@@ -5,8 +5,9 @@
 //! bootstrap. Each `EventBridgeRule` event becomes the same rule (pattern and bus) on moto
 //! with an SQS queue as its target, and a poller that long-polls the queue and invokes the
 //! function as EventBridge invokes Lambda: asynchronously, retried on error
-//! (`EventInvokeConfig.MaximumRetryAttempts`, default two retries), then the original event
-//! into the function's dead-letter queue. Each schedule fires on demand ([`Runtime::fire`])
+//! (`EventInvokeConfig.MaximumRetryAttempts`, default two retries), then Lambda's invocation
+//! record into the `OnFailure` destination queue (and the original event into a
+//! `DeadLetterQueue`, if the function has one). Each schedule fires on demand ([`Runtime::fire`])
 //! and, when asked, on its rate. HTTP routes are collected for the HTTP API front.
 
 use std::collections::BTreeMap;
@@ -16,10 +17,11 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use aws_sdk_sqs::types::MessageAttributeValue;
+use lambda_host::failure::on_failure_record;
 use lambda_host::{Function, FunctionConfig, Invocation};
 use local_test_kit::clients::{CUSTOMER_ACCOUNT, LOCAL_SECRET_KEY, REGION, sdk_error};
 use local_test_kit::queues::{queue_url_of_arn, route_rule_to_queue};
-use serde_json::Value;
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::broadcast;
@@ -75,6 +77,8 @@ pub struct LocalFunction {
     pub host: Function,
     /// URL of its dead-letter queue, if it has one.
     pub dead_letter_queue_url: Option<String>,
+    /// URL of its `OnFailure` destination queue, if it has one.
+    pub on_failure_queue_url: Option<String>,
 }
 
 /// An HTTP route of the template, for the HTTP API front.
@@ -274,6 +278,18 @@ impl Runtime {
         Ok(outcomes)
     }
 
+    /// Invokes `function` asynchronously now (retries, then its failure path), as a redrive
+    /// does.
+    pub async fn invoke_event(
+        &self,
+        function: &LocalFunction,
+        trigger: &str,
+        payload: Value,
+        sqs: &aws_sdk_sqs::Client,
+    ) -> InvocationRecord {
+        invoke_async(function, trigger, payload, sqs, &self.records).await
+    }
+
     /// Invokes `function` synchronously (as API Gateway does): one attempt, no retries.
     pub async fn invoke_sync(
         &self,
@@ -364,10 +380,15 @@ async fn local_function(
         Some(arn) => Some(queue_url_of_arn(&clients.sqs, arn).await?),
         None => None,
     };
+    let on_failure_queue_url = match &definition.on_failure_queue_arn {
+        Some(arn) => Some(queue_url_of_arn(&clients.sqs, arn).await?),
+        None => None,
+    };
     Ok(LocalFunction {
         definition: definition.clone(),
         host: Function::new(config),
         dead_letter_queue_url,
+        on_failure_queue_url,
     })
 }
 
@@ -468,7 +489,9 @@ pub async fn invoke_async(
             dead_lettered: false,
         };
         if failed && last {
-            record.dead_lettered = dead_letter(function, &record, sqs).await;
+            // Lambda sends to both when a function has both (the template keeps one).
+            let destination = send_on_failure(function, &record, sqs).await;
+            record.dead_lettered = dead_letter(function, &record, sqs).await || destination;
         }
         // Nobody listening is fine: records are for observers.
         let _ = records.send(record.clone());
@@ -487,7 +510,9 @@ async fn dead_letter(
     sqs: &aws_sdk_sqs::Client,
 ) -> bool {
     let Some(queue_url) = &function.dead_letter_queue_url else {
-        tracing::warn!(function = %record.function, "failed event dropped: the function has no dead-letter queue");
+        if function.on_failure_queue_url.is_none() {
+            tracing::warn!(function = %record.function, "failed event dropped: the function has no dead-letter queue or OnFailure destination");
+        }
         return false;
     };
     let error = record
@@ -618,6 +643,60 @@ pub fn rate(expression: &str) -> Result<Duration> {
     };
     anyhow::ensure!(count > 0, "{expression}: the rate must be positive");
     Ok(Duration::from_secs(count * seconds))
+}
+
+/// A record as JSON, for `local-stack fire` and logs.
+pub fn describe_invocation(record: &InvocationRecord) -> Value {
+    let invocation = &record.invocation;
+    json!({
+        "function": record.function,
+        "trigger": record.trigger,
+        "attempt": record.attempt,
+        "requestId": invocation.request_id,
+        "coldStart": invocation.cold(),
+        "initMs": invocation.init.map(|init| init.as_secs_f64() * 1000.0),
+        "durationMs": invocation.duration.as_secs_f64() * 1000.0,
+        "maxRssKiB": invocation.max_rss_kib,
+        "deadLettered": record.dead_lettered,
+        "result": match &invocation.result {
+            Ok(value) => json!({"ok": value}),
+            Err(err) => json!({"error": err.to_string(), "errorType": err.error_type()}),
+        },
+    })
+}
+
+/// Sends the invocation record of `record` (the last of its attempts) to the function's
+/// `OnFailure` destination queue. `true` when it was sent.
+pub async fn send_on_failure(
+    function: &LocalFunction,
+    record: &InvocationRecord,
+    sqs: &aws_sdk_sqs::Client,
+) -> bool {
+    let (Some(queue_url), Err(error)) = (&function.on_failure_queue_url, &record.invocation.result)
+    else {
+        return false;
+    };
+    let body = on_failure_record(
+        &function.host.config().function_arn(),
+        &record.invocation.request_id,
+        &record.payload,
+        error,
+        record.attempt,
+        OffsetDateTime::now_utc(),
+    );
+    match sqs
+        .send_message()
+        .queue_url(queue_url)
+        .message_body(body.to_string())
+        .send()
+        .await
+    {
+        Ok(_) => true,
+        Err(err) => {
+            tracing::error!(function = %record.function, error = %sdk_error(err), "cannot send the invocation record to the OnFailure destination");
+            false
+        }
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@
 pub mod app;
 pub mod context;
 pub mod control;
+pub mod dashboard;
 pub mod event_sources;
+pub mod failures;
 pub mod flows;
 pub mod http_api;
 pub mod issuer;
@@ -64,6 +66,24 @@ pub enum Command {
         /// The running stack's directory.
         #[arg(long, default_value = ".local-stack")]
         work_dir: PathBuf,
+    },
+    /// Replay the failed invocations waiting in the dead-letter queue to their functions.
+    Redrive {
+        /// The running stack's directory.
+        #[arg(long, default_value = ".local-stack")]
+        work_dir: PathBuf,
+    },
+    /// Render the template's dashboard from a local run's logs into a self-contained HTML file.
+    Dashboard {
+        /// The directory of the run (its `logs/`).
+        #[arg(long, default_value = ".local-stack")]
+        work_dir: PathBuf,
+        /// The SAM template whose dashboard is rendered.
+        #[arg(long, default_value = "template.yaml")]
+        template: PathBuf,
+        /// Where the HTML goes (default: `<work dir>/dashboard.html`).
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
     /// Fire a function's schedules now, as EventBridge Scheduler would, and print the outcome.
     Fire {
@@ -157,6 +177,22 @@ pub async fn main(cli: Cli) -> Result<bool> {
             );
             Ok(true)
         }
+        Some(Command::Redrive { work_dir }) => {
+            let stack = StackFile::read(&work_dir)?;
+            let (status, body) = control::post(&format!("{}/redrive", stack.control_url)).await?;
+            println!("{body}");
+            Ok(status == 200)
+        }
+        Some(Command::Dashboard {
+            work_dir,
+            template,
+            output,
+        }) => {
+            let output = output.unwrap_or_else(|| work_dir.join(dashboard::FILE_NAME));
+            dashboard::write(&template, &work_dir, &output)?;
+            println!("dashboard: {}", output.display());
+            Ok(true)
+        }
         Some(Command::Fire { function, work_dir }) => {
             let stack = StackFile::read(&work_dir)?;
             let (status, body) =
@@ -229,7 +265,14 @@ pub async fn run(options: Options) -> Result<bool> {
     } else {
         stop(&mut context, stack).await;
     }
-    Ok(summary.failed == 0)
+    // The last step: the template's dashboard, drawn from what this run logged.
+    let dashboard = options.work_dir.join(dashboard::FILE_NAME);
+    let drawn = dashboard::write(&options.template, &options.work_dir, &dashboard);
+    match &drawn {
+        Ok(()) => println!("dashboard: {}", dashboard.display()),
+        Err(err) => eprintln!("cannot draw the dashboard: {err:#}"),
+    }
+    Ok(summary.failed == 0 && drawn.is_ok())
 }
 
 /// Ctrl-C (SIGINT) and SIGTERM, listened for from the moment it is made: a signal that arrives

@@ -69,6 +69,9 @@ pub struct FunctionDef {
     pub async_retries: u32,
     /// `DeadLetterQueue.TargetArn` (after the retries, the event goes there).
     pub dead_letter_queue_arn: Option<String>,
+    /// `EventInvokeConfig.DestinationConfig.OnFailure.Destination` of `Type: SQS` (after the
+    /// retries, Lambda's invocation record goes there).
+    pub on_failure_queue_arn: Option<String>,
     /// `LoggingConfig.ApplicationLogLevel`.
     pub log_level: Option<String>,
     /// `LoggingConfig.LogFormat` (`JSON` or `Text`).
@@ -181,6 +184,35 @@ impl Template {
             functions,
             http_api,
         })
+    }
+
+    /// The property at `pointer` (e.g. `/DashboardBody`) of resource `logical_id` in a
+    /// template's text, resolved like the functions' (Sub, Join, If, ...); `None` when the
+    /// resource or the property is absent or the resource's condition does not hold.
+    pub fn resource_property(
+        text: &str,
+        locals: &Locals,
+        logical_id: &str,
+        pointer: &str,
+    ) -> Result<Option<Value>> {
+        let yaml: serde_norway::Value =
+            serde_norway::from_str(text).context("the template is not valid YAML")?;
+        let document = long_form(yaml)?;
+        let resolver = Resolver::new(&document, locals)?;
+        let Some(resource) = document.pointer(&format!("/Resources/{logical_id}")) else {
+            return Ok(None);
+        };
+        if let Some(condition) = resource.get("Condition").and_then(Value::as_str)
+            && !resolver.condition(condition)?
+        {
+            return Ok(None);
+        }
+        match resource.pointer(&format!("/Properties{pointer}")) {
+            Some(value) => resolver
+                .resolve(value)
+                .with_context(|| format!("{logical_id}.Properties{pointer}")),
+            None => Ok(None),
+        }
     }
 
     /// The function whose logical id or binary is `name`.
@@ -531,6 +563,12 @@ fn function(
         dead_letter_queue_arn: property("/DeadLetterQueue/TargetArn")?
             .map(|value| scalar(&value))
             .transpose()?,
+        on_failure_queue_arn: match property("/EventInvokeConfig/DestinationConfig/OnFailure")? {
+            Some(on_failure) if on_failure.get("Type").and_then(Value::as_str) == Some("SQS") => {
+                on_failure.get("Destination").map(scalar).transpose()?
+            }
+            _ => None,
+        },
         log_level: property("/LoggingConfig/ApplicationLogLevel")?
             .map(|value| scalar(&value))
             .transpose()?,

@@ -12,9 +12,9 @@ use local_test_kit::bus;
 use local_test_kit::clients::Account;
 use local_test_kit::licenses::{grant_from, grant_status};
 
-use crate::app::describe_invocation;
 use crate::context::{Context, Flow, FlowFuture};
 use crate::event_sources::InvocationRecord;
+use crate::event_sources::describe_invocation;
 use crate::report::{Recorder, done};
 
 /// The function's binary.

@@ -16,8 +16,8 @@ use local_test_kit::clients::{Account, REGION, sdk_error};
 use local_test_kit::licenses::{client_token, validity_from_now};
 use serde_json::Value;
 
-use crate::app::describe_invocation;
 use crate::context::{Context, Flow, FlowFuture};
+use crate::event_sources::describe_invocation;
 use crate::report::{Recorder, done};
 
 /// The function's binary.

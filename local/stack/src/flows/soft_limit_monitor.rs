@@ -15,8 +15,8 @@ use local_test_kit::clients::{Account, REGION, sdk_error};
 use serde_json::Value;
 
 use super::scenario::{CONFIGURATION_CONSUMED, CONFIGURATION_COUNT};
-use crate::app::describe_invocation;
 use crate::context::{Context, Flow, FlowFuture};
+use crate::event_sources::describe_invocation;
 use crate::report::{Recorder, done};
 
 /// The function's binary.
