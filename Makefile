@@ -27,6 +27,9 @@ venv-fuzz: ## create or refresh .venv-schemathesis only (schemathesis, openapi-s
 test: venv cycles test-rust test-boto3 test-fuzz validate ## everything CI tests: import circles, Rust, boto3, the checkout API fuzz and the template lint
 
 test-rust: venv-dev venv-fuzz ## all Rust tests (unit, emulator through the real SDK, moto-backed adapters)
+	# The end-to-end tests run every package's binary (bootstraps, license-client); `cargo test`
+	# builds a package's executable only for that package's own integration tests.
+	cargo build --workspace --bins
 	cargo test --workspace --all-targets
 	cargo test --workspace --doc
 
