@@ -288,6 +288,7 @@ mod tests {
         table.insert(restored.clone(), "exceeded");
         let event = |arn: &str| {
             ProjectEvent::LicenseExpiring(crate::events_out::catalogue::LicenseExpiring {
+                occurrence_id: format!("{arn}#1#expiring"),
                 license_arn: arn.to_owned(),
                 account: "111122223333".to_owned(),
                 product_sku: "sku".to_owned(),

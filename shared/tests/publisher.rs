@@ -26,6 +26,7 @@ const CONFIGURATION: &str =
 
 fn warning(consumed: i64) -> ProjectEvent {
     ProjectEvent::SoftLimitWarning(SoftLimitCrossing {
+        occurrence_id: "warning-1".into(),
         resource_arn: CONFIGURATION.into(),
         resource_kind: LimitedResource::LicenseConfiguration,
         entitlement_name: None,
@@ -40,6 +41,7 @@ fn warning(consumed: i64) -> ProjectEvent {
 
 fn status_changed(status: String) -> ProjectEvent {
     ProjectEvent::LicenseStatusChanged(LicenseStatusChanged {
+        occurrence_id: "status-1".into(),
         license_arn:
             "arn:aws:license-manager::111122223333:license:l-0123456789abcdef0123456789abcdef"
                 .into(),
@@ -290,6 +292,7 @@ async fn entries_still_failing_after_the_last_attempt_are_reported() {
         .build();
     let client = mock_client!(aws_sdk_eventbridge, [&rule]);
     let overage = ProjectEvent::EntitlementOverage(EntitlementOverage {
+        occurrence_id: "overage-1".into(),
         license_arn: "arn:aws:license-manager::111122223333:license:l-1".into(),
         entitlement_name: "Seats".into(),
         unit: "Count".into(),

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_licensemanager::types::{Grant, GrantStatus, License};
 use license_automation::arn;
 use license_automation::events_out::catalogue::{
-    GrantAccepted, GrantNotTrusted, GrantSubject, ProjectEvent, UntrustedOutcome,
+    GrantAccepted, GrantNotTrusted, GrantSubject, ProjectEvent, UntrustedOutcome, occurrence,
 };
 use license_automation::ports::{PendingEvent, StateTable, Undo};
 use license_automation::state::{Remembered, StateError, StateKey};
@@ -173,7 +173,9 @@ impl<'a, L: GrantCalls, S: StateTable> Reconciler<'a, L, S> {
                 issuer_name: license.issuer_name.clone(),
                 product_sku: license.product_sku.clone(),
             };
-            if let Some(event) = self.event(&plan, subject) {
+            let occurrence_id =
+                occurrence::grant_decision(grant_arn, grant.version(), notice, self.dry_run);
+            if let Some(event) = self.event(&plan, subject, occurrence_id) {
                 self.notify_once(&grant, notice, event).await;
             }
         }
@@ -206,10 +208,16 @@ impl<'a, L: GrantCalls, S: StateTable> Reconciler<'a, L, S> {
     }
 
     /// The event `plan` reports, if any.
-    fn event(&self, plan: &GrantPlan, grant: GrantSubject) -> Option<ProjectEvent> {
+    fn event(
+        &self,
+        plan: &GrantPlan,
+        grant: GrantSubject,
+        occurrence_id: String,
+    ) -> Option<ProjectEvent> {
         let time = OffsetDateTime::now_utc();
         let not_trusted = |outcome, reason: &str| {
             ProjectEvent::GrantNotTrusted(GrantNotTrusted {
+                occurrence_id: occurrence_id.clone(),
                 grant: grant.clone(),
                 outcome,
                 reason: reason.to_owned(),
@@ -223,6 +231,7 @@ impl<'a, L: GrantCalls, S: StateTable> Reconciler<'a, L, S> {
             GrantPlan::Ignore { reason } => not_trusted(UntrustedOutcome::Ignored, reason),
             GrantPlan::Accept { .. } | GrantPlan::Activate { .. } => {
                 ProjectEvent::GrantAccepted(GrantAccepted {
+                    occurrence_id: occurrence_id.clone(),
                     grant: grant.clone(),
                     activated: self.policy.activate,
                     dry_run: self.dry_run,

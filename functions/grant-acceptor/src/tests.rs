@@ -324,6 +324,7 @@ async fn a_trusted_pending_grant_is_accepted_activated_and_reported_once() {
     assert_eq!(detail["account"], CUSTOMER);
     assert_eq!(detail["granterAccount"], ISV);
     assert_eq!(detail["activated"], true);
+    assert_eq!(detail["occurrenceId"], format!("{arn}#1#accepted"));
     assert_eq!(
         acceptor
             .state()
@@ -453,6 +454,15 @@ async fn an_unavailable_state_table_repeats_an_event_rather_than_lose_it() {
         acceptor.publisher().detail_types(),
         ["Grant Not Trusted", "Grant Not Trusted"]
     );
+    // The repeat is the same occurrence: consumers drop it by its occurrenceId.
+    let ids: Vec<Value> = acceptor
+        .publisher()
+        .published()
+        .iter()
+        .map(|event| event.detail()["occurrenceId"].clone())
+        .collect();
+    assert_eq!(ids[0], format!("{}#1#ignored", grant_arn("g-1")));
+    assert_eq!(ids[0], ids[1]);
 }
 
 #[tokio::test]

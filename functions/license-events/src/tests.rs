@@ -281,6 +281,12 @@ async fn the_sweep_warns_of_an_expiring_license_once_per_version() {
         ["License Expiring"],
         "a new version is reported again"
     );
+    let published = handler.publisher().published();
+    assert_ne!(
+        published[0].detail()["occurrenceId"],
+        published[1].detail()["occurrenceId"],
+        "as another occurrence"
+    );
 }
 
 #[tokio::test]
@@ -355,6 +361,20 @@ async fn an_unavailable_state_table_repeats_an_event_rather_than_lose_it() {
     assert_eq!(
         handler.publisher().detail_types(),
         ["License Status Changed", "License Status Changed"]
+    );
+    // The repeat is the same occurrence (license, version, status): consumers drop it.
+    let ids: Vec<Value> = handler
+        .publisher()
+        .published()
+        .iter()
+        .map(|event| event.detail()["occurrenceId"].clone())
+        .collect();
+    assert_eq!(ids[0], ids[1]);
+    assert!(
+        ids[0]
+            .as_str()
+            .is_some_and(|id| id.starts_with(LICENSE) && id.ends_with("#status#EXPIRED")),
+        "{ids:?}"
     );
 }
 

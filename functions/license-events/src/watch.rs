@@ -4,6 +4,7 @@
 
 use aws_sdk_licensemanager::types::EntitlementUsage;
 use license_automation::arn;
+use license_automation::events_out::catalogue::occurrence::{self, CrossingFrom};
 use license_automation::events_out::catalogue::{
     EntitlementOverage, LicenseExpiring, LicenseStatusChanged, ProjectEvent,
 };
@@ -232,6 +233,11 @@ impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
         Some(PendingEvent {
             undo,
             event: ProjectEvent::LicenseStatusChanged(LicenseStatusChanged {
+                occurrence_id: occurrence::license_status(
+                    &facts.arn,
+                    &facts.version,
+                    &facts.status,
+                ),
                 license_arn: facts.arn.clone(),
                 account: self.account.to_owned(),
                 previous_status: previous,
@@ -269,6 +275,7 @@ impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
         Some(PendingEvent {
             undo,
             event: ProjectEvent::LicenseExpiring(LicenseExpiring {
+                occurrence_id: occurrence::license_expiring(&facts.arn, &facts.version),
                 license_arn: facts.arn.clone(),
                 account: self.account.to_owned(),
                 product_sku: facts.product_sku.clone(),
@@ -291,13 +298,24 @@ impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
         let key = StateKey::Alert {
             resource: format!("{}#{name}", facts.arn),
         };
-        let (recorded, readable) = match self.state.get(&key).await {
-            Ok(record) => (record.map(|record| record.state), true),
+        let (record, readable) = match self.state.get(&key).await {
+            Ok(record) => (record, true),
             Err(error) => {
                 warn_state(&error);
                 (None, false)
             }
         };
+        let from = match &record {
+            Some(record) => CrossingFrom::Recorded {
+                state: &record.state,
+                updated_at: record.updated_at,
+            },
+            None if readable => CrossingFrom::Absent,
+            None => CrossingFrom::Unreadable { observed: self.now },
+        };
+        let resource = format!("{}#{name}", facts.arn);
+        let occurrence_id = occurrence::crossing(&resource, from, Level::Exceeded.as_str());
+        let recorded = record.map(|record| record.state);
         let previously_over = decide::previously_over(recorded.as_deref(), readable);
         if !overage_due(previously_over, usage) {
             return None;
@@ -323,6 +341,7 @@ impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
         Some(PendingEvent {
             undo,
             event: ProjectEvent::EntitlementOverage(EntitlementOverage {
+                occurrence_id,
                 license_arn: facts.arn.clone(),
                 entitlement_name: name,
                 unit,

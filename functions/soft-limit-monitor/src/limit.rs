@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_licensemanager::types::{Entitlement, EntitlementUsage, LicenseConfiguration};
+use license_automation::events_out::catalogue::occurrence::{self, CrossingFrom};
 use license_automation::events_out::catalogue::{
     EntitlementOverage, LimitedResource, ProjectEvent, SoftLimitCrossing, SoftLimitEnforced,
 };
@@ -103,7 +104,7 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> LimitChecker<'_, L, S, P> {
         };
         let level = usage.level(self.warn_threshold_percent);
         let key = self.key(arn.to_owned());
-        let prior = self.read(&key).await;
+        let (prior, since) = self.read(&key).await;
         let mode: WatchMode = watched(configuration);
         let Some(plan) = configuration_plan(mode, &prior, level, self.enforcement) else {
             return Ok(LimitTally::default());
@@ -115,10 +116,12 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> LimitChecker<'_, L, S, P> {
             .unwrap_or_default()
             .to_owned();
         let now = OffsetDateTime::now_utc();
+        let crossing_id = crossing_id(&key, &prior, since, plan.store, now);
         let enforced = plan.harden && self.enforce(arn).await?;
         let mut events = Vec::new();
         if let Some(alert) = plan.alert {
             let detail = SoftLimitCrossing {
+                occurrence_id: crossing_id.clone(),
                 resource_arn: arn.to_owned(),
                 resource_kind: LimitedResource::LicenseConfiguration,
                 entitlement_name: None,
@@ -137,6 +140,7 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> LimitChecker<'_, L, S, P> {
         }
         if enforced {
             events.push(ProjectEvent::SoftLimitEnforced(SoftLimitEnforced {
+                occurrence_id: occurrence::enforcement(&crossing_id),
                 license_configuration_arn: arn.to_owned(),
                 account,
                 count: usage.count,
@@ -220,21 +224,24 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> LimitChecker<'_, L, S, P> {
             return Ok(0);
         };
         let key = self.key(format!("{license_arn}#{name}"));
-        let prior = self.read(&key).await;
+        let (prior, since) = self.read(&key).await;
         let Some(plan) = entitlement_plan(&prior, usage) else {
             return Ok(0);
         };
+        let now = OffsetDateTime::now_utc();
+        let occurrence_id = crossing_id(&key, &prior, since, plan.store, now);
         let events: Vec<ProjectEvent> = plan
             .overage
             .then(|| {
                 ProjectEvent::EntitlementOverage(EntitlementOverage {
+                    occurrence_id: occurrence_id.clone(),
                     license_arn: license_arn.to_owned(),
                     entitlement_name: name.to_owned(),
                     unit: entitlement.unit().as_str().to_owned(),
                     account: self.account.unwrap_or_default().to_owned(),
                     max_count: usage.count,
                     consumed: usage.consumed,
-                    time: OffsetDateTime::now_utc(),
+                    time: now,
                 })
             })
             .into_iter()
@@ -289,20 +296,24 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> LimitChecker<'_, L, S, P> {
         }
     }
 
-    async fn read(&self, key: &StateKey) -> Prior {
+    /// The stored alert state of `key`, and when it was written (when there is a record).
+    async fn read(&self, key: &StateKey) -> (Prior, Option<OffsetDateTime>) {
         let read = match self.prefetched.get(key) {
             Some(record) => Ok(record.clone()),
             None => self.state.get(key).await,
         };
         match read {
-            Ok(None) => Prior::Absent,
-            Ok(Some(record)) => match record.state.parse() {
-                Ok(level) => Prior::Level(level),
-                Err(_) => Prior::Unknown(record.state),
-            },
+            Ok(None) => (Prior::Absent, None),
+            Ok(Some(record)) => {
+                let since = Some(record.updated_at);
+                match record.state.parse() {
+                    Ok(level) => (Prior::Level(level), since),
+                    Err(_) => (Prior::Unknown(record.state), since),
+                }
+            }
             Err(error) => {
                 warn_state(&error);
-                Prior::Unreadable
+                (Prior::Unreadable, None)
             }
         }
     }
@@ -366,6 +377,32 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> LimitChecker<'_, L, S, P> {
         }
         Ok(true)
     }
+}
+
+/// The `occurrenceId` of the crossing from `prior` (written at `since`) to `level`.
+fn crossing_id(
+    key: &StateKey,
+    prior: &Prior,
+    since: Option<OffsetDateTime>,
+    level: Level,
+    now: OffsetDateTime,
+) -> String {
+    let state = match prior {
+        Prior::Level(level) => Some(level.as_str()),
+        Prior::Unknown(state) => Some(state.as_str()),
+        Prior::Absent | Prior::Unreadable => None,
+    };
+    let from = match (prior, state, since) {
+        (Prior::Unreadable, _, _) => CrossingFrom::Unreadable { observed: now },
+        (_, Some(state), Some(updated_at)) => CrossingFrom::Recorded { state, updated_at },
+        _ => CrossingFrom::Absent,
+    };
+    // The record's resource, as license-events names the same entitlement record.
+    let resource = match key {
+        StateKey::Alert { resource } => resource.clone(),
+        other => other.partition_key(),
+    };
+    occurrence::crossing(&resource, from, level.as_str())
 }
 
 fn alert_name(crossing: Crossing) -> &'static str {

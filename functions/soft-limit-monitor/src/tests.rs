@@ -184,6 +184,31 @@ async fn each_crossing_is_alerted_once_and_a_quiet_sweep_says_nothing() {
         (detail["consumed"].as_i64(), detail["count"].as_i64()),
         (Some(11), Some(10))
     );
+    // Each crossing is its own occurrence.
+    let ids = occurrence_ids(&monitor);
+    assert_eq!(ids.len(), 3);
+    assert!(
+        ids.iter().all(|id| id.starts_with(CONFIGURATION)),
+        "{ids:?}"
+    );
+    assert!(
+        ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2],
+        "{ids:?}"
+    );
+}
+
+fn occurrence_ids(monitor: &Monitor) -> Vec<String> {
+    monitor
+        .publisher()
+        .published()
+        .iter()
+        .map(|event| {
+            event.detail()["occurrenceId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -196,6 +221,8 @@ async fn harden_enforces_a_new_breach_follows_it_to_recovery_and_honours_the_opt
         ["Soft Limit Exceeded", "Soft Limit Enforced"]
     );
     assert_eq!(monitor.license_manager().lock().hardened, [CONFIGURATION]);
+    let ids = occurrence_ids(&monitor);
+    assert_eq!(ids[1], format!("{}#enforced", ids[0]));
     // Now a hard limit: followed only until it recovers.
     monitor.license_manager().consume(1);
     let summary = sweep(&monitor).await.unwrap();
@@ -279,6 +306,10 @@ async fn an_entitlement_overage_is_alerted_once_per_passing_of_max_count() {
         monitor.publisher().detail_types(),
         ["Entitlement Overage", "Entitlement Overage"]
     );
+    // The same transition (ok to exceeded) twice: two occurrences.
+    let ids = occurrence_ids(&monitor);
+    assert_ne!(ids[0], ids[1]);
+    assert!(ids[0].starts_with(&format!("{LICENSE}#Users#")), "{ids:?}");
     assert_eq!(
         monitor
             .state()

@@ -15,6 +15,78 @@ fn rfc3339_utc<S: serde::Serializer>(
     time::serde::rfc3339::serialize(&at.to_offset(time::UtcOffset::UTC), serializer)
 }
 
+/// How each event's `occurrenceId` is made: from what the emitting function decided on, so
+/// that every redelivery of one occurrence (a Lambda retry, a re-sent batch) carries the same
+/// id and the next occurrence a different one. Consumers deduplicate by it: each occurrence
+/// is delivered at least once.
+pub mod occurrence {
+    use time::OffsetDateTime;
+
+    /// The suffix that keeps a dry run's occurrences apart from the real run's.
+    fn dry(dry_run: bool) -> &'static str {
+        if dry_run { "#dry-run" } else { "" }
+    }
+
+    /// `Grant Accepted` / `Grant Not Trusted`: the grant, the version the decision was made
+    /// on and the decision (`accepted`, `rejected`, `ignored`).
+    pub fn grant_decision(grant_arn: &str, version: &str, decision: &str, dry_run: bool) -> String {
+        format!("{grant_arn}#{version}#{decision}{}", dry(dry_run))
+    }
+
+    /// Where a crossing started from: the alert-state record this check read.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum CrossingFrom<'a> {
+        /// No record: nothing was alerted for the resource yet.
+        Absent,
+        /// The record's state and when it was written.
+        Recorded {
+            /// The stored state (level).
+            state: &'a str,
+            /// The record's `updatedAt`.
+            updated_at: OffsetDateTime,
+        },
+        /// The record could not be read: the crossing is identified by when it was observed
+        /// (nothing is recorded then, so each sweep alerts as its own occurrence).
+        Unreadable {
+            /// When the crossing was observed.
+            observed: OffsetDateTime,
+        },
+    }
+
+    /// A soft-limit crossing (`Soft Limit Warning` / `Exceeded` / `Recovered`,
+    /// `Entitlement Overage`): the alert-state resource (configuration ARN, or
+    /// `<license ARN>#<entitlement>`), the record the crossing started from and the level
+    /// reached. A retry that re-sends the crossing reads the same record; the next crossing
+    /// reads the record this one wrote (a later `updatedAt`), so it gets another id.
+    pub fn crossing(resource: &str, from: CrossingFrom<'_>, to: &str) -> String {
+        match from {
+            CrossingFrom::Absent => format!("{resource}#none>{to}"),
+            CrossingFrom::Recorded { state, updated_at } => format!(
+                "{resource}#{state}@{}>{to}",
+                updated_at.unix_timestamp_nanos()
+            ),
+            CrossingFrom::Unreadable { observed } => {
+                format!("{resource}#unread@{}>{to}", observed.unix_timestamp_nanos())
+            }
+        }
+    }
+
+    /// `Soft Limit Enforced`: the crossing's id (see [`crossing`]) that called for it.
+    pub fn enforcement(crossing_id: &str) -> String {
+        format!("{crossing_id}#enforced")
+    }
+
+    /// `License Status Changed`: the license, its version and the status it changed to.
+    pub fn license_status(license_arn: &str, version: &str, status: &str) -> String {
+        format!("{license_arn}#{version}#status#{status}")
+    }
+
+    /// `License Expiring`: the license and its version (one warning per version).
+    pub fn license_expiring(license_arn: &str, version: &str) -> String {
+        format!("{license_arn}#{version}#expiring")
+    }
+}
+
 /// Which kind of resource a soft-limit alert is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -49,6 +121,8 @@ pub struct GrantSubject {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GrantAccepted {
+    /// This occurrence's identity, the same on every redelivery (see [`occurrence`]).
+    pub occurrence_id: String,
     /// The grant and its license.
     #[serde(flatten)]
     pub grant: GrantSubject,
@@ -75,6 +149,8 @@ pub enum UntrustedOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GrantNotTrusted {
+    /// This occurrence's identity, the same on every redelivery (see [`occurrence`]).
+    pub occurrence_id: String,
     /// The grant and its license.
     #[serde(flatten)]
     pub grant: GrantSubject,
@@ -93,6 +169,8 @@ pub struct GrantNotTrusted {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SoftLimitCrossing {
+    /// This occurrence's identity, the same on every redelivery (see [`occurrence`]).
+    pub occurrence_id: String,
     /// The license configuration or license ARN.
     pub resource_arn: String,
     /// What kind of resource it is.
@@ -119,6 +197,8 @@ pub struct SoftLimitCrossing {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SoftLimitEnforced {
+    /// This occurrence's identity, the same on every redelivery (see [`occurrence`]).
+    pub occurrence_id: String,
     /// The license configuration.
     pub license_configuration_arn: String,
     /// The account that owns it.
@@ -140,6 +220,8 @@ pub struct SoftLimitEnforced {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EntitlementOverage {
+    /// This occurrence's identity, the same on every redelivery (see [`occurrence`]).
+    pub occurrence_id: String,
     /// The license.
     pub license_arn: String,
     /// The entitlement.
@@ -161,6 +243,8 @@ pub struct EntitlementOverage {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LicenseStatusChanged {
+    /// This occurrence's identity, the same on every redelivery (see [`occurrence`]).
+    pub occurrence_id: String,
     /// The license.
     pub license_arn: String,
     /// The account the event was seen in.
@@ -182,6 +266,8 @@ pub struct LicenseStatusChanged {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LicenseExpiring {
+    /// This occurrence's identity, the same on every redelivery (see [`occurrence`]).
+    pub occurrence_id: String,
     /// The license.
     pub license_arn: String,
     /// The account the license is used in.
@@ -293,6 +379,7 @@ impl ProjectEvent {
 
 #[cfg(test)]
 mod tests {
+    use super::occurrence::CrossingFrom;
     use super::*;
     use serde_json::{Value, json};
     use time::macros::datetime;
@@ -317,6 +404,7 @@ mod tests {
 
     fn crossing(entitlement_name: Option<&str>) -> SoftLimitCrossing {
         SoftLimitCrossing {
+            occurrence_id: "occurrence-1".into(),
             resource_arn: CONFIGURATION.into(),
             resource_kind: LimitedResource::LicenseConfiguration,
             entitlement_name: entitlement_name.map(Into::into),
@@ -332,7 +420,7 @@ mod tests {
     /// Every detail-type with its complete `detail`: the contract the README documents.
     fn examples() -> Vec<(ProjectEvent, Value)> {
         let grant = json!({
-            "grantArn": GRANT, "licenseArn": LICENSE, "account": "123456789012",
+            "occurrenceId": "occurrence-1", "grantArn": GRANT, "licenseArn": LICENSE, "account": "123456789012",
             "granterAccount": "111122223333",
             "keyFingerprint": "aws:111122223333:Acme:issuer-fingerprint",
             "issuerName": "Acme", "productSku": "acme-pro",
@@ -346,13 +434,14 @@ mod tests {
             merged
         };
         let crossing_detail = json!({
-            "resourceArn": CONFIGURATION, "resourceKind": "licenseConfiguration",
+            "occurrenceId": "occurrence-1", "resourceArn": CONFIGURATION, "resourceKind": "licenseConfiguration",
             "account": "123456789012", "count": 10, "consumed": 9, "percent": 90.0,
             "warnThresholdPercent": 80, "time": "2026-11-22T10:00:00Z",
         });
         vec![
             (
                 ProjectEvent::GrantAccepted(GrantAccepted {
+                    occurrence_id: "occurrence-1".into(),
                     grant: subject(),
                     activated: true,
                     dry_run: false,
@@ -365,6 +454,7 @@ mod tests {
             ),
             (
                 ProjectEvent::GrantNotTrusted(GrantNotTrusted {
+                    occurrence_id: "occurrence-1".into(),
                     grant: subject(),
                     outcome: UntrustedOutcome::Rejected,
                     reason: "no trust rule has keyFingerprint x".into(),
@@ -397,6 +487,7 @@ mod tests {
             ),
             (
                 ProjectEvent::SoftLimitEnforced(SoftLimitEnforced {
+                    occurrence_id: "occurrence-1".into(),
                     license_configuration_arn: CONFIGURATION.into(),
                     account: "123456789012".into(),
                     count: 10,
@@ -406,13 +497,14 @@ mod tests {
                     time: NOW,
                 }),
                 json!({
-                    "licenseConfigurationArn": CONFIGURATION, "account": "123456789012",
+                    "occurrenceId": "occurrence-1", "licenseConfigurationArn": CONFIGURATION, "account": "123456789012",
                     "count": 10, "consumed": 12, "percent": 120.0, "dryRun": false,
                     "time": "2026-11-22T10:00:00Z",
                 }),
             ),
             (
                 ProjectEvent::EntitlementOverage(EntitlementOverage {
+                    occurrence_id: "occurrence-1".into(),
                     license_arn: LICENSE.into(),
                     entitlement_name: "Users".into(),
                     unit: "Count".into(),
@@ -422,13 +514,14 @@ mod tests {
                     time: NOW,
                 }),
                 json!({
-                    "licenseArn": LICENSE, "entitlementName": "Users", "unit": "Count",
+                    "occurrenceId": "occurrence-1", "licenseArn": LICENSE, "entitlementName": "Users", "unit": "Count",
                     "account": "123456789012", "maxCount": 25, "consumed": 26,
                     "time": "2026-11-22T10:00:00Z",
                 }),
             ),
             (
                 ProjectEvent::LicenseStatusChanged(LicenseStatusChanged {
+                    occurrence_id: "occurrence-1".into(),
                     license_arn: LICENSE.into(),
                     account: "123456789012".into(),
                     previous_status: None,
@@ -437,12 +530,13 @@ mod tests {
                     time: NOW,
                 }),
                 json!({
-                    "licenseArn": LICENSE, "account": "123456789012", "status": "DEACTIVATED",
+                    "occurrenceId": "occurrence-1", "licenseArn": LICENSE, "account": "123456789012", "status": "DEACTIVATED",
                     "version": "3", "time": "2026-11-22T10:00:00Z",
                 }),
             ),
             (
                 ProjectEvent::LicenseExpiring(LicenseExpiring {
+                    occurrence_id: "occurrence-1".into(),
                     license_arn: LICENSE.into(),
                     account: "123456789012".into(),
                     product_sku: "acme-pro".into(),
@@ -452,7 +546,7 @@ mod tests {
                     time: NOW,
                 }),
                 json!({
-                    "licenseArn": LICENSE, "account": "123456789012", "productSku": "acme-pro",
+                    "occurrenceId": "occurrence-1", "licenseArn": LICENSE, "account": "123456789012", "productSku": "acme-pro",
                     "validityEnd": "2026-12-01T00:00:00Z", "daysRemaining": 8,
                     "warningDays": 30, "time": "2026-11-22T10:00:00Z",
                 }),
@@ -503,8 +597,89 @@ mod tests {
     }
 
     #[test]
+    fn every_event_carries_a_non_empty_occurrence_id() {
+        for (event, _) in examples() {
+            let id = &event.detail()["occurrenceId"];
+            assert!(
+                id.as_str().is_some_and(|id| !id.is_empty()),
+                "{}: {id}",
+                event.detail_type()
+            );
+        }
+    }
+
+    #[test]
+    fn a_redelivered_occurrence_has_the_same_id_and_the_next_one_another() {
+        // A grant decision: the same grant, version and decision is one occurrence.
+        let accepted = occurrence::grant_decision(GRANT, "1", "accepted", false);
+        assert_eq!(
+            accepted,
+            occurrence::grant_decision(GRANT, "1", "accepted", false)
+        );
+        assert_ne!(
+            accepted,
+            occurrence::grant_decision(GRANT, "1", "rejected", false)
+        );
+        assert_ne!(
+            accepted,
+            occurrence::grant_decision(GRANT, "2", "accepted", false)
+        );
+        assert_ne!(
+            accepted,
+            occurrence::grant_decision(GRANT, "1", "accepted", true)
+        );
+
+        // A crossing: a retry reads the same prior record (level and when it was written)
+        // and gets the same id, however much later it runs; the next crossing to the same
+        // level starts from the record the first one wrote.
+        let from = |state, updated_at| CrossingFrom::Recorded { state, updated_at };
+        let before = datetime!(2026-11-22 09:00 UTC);
+        let exceeded = occurrence::crossing(CONFIGURATION, from("warning", before), "exceeded");
+        assert_eq!(
+            exceeded,
+            occurrence::crossing(CONFIGURATION, from("warning", before), "exceeded")
+        );
+        for other in [
+            occurrence::crossing(CONFIGURATION, from("warning", NOW), "exceeded"),
+            occurrence::crossing(CONFIGURATION, from("ok", before), "exceeded"),
+            occurrence::crossing(CONFIGURATION, from("warning", before), "ok"),
+            occurrence::crossing(LICENSE, from("warning", before), "exceeded"),
+            occurrence::enforcement(&exceeded),
+        ] {
+            assert_ne!(exceeded, other);
+        }
+        // Without a record the first crossing is one occurrence however often it is retried.
+        assert_eq!(
+            occurrence::crossing(CONFIGURATION, CrossingFrom::Absent, "warning"),
+            occurrence::crossing(CONFIGURATION, CrossingFrom::Absent, "warning")
+        );
+        let unread = |observed| CrossingFrom::Unreadable { observed };
+        assert_ne!(
+            occurrence::crossing(CONFIGURATION, unread(before), "warning"),
+            occurrence::crossing(CONFIGURATION, unread(NOW), "warning")
+        );
+
+        // License events: per version (and status).
+        let status = occurrence::license_status(LICENSE, "3", "DEACTIVATED");
+        assert_eq!(
+            status,
+            occurrence::license_status(LICENSE, "3", "DEACTIVATED")
+        );
+        assert_ne!(
+            status,
+            occurrence::license_status(LICENSE, "4", "DEACTIVATED")
+        );
+        assert_ne!(status, occurrence::license_status(LICENSE, "3", "EXPIRED"));
+        assert_ne!(
+            occurrence::license_expiring(LICENSE, "3"),
+            occurrence::license_expiring(LICENSE, "4")
+        );
+    }
+
+    #[test]
     fn times_are_written_in_utc() {
         let event = ProjectEvent::LicenseExpiring(LicenseExpiring {
+            occurrence_id: "occurrence-1".into(),
             license_arn: LICENSE.into(),
             account: "123456789012".into(),
             product_sku: "acme-pro".into(),
