@@ -921,7 +921,7 @@ mod tests {
     }
 
     #[test]
-    fn license_manager_errors_map_as_design_section_7_says() {
+    fn license_manager_errors_map_as_the_readme_error_table_says() {
         let cases = [
             ("ValidationException", FailureKind::Permanent, 400),
             (
