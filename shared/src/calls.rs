@@ -114,6 +114,12 @@ impl LicenseManagerError {
         }
     }
 
+    /// Whether a person must act before this call can succeed (AccessDenied, unrecognised
+    /// credentials: [`crate::attention`]).
+    pub fn needs_attention(&self) -> bool {
+        self.code.as_deref().is_some_and(crate::attention::refused)
+    }
+
     /// Whether the service answered with `code`.
     pub fn is(&self, code: &str) -> bool {
         self.code.as_deref() == Some(code)

@@ -5,6 +5,7 @@
 //!
 //! - [`calls`]: License Manager calls bounded, retried, paginated and classified, and the frame
 //!   of every function's adapter (no operation of its own);
+//! - [`attention`]: which errors will not heal without a person (they fail the invocation);
 //! - [`retry`]: the retry policy of the call gate and the publisher;
 //! - [`config`]: configuration plumbing and the variables several functions read (the README's
 //!   Configuration section);
@@ -19,6 +20,7 @@
 //! - [`aws`]: the SDK configuration; [`telemetry`]: logs and EMF metrics.
 
 pub mod arn;
+pub mod attention;
 pub mod aws;
 pub mod calls;
 pub mod config;

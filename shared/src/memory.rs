@@ -18,6 +18,7 @@ use crate::state::{StateError, StateKey, StateRecord, WriteOutcome};
 pub struct MemoryStateTable {
     records: Mutex<HashMap<StateKey, StateRecord>>,
     unavailable: AtomicBool,
+    missing: AtomicBool,
     clock: fn() -> OffsetDateTime,
 }
 
@@ -26,6 +27,7 @@ impl Default for MemoryStateTable {
         Self {
             records: Mutex::default(),
             unavailable: AtomicBool::new(false),
+            missing: AtomicBool::new(false),
             clock: OffsetDateTime::now_utc,
         }
     }
@@ -46,6 +48,12 @@ impl MemoryStateTable {
     /// Makes every call fail (`true`) as an unreachable table does, or work again.
     pub fn set_unavailable(&self, unavailable: bool) {
         self.unavailable.store(unavailable, Ordering::SeqCst);
+    }
+
+    /// Makes every call fail (`true`) as a deleted table does (`ResourceNotFoundException`),
+    /// or work again.
+    pub fn set_missing(&self, missing: bool) {
+        self.missing.store(missing, Ordering::SeqCst);
     }
 
     /// The live state of `key`, read past the switch.
@@ -87,11 +95,21 @@ impl MemoryStateTable {
     }
 
     fn check(&self, operation: &'static str, key: &StateKey) -> Result<(), StateError> {
+        if self.missing.load(Ordering::SeqCst) {
+            return Err(StateError::Call {
+                table: "memory".to_owned(),
+                operation,
+                key: key.partition_key(),
+                code: Some("ResourceNotFoundException".to_owned()),
+                message: "ResourceNotFoundException: Requested resource not found".to_owned(),
+            });
+        }
         if self.unavailable.load(Ordering::SeqCst) {
             return Err(StateError::Call {
                 table: "memory".to_owned(),
                 operation,
                 key: key.partition_key(),
+                code: None,
                 message: "the in-memory table is switched to unavailable".to_owned(),
             });
         }

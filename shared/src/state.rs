@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -139,6 +139,8 @@ pub enum StateError {
         operation: &'static str,
         /// The item's `pk`.
         key: String,
+        /// The service's error code, when it answered (e.g. `ResourceNotFoundException`).
+        code: Option<String>,
         /// The SDK's error with its context.
         message: String,
     },
@@ -152,6 +154,19 @@ pub enum StateError {
         /// What is wrong.
         reason: String,
     },
+}
+
+impl StateError {
+    /// Whether a person must act before the table can be used: access refused, or the table
+    /// does not exist ([`crate::attention`]).
+    pub fn needs_attention(&self) -> bool {
+        match self {
+            Self::Call { code, .. } => code
+                .as_deref()
+                .is_some_and(crate::attention::needs_attention_on_own_resource),
+            Self::Malformed { .. } => false,
+        }
+    }
 }
 
 /// The state table.
@@ -244,6 +259,7 @@ impl StateStore {
                         table: self.table.clone(),
                         operation: "BatchGetItem",
                         key: first.clone(),
+                        code: None,
                         message: error.to_string(),
                     })?;
                 let output = self
@@ -284,6 +300,7 @@ impl StateStore {
                         table: self.table.clone(),
                         operation: "BatchGetItem",
                         key: first,
+                        code: None,
                         message: format!(
                             "{} keys still unprocessed after {rounds} calls",
                             pending.len()
@@ -423,13 +440,14 @@ impl StateStore {
         error: SdkError<E, R>,
     ) -> StateError
     where
-        E: std::error::Error + 'static,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
         StateError::Call {
             table: self.table.clone(),
             operation,
             key: pk.to_owned(),
+            code: error.code().map(str::to_owned),
             message: DisplayErrorContext(&error).to_string(),
         }
     }

@@ -24,6 +24,16 @@ pub enum GrantAcceptorError {
         /// One line per failed grant.
         failures: Vec<String>,
     },
+    /// Some failures will not heal without a person (AccessDenied, unrecognised credentials,
+    /// a missing state table or bus); the other grants were handled. Lambda's retries end in
+    /// the dead-letter queue and its alarm.
+    #[error("{} error(s) need a person: {}", summary.needs_attention.len(), failures.join("; "))]
+    NeedsAttention {
+        /// What was done before failing; `needsAttention` names the errors.
+        summary: Summary,
+        /// The errors that need a person, then any transient ones.
+        failures: Vec<String>,
+    },
 }
 
 impl GrantAcceptorError {
@@ -33,6 +43,7 @@ impl GrantAcceptorError {
             Self::MalformedEvent(_) => "MalformedEvent",
             Self::ListGrants(_) => "ListReceivedGrantsFailed",
             Self::Transient { .. } => "TransientGrantFailures",
+            Self::NeedsAttention { .. } => "NeedsAttention",
         }
     }
 }

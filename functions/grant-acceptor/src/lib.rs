@@ -79,6 +79,10 @@ pub struct Summary {
     pub left: usize,
     /// Grants that could not be handled, or whose event could not be published.
     pub failed: usize,
+    /// Errors that will not heal without a person (AccessDenied, unrecognised credentials, a
+    /// missing state table or bus); when any, the invocation fails naming them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub needs_attention: Vec<String>,
 }
 
 impl Summary {
@@ -206,8 +210,9 @@ impl<L: GrantCalls, S: StateTable, P: EventSink> GrantAcceptor<L, S, P> {
     }
 
     /// Publishes a batch of decisions' events; for each that failed, forgets its "notified"
-    /// record (so a retry sends it) and returns the grant with the error.
-    async fn publish(&self, batch: Vec<PendingEvent>) -> Vec<(String, String)> {
+    /// record (so a retry sends it) and returns the grant with the error and whether it needs
+    /// a person.
+    async fn publish(&self, batch: Vec<PendingEvent>) -> Vec<(String, String, bool)> {
         publish_pending(&self.publisher, &self.state, batch)
             .await
             .failed
@@ -215,7 +220,7 @@ impl<L: GrantCalls, S: StateTable, P: EventSink> GrantAcceptor<L, S, P> {
             .map(|entry| {
                 let grant = entry.resources.first().cloned().unwrap_or_default();
                 let error = format!("{} event not published: {entry}", entry.detail_type);
-                (grant, error)
+                (grant, error, entry.needs_attention())
             })
             .collect()
     }
@@ -257,7 +262,7 @@ impl<L: GrantCalls, S: StateTable, P: EventSink> GrantAcceptor<L, S, P> {
                     .buffer_unordered(self.max_concurrency.max(1) * 2)
                     .collect()
                     .await;
-            results
+            (results, reconciler.attention())
         };
         // Events are published while grants are decided, up to ten per PutEvents call.
         let publishing = async {
@@ -268,7 +273,7 @@ impl<L: GrantCalls, S: StateTable, P: EventSink> GrantAcceptor<L, S, P> {
             }
             failed
         };
-        let (results, unpublished) = tokio::join!(deciding, publishing);
+        let ((results, state_attention), unpublished) = tokio::join!(deciding, publishing);
         let mut summary = Summary {
             trigger,
             dry_run: self.dry_run,
@@ -276,27 +281,43 @@ impl<L: GrantCalls, S: StateTable, P: EventSink> GrantAcceptor<L, S, P> {
             ..Summary::default()
         };
         let mut transient = Vec::new();
-        for (arn, error) in unpublished {
+        let mut attention = state_attention;
+        for (arn, error, needs_attention) in unpublished {
             summary.failed += 1;
-            tracing::error!(decision = "failed", grant_arn = %arn, error = %error, retried = true, "event not published");
-            transient.push(format!("{arn}: {error}"));
+            tracing::error!(decision = "failed", grant_arn = %arn, error = %error, retried = true, needs_attention, "event not published");
+            if needs_attention {
+                attention.push(format!("{arn}: {error}"));
+            } else {
+                transient.push(format!("{arn}: {error}"));
+            }
         }
         for (arn, result) in results {
             match result {
                 Ok(outcome) => summary.count(outcome),
                 Err(error) => {
                     summary.failed += 1;
-                    let retried = error.is_transient();
-                    tracing::error!(decision = "failed", grant_arn = %arn, error = %error, retried, "grant decision");
-                    if retried {
+                    let needs_attention = error.needs_attention();
+                    let retried = needs_attention || error.is_transient();
+                    tracing::error!(decision = "failed", grant_arn = %arn, error = %error, retried, needs_attention, "grant decision");
+                    if needs_attention {
+                        attention.push(format!("{arn}: {error}"));
+                    } else if retried {
                         transient.push(format!("{arn}: {error}"));
                     }
                 }
             }
         }
+        summary.needs_attention.clone_from(&attention);
         summary.record_metrics();
         tracing::info!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "invocation summary");
-        if transient.is_empty() {
+        if !attention.is_empty() {
+            tracing::error!(errors = ?attention, "errors that need a person: failing the invocation");
+            attention.extend(transient);
+            Err(GrantAcceptorError::NeedsAttention {
+                summary,
+                failures: attention,
+            })
+        } else if transient.is_empty() {
             Ok(summary)
         } else {
             Err(GrantAcceptorError::Transient {

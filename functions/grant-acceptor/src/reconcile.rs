@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_licensemanager::types::{Grant, GrantStatus, License};
 use license_automation::arn;
+use license_automation::attention::Attention;
 use license_automation::events_out::catalogue::{
     GrantAccepted, GrantNotTrusted, GrantSubject, ProjectEvent, UntrustedOutcome, occurrence,
 };
@@ -46,6 +47,15 @@ pub enum GrantError {
 }
 
 impl GrantError {
+    /// Whether a person must act first (AccessDenied, unrecognised credentials): the
+    /// invocation fails so that its retries end in the dead-letter queue.
+    pub fn needs_attention(&self) -> bool {
+        match self {
+            Self::Call(error) => error.needs_attention(),
+            Self::Unusable { .. } => false,
+        }
+    }
+
     /// Whether a later attempt (this invocation's or Lambda's retry) may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -78,6 +88,8 @@ pub struct Reconciler<'a, L, S> {
     licenses: Mutex<HashMap<String, Arc<LicenseRead>>>,
     /// Where decisions' events go; the invocation publishes them in batches.
     pending: UnboundedSender<PendingEvent>,
+    /// State-table errors that need a person (the grants went on without the table).
+    attention: Attention,
 }
 
 /// The account a grant was given to, when its principal is an account
@@ -107,6 +119,20 @@ impl<'a, L: GrantCalls, S: StateTable> Reconciler<'a, L, S> {
             account,
             licenses: Mutex::default(),
             pending,
+            attention: Attention::default(),
+        }
+    }
+
+    /// The state-table errors of this invocation that need a person.
+    pub fn attention(&self) -> Vec<String> {
+        self.attention.notes()
+    }
+
+    /// Logs a state-table error; notes it when it needs a person.
+    fn state_failed(&self, error: &StateError) {
+        warn_state(error);
+        if error.needs_attention() {
+            self.attention.note(error);
         }
     }
 
@@ -327,7 +353,7 @@ impl<'a, L: GrantCalls, S: StateTable> Reconciler<'a, L, S> {
             Ok(Remembered::AlreadySeen) => return,
             Ok(Remembered::First) => Some(Undo::Forget(key)),
             Err(error) => {
-                warn_state(&error);
+                self.state_failed(&error);
                 None
             }
         };

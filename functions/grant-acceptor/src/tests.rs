@@ -36,7 +36,7 @@ struct Fake {
     licenses: HashMap<String, License>,
     calls: Vec<String>,
     /// Calls that fail: (operation, ARN) → how.
-    failing: HashMap<(&'static str, String), FailureKind>,
+    failing: HashMap<(&'static str, String), (FailureKind, &'static str)>,
 }
 
 fn grant(arn: &str, license: &str, status: GrantStatus, version: usize) -> Grant {
@@ -106,7 +106,15 @@ impl FakeLicenseManager {
     fn fail(&self, operation: &'static str, arn: &str, kind: FailureKind) {
         self.lock()
             .failing
-            .insert((operation, arn.to_owned()), kind);
+            .insert((operation, arn.to_owned()), (kind, "FakeException"));
+    }
+
+    /// Makes `operation` on `arn` answer AccessDeniedException (an IAM or SCP change).
+    fn deny(&self, operation: &'static str, arn: &str) {
+        self.lock().failing.insert(
+            (operation, arn.to_owned()),
+            (FailureKind::Permanent, "AccessDeniedException"),
+        );
     }
 
     fn status(&self, id: &str) -> GrantStatus {
@@ -132,7 +140,10 @@ impl FakeLicenseManager {
         let mut inner = self.lock();
         inner.calls.push(format!("{operation} {arn}"));
         match inner.failing.get(&(operation, arn.to_owned())) {
-            Some(kind) => Err(error(operation, arn, *kind, "injected failure")),
+            Some((kind, code)) => Err(LicenseManagerError {
+                code: Some((*code).to_owned()),
+                ..error(operation, arn, *kind, &format!("{code}: injected failure"))
+            }),
             None => Ok(()),
         }
     }
@@ -488,4 +499,45 @@ async fn a_permanent_failure_is_counted_not_retried() {
     let summary = invoke(&acceptor, grant_change("g-gone")).await.unwrap();
     assert_eq!((summary.examined, summary.failed), (1, 1));
     assert!(acceptor.publisher().published().is_empty());
+}
+
+#[tokio::test]
+async fn access_denied_fails_the_invocation_after_the_other_grants_are_done() {
+    let lm = FakeLicenseManager::new()
+        .with_grant("g-1", LICENSE, &[GrantStatus::PendingAccept])
+        .with_grant("g-2", LICENSE, &[GrantStatus::PendingAccept]);
+    lm.deny("AcceptGrant", &grant_arn("g-2"));
+    let acceptor = acceptor(lm, "ignore", false);
+    let error = invoke(&acceptor, sweep_event()).await.unwrap_err();
+    assert_eq!(error.error_type(), "NeedsAttention");
+    let GrantAcceptorError::NeedsAttention { summary, .. } = &error else {
+        panic!("{error}");
+    };
+    assert_eq!((summary.accepted, summary.failed), (1, 1));
+    assert_eq!(summary.needs_attention.len(), 1);
+    assert!(
+        summary.needs_attention[0].starts_with(&grant_arn("g-2"))
+            && summary.needs_attention[0].contains("AccessDeniedException"),
+        "{summary:?}"
+    );
+    assert!(
+        error.to_string().contains("AccessDeniedException"),
+        "{error}"
+    );
+    assert_eq!(acceptor.publisher().detail_types(), ["Grant Accepted"]);
+}
+
+#[tokio::test]
+async fn a_missing_state_table_fails_the_invocation_after_the_events_are_sent() {
+    let lm =
+        FakeLicenseManager::new().with_grant("g-1", ROGUE_LICENSE, &[GrantStatus::PendingAccept]);
+    let acceptor = acceptor(lm, "ignore", false);
+    acceptor.state().set_missing(true);
+    let error = invoke(&acceptor, sweep_event()).await.unwrap_err();
+    assert_eq!(error.error_type(), "NeedsAttention");
+    assert!(
+        error.to_string().contains("ResourceNotFoundException"),
+        "{error}"
+    );
+    assert_eq!(acceptor.publisher().detail_types(), ["Grant Not Trusted"]);
 }

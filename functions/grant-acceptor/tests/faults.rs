@@ -8,6 +8,7 @@ mod common;
 
 use aws_sdk_licensemanager::types::GrantStatus;
 use common::*;
+use grant_acceptor::GrantAcceptorError;
 use license_manager_local::{Config as EmulatorConfig, Fault};
 use serde_json::json;
 
@@ -175,19 +176,20 @@ async fn an_event_that_cannot_be_published_fails_the_invocation_and_the_retry_se
     let rules = [json!({"keyFingerprint": fingerprint(ACME_ACCOUNT, "Acme")})];
     let policy = policy(&rules, "ignore");
 
-    // The bus does not exist: the decision is made, its event is not published.
+    // The bus does not exist: the decision is made, its event is not published, and the
+    // invocation fails as one that needs a person (its retries end in the DLQ).
     let misconfigured = world
         .acceptor(&policy, &[("EVENT_BUS_NAME", "no-such-bus")])
         .await;
     let error = invoke(&misconfigured, grant_change(&grant))
         .await
         .unwrap_err();
-    assert_eq!(error.error_type(), "TransientGrantFailures");
+    assert_eq!(error.error_type(), "NeedsAttention");
+    let message = error.to_string();
     assert!(
-        error
-            .to_string()
-            .contains("Grant Not Trusted event not published"),
-        "{error}"
+        message.contains("Grant Not Trusted event not published")
+            && message.contains("ResourceNotFoundException"),
+        "{message}"
     );
 
     // The retry (here with the bus in place) publishes it, once.
@@ -213,10 +215,19 @@ async fn without_the_state_table_decisions_are_still_reported_rather_than_silenc
         )
         .await;
 
-    // Each sweep reports again (one repeated event per sweep), never nothing.
+    // Each sweep reports again (one repeated event per sweep), never nothing, and fails
+    // naming the missing table, so that the DLQ's alarm calls a person.
     for _ in 0..2 {
-        let summary = invoke(&acceptor, sweep_event()).await.unwrap();
+        let error = invoke(&acceptor, sweep_event()).await.unwrap_err();
+        let GrantAcceptorError::NeedsAttention { summary, .. } = &error else {
+            panic!("{error}");
+        };
         assert_eq!((summary.left, summary.failed), (1, 0));
+        assert!(
+            summary.needs_attention[0].contains("no-such-table")
+                && summary.needs_attention[0].contains("ResourceNotFoundException"),
+            "{summary:?}"
+        );
         settle().await;
         assert_eq!(world.emitted().await.len(), 1);
     }

@@ -3,6 +3,8 @@
 use lambda_runtime::Diagnostic;
 use license_automation::events_in::MalformedEvent;
 
+use crate::Summary;
+
 /// An invocation that failed. Lambda retries it (twice for asynchronous invocations), then
 /// the dead-letter queue keeps the event.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +19,16 @@ pub enum LicenseEventsError {
         /// One line per failure.
         failures: Vec<String>,
     },
+    /// Some failures will not heal without a person (AccessDenied, unrecognised credentials,
+    /// a missing state table or bus); the rest was done. Lambda's retries end in the
+    /// dead-letter queue and its alarm.
+    #[error("{} error(s) need a person: {}", summary.needs_attention.len(), failures.join("; "))]
+    NeedsAttention {
+        /// What was done; `needsAttention` names the errors.
+        summary: Box<Summary>,
+        /// The errors that need a person, then any transient ones.
+        failures: Vec<String>,
+    },
 }
 
 impl LicenseEventsError {
@@ -25,6 +37,7 @@ impl LicenseEventsError {
         match self {
             Self::MalformedEvent(_) => "MalformedEvent",
             Self::Transient { .. } => "TransientFailures",
+            Self::NeedsAttention { .. } => "NeedsAttention",
         }
     }
 }

@@ -36,6 +36,7 @@ use aws_sdk_licensemanager::types::GrantedLicense;
 use futures_util::StreamExt as _;
 use lambda_runtime::LambdaEvent;
 use license_automation::arn;
+use license_automation::attention::Attention;
 use license_automation::events_in::{
     IncomingEvent, LicenseManagerDetailType, LicenseManagerEvent, parse_event,
 };
@@ -129,6 +130,10 @@ pub struct Summary {
     pub licenses: Vec<LicenseReport>,
     /// The typed events emitted, by detail-type.
     pub emitted: Vec<&'static str>,
+    /// Errors that will not heal without a person (AccessDenied, unrecognised credentials, a
+    /// missing state table or bus); when any, the invocation fails naming them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub needs_attention: Vec<String>,
 }
 
 /// The handler with its ports and configuration, built once per cold start: License Manager
@@ -142,8 +147,34 @@ pub struct LicenseEvents<L = LicenseManager, S = StateStore, P = EventPublisher>
     max_concurrency: usize,
 }
 
-/// A failure to carry to the end of the invocation: the ARN and why.
-type Failure = (String, String);
+/// A failure to carry to the end of the invocation: the ARN, why, and whether it needs a person
+/// (the others are transient).
+#[derive(Debug)]
+struct Failure {
+    arn: String,
+    error: String,
+    needs_attention: bool,
+}
+
+impl Failure {
+    /// A failed License Manager call about `arn`.
+    fn call(arn: &str, error: &LicenseManagerError) -> Self {
+        Self {
+            arn: arn.to_owned(),
+            error: error.to_string(),
+            needs_attention: error.needs_attention(),
+        }
+    }
+
+    /// State-table errors that need a person, as [`Attention`] noted them.
+    fn attention(attention: &Attention) -> impl Iterator<Item = Self> {
+        attention.notes().into_iter().map(|error| Self {
+            arn: String::new(),
+            error,
+            needs_attention: true,
+        })
+    }
+}
 
 impl LicenseEvents {
     /// The handler for `config`, calling License Manager through `license_manager` and
@@ -242,6 +273,7 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
         // Read first, recorded only once the event is done: an invocation that dies half way
         // leaves no record, so its retry does the work (the "notified" records keep that
         // retry from emitting twice).
+        let attention = Attention::default();
         match self.state.get(&processed).await {
             Ok(Some(_)) => {
                 summary.outcome = EventOutcome::Replayed;
@@ -250,9 +282,12 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
             Ok(None) => {}
             Err(error) => {
                 tracing::warn!(error = %error, "state table unavailable; the event is processed even if it is a replay");
+                if error.needs_attention() {
+                    attention.note(error);
+                }
             }
         }
-        let failures = if hints.is_empty() {
+        let mut failures = if hints.is_empty() {
             tracing::info!(event_id = %envelope.id, "no license or grant ARN in the event: sweeping");
             self.sweep(&envelope.account, &mut summary).await
         } else {
@@ -280,14 +315,16 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
                             }),
                         });
                     }
-                    Err(error) if error.kind == FailureKind::Permanent => {
+                    Err(error)
+                        if error.kind == FailureKind::Permanent && !error.needs_attention() =>
+                    {
                         summary.grants.push(GrantReport {
                             grant_arn: grant_arn.clone(),
                             note: Some(error.message),
                             ..GrantReport::default()
                         });
                     }
-                    Err(error) => failures.push((grant_arn.clone(), error.to_string())),
+                    Err(error) => failures.push(Failure::call(grant_arn, &error)),
                 }
             }
             let reads = Reads {
@@ -304,8 +341,12 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
             let expires_at = OffsetDateTime::now_utc() + PROCESSED_EVENT_TTL;
             if let Err(error) = self.state.remember_once(&processed, expires_at).await {
                 tracing::warn!(error = %error, "state table: a replay of this event will be read back again");
+                if error.needs_attention() {
+                    attention.note(error);
+                }
             }
         }
+        failures.extend(Failure::attention(&attention));
         self.finish(summary, failures)
     }
 
@@ -335,10 +376,11 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
                     summary.licenses.push(report);
                     pending.extend(due);
                 }
-                Err(error) => failures.push((arn, error.to_string())),
+                Err(error) => failures.push(Failure::call(&arn, &error)),
             }
         }
         failures.extend(self.publish(pending, summary).await);
+        failures.extend(Failure::attention(&checker.attention));
         failures
     }
 
@@ -352,7 +394,7 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
         let mut failures = Vec::new();
         match issued {
             Ok(licenses) => facts.extend(licenses.iter().map(LicenseFacts::from)),
-            Err(error) => failures.push((String::new(), error.to_string())),
+            Err(error) => failures.push(Failure::call("", &error)),
         }
         match received {
             Ok(licenses) => facts.extend(
@@ -361,7 +403,7 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
                     .filter(|license| held_through_active_grant(license))
                     .map(LicenseFacts::from),
             ),
-            Err(error) => failures.push((String::new(), error.to_string())),
+            Err(error) => failures.push(Failure::call("", &error)),
         }
         let checker = self.checker(account);
         let checker = &checker;
@@ -380,6 +422,7 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
             pending.extend(due);
         }
         failures.extend(self.publish(pending, summary).await);
+        failures.extend(Failure::attention(&checker.attention));
         failures
     }
 
@@ -390,6 +433,7 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
             account,
             warning_days: self.warning_days,
             now: OffsetDateTime::now_utc(),
+            attention: Attention::default(),
         }
     }
 
@@ -403,10 +447,10 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
         delivery
             .failed
             .into_iter()
-            .map(|entry| {
-                let arn = entry.resources.first().cloned().unwrap_or_default();
-                let error = format!("{} not published: {entry}", entry.detail_type);
-                (arn, error)
+            .map(|entry| Failure {
+                arn: entry.resources.first().cloned().unwrap_or_default(),
+                error: format!("{} not published: {entry}", entry.detail_type),
+                needs_attention: entry.needs_attention(),
             })
             .collect()
     }
@@ -425,6 +469,11 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
         {
             summary.outcome = EventOutcome::Unresolved;
         }
+        summary.needs_attention = failures
+            .iter()
+            .filter(|failure| failure.needs_attention)
+            .map(|failure| format!("{}: {}", failure.arn, failure.error))
+            .collect();
         summary
             .licenses
             .sort_by(|a, b| a.license_arn.cmp(&b.license_arn));
@@ -439,14 +488,20 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
         for detail_type in &summary.emitted {
             metrics::counter!("EventsEmitted", "EventType" => *detail_type).increment(1);
         }
-        if failures.is_empty() {
+        let line = |failure: &Failure| format!("{}: {}", failure.arn, failure.error);
+        let (attention, transient): (Vec<&Failure>, Vec<&Failure>) =
+            failures.iter().partition(|failure| failure.needs_attention);
+        if !attention.is_empty() {
+            tracing::error!(errors = ?summary.needs_attention, "errors that need a person: failing the invocation");
+            Err(LicenseEventsError::NeedsAttention {
+                failures: attention.into_iter().chain(transient).map(line).collect(),
+                summary: Box::new(summary),
+            })
+        } else if failures.is_empty() {
             Ok(summary)
         } else {
             Err(LicenseEventsError::Transient {
-                failures: failures
-                    .into_iter()
-                    .map(|(arn, error)| format!("{arn}: {error}"))
-                    .collect(),
+                failures: transient.into_iter().map(line).collect(),
             })
         }
     }

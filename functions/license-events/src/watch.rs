@@ -4,6 +4,7 @@
 
 use aws_sdk_licensemanager::types::EntitlementUsage;
 use license_automation::arn;
+use license_automation::attention::Attention;
 use license_automation::events_out::catalogue::occurrence::{self, CrossingFrom};
 use license_automation::events_out::catalogue::{
     EntitlementOverage, LicenseExpiring, LicenseStatusChanged, ProjectEvent,
@@ -81,6 +82,8 @@ pub struct LicenseChecker<'a, L, S> {
     pub warning_days: u32,
     /// The time of the check.
     pub now: OffsetDateTime,
+    /// State-table errors that need a person (the checks went on without the table).
+    pub attention: Attention,
 }
 
 /// What one license's check needs to read besides the license.
@@ -93,8 +96,17 @@ pub struct Reads {
 }
 
 impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
+    /// Logs a state-table error; notes it when it needs a person.
+    fn state_failed(&self, error: &StateError) {
+        warn_state(error);
+        if error.needs_attention() {
+            self.attention.note(error);
+        }
+    }
+
     /// Checks license `arn`: GetLicense and what `reads` asks for. A license License Manager
-    /// no longer knows is reported unresolved, not failed; only transient failures are errors.
+    /// no longer knows is reported unresolved, not failed; only transient failures and those
+    /// that need a person (AccessDenied) are errors.
     pub async fn check_arn(
         &self,
         arn: &str,
@@ -102,7 +114,7 @@ impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
     ) -> Result<(LicenseReport, Vec<PendingEvent>), LicenseManagerError> {
         let license = match self.license_manager.get_license(arn, None).await {
             Ok(license) => license,
-            Err(error) if error.kind == FailureKind::Permanent => {
+            Err(error) if error.kind == FailureKind::Permanent && !error.needs_attention() => {
                 return Ok((unresolved(arn, &error), Vec::new()));
             }
             Err(error) => return Err(error),
@@ -124,7 +136,7 @@ impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
                     return Ok((report, Vec::new()));
                 }
                 Ok(_) => {}
-                Err(error) if error.kind == FailureKind::Permanent => {}
+                Err(error) if error.kind == FailureKind::Permanent && !error.needs_attention() => {}
                 Err(error) => return Err(error),
             }
         }
@@ -133,7 +145,7 @@ impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
         if reads.usage {
             match self.license_manager.get_license_usage(arn).await {
                 Ok(read) => usage = read,
-                Err(error) if error.kind == FailureKind::Permanent => {
+                Err(error) if error.kind == FailureKind::Permanent && !error.needs_attention() => {
                     report.note = Some(error.message);
                 }
                 Err(error) => return Err(error),
@@ -142,7 +154,7 @@ impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
         if reads.tokens {
             match self.license_manager.count_tokens(arn).await {
                 Ok(count) => report.tokens = Some(count),
-                Err(error) if error.kind == FailureKind::Permanent => {
+                Err(error) if error.kind == FailureKind::Permanent && !error.needs_attention() => {
                     report.note = Some(error.message);
                 }
                 Err(error) => return Err(error),
@@ -203,7 +215,7 @@ impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
         let recorded = match self.state.get(&status_key).await {
             Ok(record) => record.map(|record| record.state),
             Err(error) => {
-                warn_state(&error);
+                self.state_failed(&error);
                 None
             }
         };
@@ -215,7 +227,7 @@ impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
                 .put_if(&status_key, recorded.as_deref(), &facts.status, None)
                 .await
             {
-                warn_state(&error);
+                self.state_failed(&error);
             }
         }
         report.previous_status.clone_from(&previous);
@@ -301,7 +313,7 @@ impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
         let (record, readable) = match self.state.get(&key).await {
             Ok(record) => (record, true),
             Err(error) => {
-                warn_state(&error);
+                self.state_failed(&error);
                 (None, false)
             }
         };
@@ -334,7 +346,7 @@ impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
             // Another invocation (or soft-limit-monitor) recorded it first and alerts.
             Ok(WriteOutcome::LostRace) => return None,
             Err(error) => {
-                warn_state(&error);
+                self.state_failed(&error);
                 None
             }
         };
@@ -365,7 +377,7 @@ impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
             Ok(Remembered::AlreadySeen) => None,
             Ok(Remembered::First) => Some(Some(Undo::Forget(key))),
             Err(error) => {
-                warn_state(&error);
+                self.state_failed(&error);
                 Some(None)
             }
         }

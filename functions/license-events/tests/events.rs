@@ -471,8 +471,14 @@ async fn an_event_that_cannot_be_published_is_sent_by_the_retry_once() {
         .handler(CUSTOMER, &[("EVENT_BUS_NAME", "no-such-bus")])
         .await;
 
+    // A missing bus needs a person: the invocation fails naming it (its retries end in the
+    // DLQ and its alarm).
     let error = invoke(&misconfigured, event.clone()).await.unwrap_err();
-    assert_eq!(error.error_type(), "TransientFailures", "{error}");
+    assert_eq!(error.error_type(), "NeedsAttention", "{error}");
+    assert!(
+        error.to_string().contains("ResourceNotFoundException"),
+        "{error}"
+    );
 
     let handler = world.handler(CUSTOMER, &[]).await;
     let retry = invoke(&handler, event.clone()).await.unwrap();

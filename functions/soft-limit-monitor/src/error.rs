@@ -22,6 +22,16 @@ pub enum SoftLimitMonitorError {
         /// One line per failure.
         failures: Vec<String>,
     },
+    /// Some failures will not heal without a person (AccessDenied, unrecognised credentials,
+    /// a missing state table or bus); the other limits were checked. Lambda's retries end in
+    /// the dead-letter queue and its alarm.
+    #[error("{} error(s) need a person: {}", summary.needs_attention.len(), failures.join("; "))]
+    NeedsAttention {
+        /// What was done before failing; `needsAttention` names the errors.
+        summary: Summary,
+        /// The errors that need a person, then any transient ones.
+        failures: Vec<String>,
+    },
 }
 
 impl SoftLimitMonitorError {
@@ -30,6 +40,7 @@ impl SoftLimitMonitorError {
         match self {
             Self::MalformedEvent(_) => "MalformedEvent",
             Self::Transient { .. } => "TransientLimitFailures",
+            Self::NeedsAttention { .. } => "NeedsAttention",
         }
     }
 }

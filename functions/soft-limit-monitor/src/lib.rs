@@ -26,6 +26,7 @@ use std::collections::HashMap;
 
 use futures_util::StreamExt as _;
 use lambda_runtime::LambdaEvent;
+use license_automation::attention::Attention;
 use license_automation::events_in::{IncomingEvent, parse_event};
 use license_automation::events_out::publisher::EventPublisher;
 use license_automation::ports::{EventSink, StateTable, aws_adapters};
@@ -76,6 +77,10 @@ pub struct Summary {
     pub enforced: usize,
     /// Limits or listings that could not be checked.
     pub failed: usize,
+    /// Errors that will not heal without a person (AccessDenied, unrecognised credentials, a
+    /// missing state table or bus); when any, the invocation fails naming them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub needs_attention: Vec<String>,
 }
 
 impl Summary {
@@ -111,18 +116,29 @@ pub struct SoftLimitMonitor<L = LicenseManager, S = StateStore, P = EventPublish
     max_concurrency: usize,
 }
 
-/// Failures of one sweep: how many, and the transient ones (which fail the invocation).
+/// Failures of one sweep: how many, the transient ones and the ones that need a person (both
+/// fail the invocation).
 #[derive(Debug, Default)]
 struct Failures {
     count: usize,
     transient: Vec<String>,
+    attention: Vec<String>,
 }
 
 impl Failures {
-    fn add(&mut self, what: &str, error: &dyn std::fmt::Display, transient: bool) {
+    fn add(
+        &mut self,
+        what: &str,
+        error: &dyn std::fmt::Display,
+        transient: bool,
+        needs_attention: bool,
+    ) {
         self.count += 1;
-        tracing::error!(decision = "failed", resource = what, error = %error, retried = transient, "limit check");
-        if transient {
+        let retried = transient || needs_attention;
+        tracing::error!(decision = "failed", resource = what, error = %error, retried, needs_attention, "limit check");
+        if needs_attention {
+            self.attention.push(format!("{what}: {error}"));
+        } else if transient {
             self.transient.push(format!("{what}: {error}"));
         }
     }
@@ -212,6 +228,7 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> SoftLimitMonitor<L, S, P> {
             dry_run: self.dry_run,
             account,
             prefetched: HashMap::new(),
+            attention: Attention::default(),
         };
         let mut summary = Summary {
             trigger: Trigger::Sweep,
@@ -270,6 +287,7 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> SoftLimitMonitor<L, S, P> {
                                 .unwrap_or_default(),
                             &error,
                             error.is_transient(),
+                            error.needs_attention(),
                         ),
                     }
                 }
@@ -278,6 +296,7 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> SoftLimitMonitor<L, S, P> {
                 "ListLicenseConfigurations",
                 &error,
                 error.kind == FailureKind::Transient,
+                error.needs_attention(),
             ),
         }
         match licenses {
@@ -300,7 +319,12 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> SoftLimitMonitor<L, S, P> {
                             summary.count(outcome);
                         }
                         Err(error) => {
-                            failures.add(&license.license_arn, &error, error.is_transient());
+                            failures.add(
+                                &license.license_arn,
+                                &error,
+                                error.is_transient(),
+                                error.needs_attention(),
+                            );
                         }
                     }
                 }
@@ -309,13 +333,24 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> SoftLimitMonitor<L, S, P> {
                 "ListLicenses/ListReceivedLicenses",
                 &error,
                 error.kind == FailureKind::Transient,
+                error.needs_attention(),
             ),
         }
         summary.examined = summary.configurations + summary.entitlements;
         summary.failed = failures.count;
+        let mut attention = checker.attention.notes();
+        attention.append(&mut failures.attention);
+        summary.needs_attention.clone_from(&attention);
         summary.record_metrics();
         tracing::info!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "invocation summary");
-        if failures.transient.is_empty() {
+        if !attention.is_empty() {
+            tracing::error!(errors = ?attention, "errors that need a person: failing the invocation");
+            attention.append(&mut failures.transient);
+            Err(SoftLimitMonitorError::NeedsAttention {
+                summary,
+                failures: attention,
+            })
+        } else if failures.transient.is_empty() {
             Ok(summary)
         } else {
             Err(SoftLimitMonitorError::Transient {

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_licensemanager::types::{Entitlement, EntitlementUsage, LicenseConfiguration};
+use license_automation::attention::Attention;
 use license_automation::events_out::catalogue::occurrence::{self, CrossingFrom};
 use license_automation::events_out::catalogue::{
     EntitlementOverage, LimitedResource, ProjectEvent, SoftLimitCrossing, SoftLimitEnforced,
@@ -47,6 +48,16 @@ pub enum LimitError {
 }
 
 impl LimitError {
+    /// Whether a person must act first (AccessDenied, unrecognised credentials, a missing
+    /// bus): the invocation fails so that its retries end in the dead-letter queue.
+    pub fn needs_attention(&self) -> bool {
+        match self {
+            Self::Call(error) => error.needs_attention(),
+            Self::Publish(error) => error.needs_attention(),
+            Self::Unusable { .. } => false,
+        }
+    }
+
     /// Whether a later attempt (Lambda's retry) may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -87,6 +98,8 @@ pub struct LimitChecker<'a, L, S, P> {
     /// State records read ahead in batches ([`prefetch`](Self::prefetch)); a key not here is
     /// read on its own.
     pub prefetched: HashMap<StateKey, Option<StateRecord>>,
+    /// State-table errors that need a person (the limits were checked without the table).
+    pub attention: Attention,
 }
 
 impl<L: LimitCalls, S: StateTable, P: EventSink> LimitChecker<'_, L, S, P> {
@@ -264,6 +277,14 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> LimitChecker<'_, L, S, P> {
         Ok(usize::from(published && plan.overage))
     }
 
+    /// Logs a state-table error; notes it when it needs a person.
+    fn state_failed(&self, error: &StateError) {
+        warn_state(error);
+        if error.needs_attention() {
+            self.attention.note(error);
+        }
+    }
+
     /// The alert-state key of `resource` (a dry run's state is kept apart, so that trying
     /// `DRY_RUN=true` does not use up the real run's crossings).
     fn key(&self, resource: String) -> StateKey {
@@ -292,7 +313,7 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> LimitChecker<'_, L, S, P> {
             .collect();
         match self.state.get_many(&keys).await {
             Ok(records) => self.prefetched = records,
-            Err(error) => warn_state(&error),
+            Err(error) => self.state_failed(&error),
         }
     }
 
@@ -312,7 +333,7 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> LimitChecker<'_, L, S, P> {
                 }
             }
             Err(error) => {
-                warn_state(&error);
+                self.state_failed(&error);
                 (Prior::Unreadable, None)
             }
         }
@@ -355,7 +376,7 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> LimitChecker<'_, L, S, P> {
             match self.state.put_if(key, expected, level.as_str(), None).await {
                 Ok(WriteOutcome::Written) => written = true,
                 Ok(WriteOutcome::LostRace) => return Ok(false),
-                Err(error) => warn_state(&error),
+                Err(error) => self.state_failed(&error),
             }
         }
         if events.is_empty() {
@@ -370,7 +391,7 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> LimitChecker<'_, L, S, P> {
                     previous: expected.map(str::to_owned),
                 };
                 if let Err(error) = undo.apply(self.state).await {
-                    warn_state(&error);
+                    self.state_failed(&error);
                 }
             }
             return Err(error.into());

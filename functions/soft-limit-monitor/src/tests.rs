@@ -12,7 +12,7 @@ use license_automation::memory::{MemoryEventSink, MemoryStateTable};
 use license_automation::state::StateKey;
 use serde_json::Value;
 
-use crate::license_manager::{LicenseEntitlements, LicenseManagerError};
+use crate::license_manager::{FailureKind, LicenseEntitlements, LicenseManagerError};
 use crate::{
     Config, LimitCalls, OPT_OUT_TAG_KEY, SoftLimitMonitor, SoftLimitMonitorError, Summary,
 };
@@ -35,6 +35,8 @@ struct Fake {
     tags: Vec<(String, String)>,
     entitlement_consumed: i64,
     hardened: Vec<String>,
+    /// UpdateLicenseConfiguration answers AccessDeniedException (an SCP forbids it).
+    harden_denied: bool,
 }
 
 impl FakeLicenseManager {
@@ -46,6 +48,7 @@ impl FakeLicenseManager {
                 tags: Vec::new(),
                 entitlement_consumed: 0,
                 hardened: Vec::new(),
+                harden_denied: false,
             }),
         }
     }
@@ -97,6 +100,17 @@ impl LimitCalls for FakeLicenseManager {
 
     async fn harden(&self, arn: &str) -> Result<(), LicenseManagerError> {
         let mut inner = self.lock();
+        if inner.harden_denied {
+            return Err(LicenseManagerError {
+                operation: "UpdateLicenseConfiguration",
+                target: arn.to_owned(),
+                code: Some("AccessDeniedException".to_owned()),
+                message: "AccessDeniedException: explicit deny in a service control policy"
+                    .to_owned(),
+                kind: FailureKind::Permanent,
+                attempts: 1,
+            });
+        }
         inner.hard = true;
         inner.hardened.push(arn.to_owned());
         Ok(())
@@ -317,4 +331,38 @@ async fn an_entitlement_overage_is_alerted_once_per_passing_of_max_count() {
             .as_deref(),
         Some("exceeded")
     );
+}
+
+#[tokio::test]
+async fn a_refused_enforcement_fails_the_invocation_naming_it() {
+    let lm = FakeLicenseManager::new(11);
+    lm.lock().harden_denied = true;
+    lm.lock().entitlement_consumed = 11;
+    let monitor = monitor(lm, &[("ENFORCEMENT", "harden")]);
+    let error = sweep(&monitor).await.unwrap_err();
+    assert_eq!(error.error_type(), "NeedsAttention");
+    let SoftLimitMonitorError::NeedsAttention { summary, .. } = &error else {
+        panic!("{error}");
+    };
+    assert_eq!(summary.failed, 1);
+    assert!(
+        summary.needs_attention[0].starts_with(CONFIGURATION)
+            && summary.needs_attention[0].contains("AccessDeniedException"),
+        "{summary:?}"
+    );
+    // The entitlement was still checked and alerted.
+    assert_eq!(monitor.publisher().detail_types(), ["Entitlement Overage"]);
+}
+
+#[tokio::test]
+async fn a_missing_state_table_fails_the_invocation_after_alerting() {
+    let monitor = monitor(FakeLicenseManager::new(9), &[]);
+    monitor.state().set_missing(true);
+    let error = sweep(&monitor).await.unwrap_err();
+    assert_eq!(error.error_type(), "NeedsAttention");
+    assert!(
+        error.to_string().contains("ResourceNotFoundException"),
+        "{error}"
+    );
+    assert_eq!(monitor.publisher().detail_types(), ["Soft Limit Warning"]);
 }

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use common::*;
 use license_manager_local::{Config as EmulatorConfig, Fault};
+use soft_limit_monitor::SoftLimitMonitorError;
 
 /// Lambda retries a failed asynchronous invocation twice, the next sweep goes on; the test
 /// allows more so that it does not depend on the luck of the draw.
@@ -113,9 +114,14 @@ async fn an_alert_that_cannot_be_published_fails_the_invocation_and_the_retry_se
     let arn = configuration(&customer, "analytics", Some(10), false).await;
     consume(&customer, &arn, 0..9).await;
     let broken = world.monitor(&[("EVENT_BUS_NAME", "no-such-bus")]).await;
+    // A missing bus needs a person: the sweep fails naming it.
     let error = invoke(&broken, sweep_event()).await.unwrap_err();
-    assert_eq!(error.error_type(), "TransientLimitFailures");
-    assert!(error.to_string().contains(&arn), "{error}");
+    assert_eq!(error.error_type(), "NeedsAttention");
+    let message = error.to_string();
+    assert!(
+        message.contains(&arn) && message.contains("ResourceNotFoundException"),
+        "{message}"
+    );
 
     let monitor = world.monitor(&[]).await;
     assert_eq!(sweep(&monitor).await.alerted, 1);
@@ -130,8 +136,18 @@ async fn without_the_state_table_alerts_repeat_rather_than_go_silent() {
     let arn = configuration(&customer, "analytics", Some(10), false).await;
     consume(&customer, &arn, 0..9).await;
     let monitor = world.monitor(&[("STATE_TABLE", "no-such-table")]).await;
-    assert_eq!(sweep(&monitor).await.alerted, 1);
-    assert_eq!(sweep(&monitor).await.alerted, 1);
+    // Each sweep alerts, then fails naming the missing table (the DLQ's alarm calls a person).
+    for _ in 0..2 {
+        let error = invoke(&monitor, sweep_event()).await.unwrap_err();
+        let SoftLimitMonitorError::NeedsAttention { summary, .. } = &error else {
+            panic!("{error}");
+        };
+        assert_eq!(summary.alerted, 1);
+        assert!(
+            summary.needs_attention[0].contains("no-such-table"),
+            "{summary:?}"
+        );
+    }
     settle().await;
     assert_eq!(
         types(&world.emitted().await),

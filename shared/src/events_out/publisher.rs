@@ -8,7 +8,7 @@
 //! zero times.
 
 use aws_sdk_eventbridge::Client;
-use aws_sdk_eventbridge::error::DisplayErrorContext;
+use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
@@ -30,7 +30,9 @@ pub struct FailedEntry {
     pub detail_type: &'static str,
     /// The ARNs the event was about.
     pub resources: Vec<String>,
-    /// EventBridge's error code (or `TooLarge` / `CallFailed` from this publisher).
+    /// EventBridge's error code: an entry's, or the whole call's when it failed and
+    /// EventBridge answered (e.g. `ResourceNotFoundException` for a missing bus), else
+    /// `TooLarge` / `CallFailed` from this publisher.
     pub error_code: String,
     /// EventBridge's message.
     pub error_message: String,
@@ -59,6 +61,21 @@ pub struct PublishError {
     pub total: usize,
     /// The entries that failed, with the reason.
     pub failed: Vec<FailedEntry>,
+}
+
+impl FailedEntry {
+    /// Whether a person must act before this event can be published: access refused, or the
+    /// bus does not exist ([`crate::attention`]).
+    pub fn needs_attention(&self) -> bool {
+        crate::attention::needs_attention_on_own_resource(&self.error_code)
+    }
+}
+
+impl PublishError {
+    /// Whether any event failed for a reason that needs a person ([`FailedEntry::needs_attention`]).
+    pub fn needs_attention(&self) -> bool {
+        self.failed.iter().any(FailedEntry::needs_attention)
+    }
 }
 
 fn list(failed: &[FailedEntry]) -> String {
@@ -171,9 +188,14 @@ impl EventPublisher {
                 Err(error) => {
                     // The SDK has already retried throttling and transient faults of the call.
                     let message = DisplayErrorContext(&error).to_string();
-                    failed.extend(pending.iter().map(|(index, ..)| {
-                        failure(batch[*index].0, "CallFailed", message.clone())
-                    }));
+                    // EventBridge's own code when it answered (e.g. a missing bus), so that
+                    // what needs a person is recognised ([`FailedEntry::needs_attention`]).
+                    let code = error.code().unwrap_or("CallFailed").to_owned();
+                    failed.extend(
+                        pending
+                            .iter()
+                            .map(|(index, ..)| failure(batch[*index].0, &code, message.clone())),
+                    );
                     return failed;
                 }
             };
