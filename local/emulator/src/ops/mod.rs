@@ -48,6 +48,11 @@ pub const OPERATIONS: &[Operation] = &[
         false,
     ),
     op("ListReceivedGrants", grants::list_received_grants, false),
+    op(
+        "ListReceivedGrantsForOrganization",
+        crate::organization::list_received_grants_for_organization,
+        false,
+    ),
     op("AcceptGrant", grants::accept_grant, true),
     op("RejectGrant", grants::reject_grant, true),
     op("CheckoutLicense", checkout::checkout_license, true),
