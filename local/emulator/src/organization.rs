@@ -1,15 +1,9 @@
 //! AWS Organizations as License Manager sees it: the organization the emulator knows
-//! (`--organization FILE`), the accounts an organization's or an OU's ARN reaches, and the
-//! operations that depend on it (grants to an organization or OU, and
-//! ListReceivedGrantsForOrganization). The sources for each behaviour are in the coverage
-//! document ([`crate::coverage`]).
+//! (`--organization FILE`) and the accounts an organization's or an OU's ARN reaches. The
+//! operations that depend on it are in `ops::organizations`; the sources for each behaviour
+//! are in the coverage document ([`COVERAGE_SECTION`]).
 
-use crate::dispatch::{Ctx, Field, Filter, apply_filters, one, page, parse, seq_key, to_value};
-use crate::protocol::ApiError;
-use crate::shapes::Grant;
-use crate::state::GrantRecord;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -187,43 +181,39 @@ impl Organization {
 /// distribution shows is the emulator's choice). Nobody accepts it; its members accept theirs.
 pub const DISTRIBUTED_STATUS: &str = "WORKFLOW_COMPLETED";
 
-/// Whether `principal` is an AWS Organizations ARN (an organization or an OU).
-pub fn is_organizations_arn(principal: &str) -> bool {
-    principal.starts_with("arn:aws:organizations::")
+/// The accounts a grant by `granter` to `principal` (an organization or OU ARN) reaches: the
+/// accounts of `organization` that the ARN names, less the granter itself; an error naming
+/// the principal when it is not this organization or one of its OUs.
+pub fn grantees(
+    organization: Option<&Organization>,
+    principal: &str,
+    granter: &str,
+) -> Result<Vec<String>, String> {
+    organization
+        .and_then(|o| o.accounts_reached(principal))
+        .map(|accounts| accounts.into_iter().filter(|a| a != granter).collect())
+        .ok_or_else(|| {
+            format!(
+                "Principal '{principal}' is neither this emulator's organization nor one of its \
+                 OUs (start license-manager-local with --organization FILE)"
+            )
+        })
 }
 
-/// The accounts a grant to `principal` (an organization or OU ARN) reaches, for a grant made
-/// by `ctx.account`: the accounts of the emulator's organization that the ARN names, less
-/// the granter itself.
-pub fn grantees(ctx: &Ctx<'_>, principal: &str) -> Result<Vec<String>, ApiError> {
-    let unknown = || {
-        ApiError::invalid(format!(
-            "Principal '{principal}' is neither this emulator's organization nor one of its \
-             OUs (start license-manager-local with --organization FILE)"
-        ))
-    };
-    let organization = ctx.organization.ok_or_else(unknown)?;
-    let accounts = organization
-        .accounts_reached(principal)
-        .ok_or_else(unknown)?;
-    Ok(accounts.into_iter().filter(|a| a != ctx.account).collect())
-}
-
-/// The status a member's grant starts in. AWS accepts grants "that come from the management
-/// account of your organization" automatically once the organization is linked in License
-/// Manager's settings (UpdateServiceSettings `OrganizationConfiguration.EnableIntegration`);
-/// an accepted grant that is not yet activated is DISABLED. Any other grant waits in
-/// PENDING_ACCEPT for its grantee.
-pub fn initial_status(ctx: &Ctx<'_>) -> &'static str {
-    let from_management = ctx
-        .organization
-        .is_some_and(|o| o.management_account == ctx.account);
-    let integration = ctx
-        .state
-        .settings
-        .get(ctx.account)
+/// The status a member's grant from `granter` starts in. AWS accepts grants "that come from
+/// the management account of your organization" automatically once the organization is
+/// linked in License Manager's settings (the granter's UpdateServiceSettings
+/// `OrganizationConfiguration.EnableIntegration`, `settings`); an accepted grant that is not
+/// yet activated is DISABLED. Any other grant waits in PENDING_ACCEPT for its grantee.
+pub fn initial_status(
+    organization: Option<&Organization>,
+    granter: &str,
+    settings: Option<&serde_json::Value>,
+) -> &'static str {
+    let from_management = organization.is_some_and(|o| o.management_account == granter);
+    let integration = settings
         .and_then(|s| s.pointer("/OrganizationConfiguration/EnableIntegration"))
-        .and_then(Value::as_bool)
+        .and_then(serde_json::Value::as_bool)
         .unwrap_or(false);
     if from_management && integration {
         "DISABLED"
@@ -232,68 +222,9 @@ pub fn initial_status(ctx: &Ctx<'_>) -> &'static str {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ListForOrganizationRequest {
-    license_arn: String,
-    #[serde(default)]
-    filters: Vec<Filter>,
-    max_results: Option<i64>,
-    next_token: Option<String>,
-}
-
-/// ListReceivedGrantsForOrganization: the grants of `LicenseArn` received by the accounts of
-/// the organization, for its management account (filters `ParentArn`, `GranteePrincipalArn`).
-pub fn list_received_grants_for_organization(
-    ctx: &mut Ctx<'_>,
-    input: Value,
-) -> Result<Value, ApiError> {
-    let req: ListForOrganizationRequest = parse(input)?;
-    let Some(organization) = ctx.organization else {
-        return Err(ApiError::access_denied(format!(
-            "Account {} is not in an organization (start license-manager-local with \
-             --organization FILE)",
-            ctx.account
-        )));
-    };
-    if organization.management_account != ctx.account {
-        return Err(ApiError::access_denied(format!(
-            "Only the organization's management account {} may list the grants its accounts \
-             received",
-            organization.management_account
-        )));
-    }
-    let mut records: Vec<&GrantRecord> = ctx
-        .state
-        .grants
-        .values()
-        .filter(|r| organization.contains(&r.grantee))
-        .collect();
-    records.sort_by_key(|r| r.seq);
-    let rows: Vec<(u64, Grant)> = records
-        .into_iter()
-        .filter_map(|r| Some((r.seq, r.current()?.clone())))
-        .filter(|(_, g)| g.license_arn == req.license_arn)
-        .collect();
-    let fields: &[Field<(u64, Grant)>] = &[
-        ("ParentArn", |(_, g)| one(&g.parent_arn)),
-        (
-            "GranteePrincipalArn",
-            |(_, g)| one(&g.grantee_principal_arn),
-        ),
-    ];
-    let rows = apply_filters(rows, &req.filters, fields)?;
-    let items = rows
-        .iter()
-        .map(|(seq, g)| Ok((seq_key(*seq), to_value(g)?)))
-        .collect::<Result<_, ApiError>>()?;
-    page(
-        ctx,
-        items,
-        "Grants",
-        req.max_results,
-        req.next_token.as_deref(),
-    )
+/// Whether `principal` is an AWS Organizations ARN (an organization or an OU).
+pub fn is_organizations_arn(principal: &str) -> bool {
+    principal.starts_with("arn:aws:organizations::")
 }
 
 #[cfg(test)]

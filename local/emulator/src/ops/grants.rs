@@ -51,7 +51,10 @@ pub fn create_grant(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> 
         let principal = req.principals.first().cloned().unwrap_or_default();
         // An organization's or an OU's ARN: one grant per member account, under this one.
         let members = if organization::is_organizations_arn(&principal) {
-            Some(organization::grantees(ctx, &principal)?)
+            Some(
+                organization::grantees(ctx.organization, &principal, ctx.account)
+                    .map_err(ApiError::invalid)?,
+            )
         } else {
             None
         };
@@ -92,7 +95,11 @@ pub fn create_grant(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> 
         if let Some(tags) = req.tags {
             ctx.state.tags.insert(arn.clone(), tags);
         }
-        let status = organization::initial_status(ctx);
+        let status = organization::initial_status(
+            ctx.organization,
+            ctx.account,
+            ctx.state.settings.get(ctx.account),
+        );
         for member in members.unwrap_or_default() {
             let child = Grant {
                 parent_arn: arn.clone(),
@@ -396,15 +403,16 @@ struct ListGrantsRequest {
 }
 
 /// A grant with what filters need to know about its license.
-struct Row {
+pub(super) struct Row {
     seq: u64,
-    grant: Grant,
+    pub(super) grant: Grant,
     granter: String,
     sku: String,
     issuer: String,
 }
 
-fn list(
+/// A page of the current versions of the grants `keep` selects, filtered by `fields`.
+pub(super) fn list(
     ctx: &Ctx<'_>,
     input: Value,
     keep: impl Fn(&GrantRecord) -> bool,

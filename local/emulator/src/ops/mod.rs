@@ -6,6 +6,7 @@ mod checkout;
 mod configurations;
 mod grants;
 mod licenses;
+mod organizations;
 mod settings;
 mod tags;
 mod tokens;
@@ -50,7 +51,7 @@ pub const OPERATIONS: &[Operation] = &[
     op("ListReceivedGrants", grants::list_received_grants, false),
     op(
         "ListReceivedGrantsForOrganization",
-        crate::organization::list_received_grants_for_organization,
+        organizations::list_received_grants_for_organization,
         false,
     ),
     op("AcceptGrant", grants::accept_grant, true),
