@@ -1,0 +1,227 @@
+//! The organization, locally: the ISV grants a license to an organization of five member
+//! accounts (the emulator's `--organization`); in each member account the real grant-acceptor
+//! bootstrap, with that account's identity, activates the member's own grant, and each
+//! member stack's forward rule (template.yaml's `CentralForwardRule`, as `CentralEventBusArn`
+//! makes it) brings the member's `Grant Accepted` to the central bus, naming the member.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use aws_sdk_eventbridge::types::Target;
+use aws_sdk_licensemanager::types::GrantStatus;
+use integration_tests::bootstrap;
+use lambda_host::{Function, FunctionConfig};
+use license_manager_local::organization::Organization;
+use license_manager_local::{Config, Emulator};
+use local_test_kit::bus;
+use local_test_kit::clients::{Account, ISV_ACCOUNT, REGION, sdk_config};
+use local_test_kit::licenses::{grant_to, issue_license, key_fingerprint};
+use local_test_kit::moto::{MotoServer, default_moto_server};
+use local_test_kit::resources::{
+    EVENT_BUS, EVENT_SOURCE, STATE_TABLE, bus_with_queue, create_bus, create_state_table,
+};
+use serde_json::{Value, json};
+
+/// The management account, where the central stack lives.
+const MANAGEMENT: &str = "123456789012";
+const MEMBERS: [&str; 5] = [
+    "210000000001",
+    "210000000002",
+    "210000000003",
+    "210000000004",
+    "210000000005",
+];
+const CENTRAL_BUS: &str = "license-automation-central";
+
+fn organization() -> Organization {
+    Organization {
+        id: "o-localorg0001".into(),
+        management_account: MANAGEMENT.into(),
+        accounts: MEMBERS.iter().map(|m| (*m).to_owned()).collect(),
+        organizational_units: Default::default(),
+    }
+}
+
+/// EventBridge, DynamoDB and SQS clients of `account` on moto.
+async fn moto_clients(
+    account: &str,
+    moto: &str,
+) -> (
+    aws_sdk_eventbridge::Client,
+    aws_sdk_dynamodb::Client,
+    aws_sdk_sqs::Client,
+) {
+    let config = sdk_config(account).await;
+    (
+        aws_sdk_eventbridge::Client::from_conf(
+            aws_sdk_eventbridge::config::Builder::from(&config)
+                .endpoint_url(moto)
+                .build(),
+        ),
+        aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&config)
+                .endpoint_url(moto)
+                .build(),
+        ),
+        aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&config)
+                .endpoint_url(moto)
+                .build(),
+        ),
+    )
+}
+
+/// What the member stack creates in `member` on moto: the bus, the state table, and the rule
+/// that forwards every project event to `central_bus_arn` with a role.
+async fn member_stack(member: &str, moto: &str, central_bus_arn: &str) {
+    let (events, dynamodb, _) = moto_clients(member, moto).await;
+    create_bus(&events).await.unwrap();
+    create_state_table(&dynamodb, STATE_TABLE).await.unwrap();
+    events
+        .put_rule()
+        .name("central-forward")
+        .event_bus_name(EVENT_BUS)
+        .event_pattern(json!({"source": [EVENT_SOURCE]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule("central-forward")
+        .event_bus_name(EVENT_BUS)
+        .targets(
+            Target::builder()
+                .id("central-bus")
+                .arn(central_bus_arn)
+                .role_arn(format!("arn:aws:iam::{member}:role/central-forward"))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// grant-acceptor in `member`, trusting the ISV's Acme licenses.
+fn grant_acceptor(member: &str, moto: &str, license_manager: &str) -> Function {
+    let mut config = FunctionConfig::new(
+        format!("grant-acceptor-{member}"),
+        bootstrap("grant-acceptor"),
+    );
+    config.account = member.to_owned();
+    config.timeout = Duration::from_secs(30);
+    let trust = json!({
+        "trusted": [{"keyFingerprint": key_fingerprint(ISV_ACCOUNT, "Acme")}],
+        "untrusted": "ignore",
+        "activate": true
+    });
+    for (name, value) in [
+        ("AWS_ENDPOINT_URL", moto.to_owned()),
+        (
+            "AWS_ENDPOINT_URL_LICENSE_MANAGER",
+            license_manager.to_owned(),
+        ),
+        ("EVENT_BUS_NAME", EVENT_BUS.to_owned()),
+        ("EVENT_SOURCE", EVENT_SOURCE.to_owned()),
+        ("STATE_TABLE", STATE_TABLE.to_owned()),
+        ("TRUST_POLICY", trust.to_string()),
+    ] {
+        config.environment.insert(name.to_owned(), value);
+    }
+    Function::new(config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_grant_is_activated_in_every_member_and_reported_centrally() {
+    let work = std::env::temp_dir().join(format!("org-test-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap();
+    let moto = MotoServer::start(&default_moto_server(), &work.join("moto.log"))
+        .await
+        .unwrap();
+    let emulator = Emulator::start(
+        Config {
+            organization: Some(organization()),
+            ..Config::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let moto_url = moto.url();
+    let license_manager = emulator.endpoint_url();
+
+    // The central stack: its bus, and a queue receiving everything that reaches it.
+    let (central_events, _, central_sqs) = moto_clients(MANAGEMENT, &moto_url).await;
+    let central_queue = bus_with_queue(
+        &central_events,
+        &central_sqs,
+        CENTRAL_BUS,
+        EVENT_SOURCE,
+        "central-events",
+    )
+    .await
+    .unwrap();
+    let central_bus_arn = format!("arn:aws:events:{REGION}:{MANAGEMENT}:event-bus/{CENTRAL_BUS}");
+    // moto gives every access key that is not an AWS-style key one account (its default,
+    // here the management account's): the member stacks' bus and state table on moto are one,
+    // while License Manager (the emulator) keeps every member account apart.
+    member_stack(MANAGEMENT, &moto_url, &central_bus_arn).await;
+
+    // The ISV grants to the organization: each member receives a grant of its own.
+    let isv = Account::connect(ISV_ACCOUNT, &license_manager).await;
+    let license = issue_license(&isv, "Acme", "acme-analytics", MANAGEMENT)
+        .await
+        .unwrap();
+    grant_to(&isv, &license, &organization().arn())
+        .await
+        .unwrap();
+
+    let sweep: Value =
+        serde_json::from_str(include_str!("../../events/grant-acceptor/scheduled.json")).unwrap();
+    for member in MEMBERS {
+        let function = grant_acceptor(member, &moto_url, &license_manager);
+        let invocation = function.invoke(sweep.clone()).await;
+        let summary = invocation.result.expect("grant-acceptor succeeded");
+        assert_eq!(summary["accepted"], json!(1), "{member}: {summary}");
+        assert_eq!(summary["activated"], json!(1), "{member}: {summary}");
+        function.recycle().await;
+
+        let account = Account::connect(member, &license_manager).await;
+        let grants = account
+            .license_manager
+            .list_received_grants()
+            .send()
+            .await
+            .unwrap()
+            .grants
+            .unwrap();
+        assert_eq!(grants.len(), 1, "{member}");
+        assert_eq!(grants[0].grant_status(), &GrantStatus::Active, "{member}");
+    }
+
+    // Every member's Grant Accepted reached the central bus, naming its account.
+    let mut accounts = BTreeSet::new();
+    for _ in 0..20 {
+        for event in bus::drain(&central_sqs, &central_queue).await.unwrap() {
+            if event["detail-type"] == json!("Grant Accepted") {
+                accounts.insert(event["detail"]["account"].as_str().unwrap().to_owned());
+            }
+        }
+        if accounts.len() == MEMBERS.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        accounts,
+        MEMBERS
+            .iter()
+            .map(|m| (*m).to_owned())
+            .collect::<BTreeSet<_>>()
+    );
+
+    emulator.shutdown().await;
+    moto.stop().await;
+    let _ = std::fs::remove_dir_all(&work);
+}
