@@ -25,20 +25,23 @@ use serde_json::{Value, json};
 
 /// The management account, where the central stack lives.
 const MANAGEMENT: &str = "123456789012";
-const MEMBERS: [&str; 5] = [
-    "210000000001",
-    "210000000002",
-    "210000000003",
-    "210000000004",
-    "210000000005",
-];
 const CENTRAL_BUS: &str = "license-automation-central";
 
-fn organization() -> Organization {
+/// The member accounts: five, or `ORG_MEMBERS` (e.g. 20 to time a larger organization with
+/// `--nocapture`).
+fn members() -> Vec<String> {
+    let count = std::env::var("ORG_MEMBERS")
+        .ok()
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(5);
+    (1..=count).map(|i| format!("21{i:010}")).collect()
+}
+
+fn organization(members: &[String]) -> Organization {
     Organization {
         id: "o-localorg0001".into(),
         management_account: MANAGEMENT.into(),
-        accounts: MEMBERS.iter().map(|m| (*m).to_owned()).collect(),
+        accounts: members.to_vec(),
         organizational_units: Default::default(),
     }
 }
@@ -134,6 +137,8 @@ fn grant_acceptor(member: &str, moto: &str, license_manager: &str) -> Function {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_organization_grant_is_activated_in_every_member_and_reported_centrally() {
+    let started = std::time::Instant::now();
+    let members = members();
     let work = std::env::temp_dir().join(format!("org-test-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
     let moto = MotoServer::start(&default_moto_server(), &work.join("moto.log"))
@@ -141,7 +146,7 @@ async fn an_organization_grant_is_activated_in_every_member_and_reported_central
         .unwrap();
     let emulator = Emulator::start(
         Config {
-            organization: Some(organization()),
+            organization: Some(organization(&members)),
             ..Config::default()
         },
         "127.0.0.1:0".parse().unwrap(),
@@ -173,21 +178,24 @@ async fn an_organization_grant_is_activated_in_every_member_and_reported_central
     let license = issue_license(&isv, "Acme", "acme-analytics", MANAGEMENT)
         .await
         .unwrap();
-    grant_to(&isv, &license, &organization().arn())
+    grant_to(&isv, &license, &organization(&members).arn())
         .await
         .unwrap();
+    let ready = started.elapsed();
 
     let sweep: Value =
         serde_json::from_str(include_str!("../../events/grant-acceptor/scheduled.json")).unwrap();
-    for member in MEMBERS {
+    let mut peak_rss_kib = 0;
+    for member in &members {
         let function = grant_acceptor(member, &moto_url, &license_manager);
         let invocation = function.invoke(sweep.clone()).await;
+        peak_rss_kib = peak_rss_kib.max(invocation.max_rss_kib.unwrap_or(0));
         let summary = invocation.result.expect("grant-acceptor succeeded");
         assert_eq!(summary["accepted"], json!(1), "{member}: {summary}");
         assert_eq!(summary["activated"], json!(1), "{member}: {summary}");
         function.recycle().await;
 
-        let account = Account::connect(member, &license_manager).await;
+        let account = Account::connect(member.clone().leak(), &license_manager).await;
         let grants = account
             .license_manager
             .list_received_grants()
@@ -208,17 +216,19 @@ async fn an_organization_grant_is_activated_in_every_member_and_reported_central
                 accounts.insert(event["detail"]["account"].as_str().unwrap().to_owned());
             }
         }
-        if accounts.len() == MEMBERS.len() {
+        if accounts.len() == members.len() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert_eq!(
-        accounts,
-        MEMBERS
-            .iter()
-            .map(|m| (*m).to_owned())
-            .collect::<BTreeSet<_>>()
+    assert_eq!(accounts, members.iter().cloned().collect::<BTreeSet<_>>());
+    println!(
+        "{} member accounts: ready (moto, emulator, stacks, grant) in {:.2} s, every grant \
+         activated and reported centrally after {:.2} s; peak grant-acceptor RSS {} KiB",
+        members.len(),
+        ready.as_secs_f64(),
+        started.elapsed().as_secs_f64(),
+        peak_rss_kib
     );
 
     emulator.shutdown().await;
