@@ -2,14 +2,15 @@
 //! accounts (the emulator's `--organization`); in each member account the real grant-acceptor
 //! bootstrap, with that account's identity, activates the member's own grant, and each
 //! member stack's forward rule (template.yaml's `CentralForwardRule`, as `CentralEventBusArn`
-//! makes it) brings the member's `Grant Accepted` to the central bus, naming the member.
+//! makes it) brings the member's `Grant Accepted` to the central bus, naming the member; one
+//! member's soft-limit warning reaches the central bus.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use aws_sdk_eventbridge::types::Target;
-use aws_sdk_licensemanager::types::GrantStatus;
+use aws_sdk_licensemanager::types::{GrantStatus, LicenseCountingType, LicenseSpecification};
 use integration_tests::bootstrap;
 use lambda_host::{Function, FunctionConfig};
 use license_manager_local::organization::Organization;
@@ -106,12 +107,9 @@ async fn member_stack(member: &str, moto: &str, central_bus_arn: &str) {
         .unwrap();
 }
 
-/// grant-acceptor in `member`, trusting the ISV's Acme licenses.
-fn grant_acceptor(member: &str, moto: &str, license_manager: &str) -> Function {
-    let mut config = FunctionConfig::new(
-        format!("grant-acceptor-{member}"),
-        bootstrap("grant-acceptor"),
-    );
+/// Function `name` (its real bootstrap) in `member`, trusting the ISV's Acme licenses.
+fn function(name: &str, member: &str, moto: &str, license_manager: &str) -> Function {
+    let mut config = FunctionConfig::new(format!("{name}-{member}"), bootstrap(name));
     config.account = member.to_owned();
     config.timeout = Duration::from_secs(30);
     let trust = json!({
@@ -187,7 +185,7 @@ async fn an_organization_grant_is_activated_in_every_member_and_reported_central
         serde_json::from_str(include_str!("../../events/grant-acceptor/scheduled.json")).unwrap();
     let mut peak_rss_kib = 0;
     for member in &members {
-        let function = grant_acceptor(member, &moto_url, &license_manager);
+        let function = function("grant-acceptor", member, &moto_url, &license_manager);
         let invocation = function.invoke(sweep.clone()).await;
         peak_rss_kib = peak_rss_kib.max(invocation.max_rss_kib.unwrap_or(0));
         let summary = invocation.result.expect("grant-acceptor succeeded");
@@ -230,6 +228,65 @@ async fn an_organization_grant_is_activated_in_every_member_and_reported_central
         started.elapsed().as_secs_f64(),
         peak_rss_kib
     );
+
+    // One member's configuration crosses its soft limit: its soft-limit-monitor's warning
+    // reaches the central bus. (The central alert rule's topic is not run: moto's EventBridge
+    // does not deliver to SNS targets.)
+    let member: &'static str = members[0].clone().leak();
+    let account = Account::connect(member, &license_manager).await;
+    let configuration = account
+        .license_manager
+        .create_license_configuration()
+        .name("instances")
+        .license_counting_type(LicenseCountingType::Instance)
+        .license_count(10)
+        .license_count_hard_limit(false)
+        .send()
+        .await
+        .unwrap()
+        .license_configuration_arn
+        .unwrap();
+    for n in 1..=9 {
+        account
+            .license_manager
+            .update_license_specifications_for_resource()
+            .resource_arn(format!("arn:aws:ec2:{REGION}:{member}:instance/i-{n:017x}"))
+            .add_license_specifications(
+                LicenseSpecification::builder()
+                    .license_configuration_arn(&configuration)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let monitor = function("soft-limit-monitor", member, &moto_url, &license_manager);
+    let scheduled: Value = serde_json::from_str(include_str!(
+        "../../events/soft-limit-monitor/scheduled.json"
+    ))
+    .unwrap();
+    let summary = monitor
+        .invoke(scheduled)
+        .await
+        .result
+        .expect("soft-limit-monitor succeeded");
+    assert_eq!(summary["alerted"], json!(1), "{summary}");
+    monitor.recycle().await;
+    let mut warning = None;
+    for _ in 0..20 {
+        for event in bus::drain(&central_sqs, &central_queue).await.unwrap() {
+            if event["detail-type"] == json!("Soft Limit Warning") {
+                warning = Some(event);
+            }
+        }
+        if warning.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let warning = warning.expect("the warning reached the central bus");
+    assert_eq!(warning["detail"]["resourceArn"], json!(configuration));
 
     emulator.shutdown().await;
     moto.stop().await;
