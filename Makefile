@@ -36,7 +36,7 @@ test-rust: venv-dev venv-fuzz ## all Rust tests (unit, emulator through the real
 test-fuzz: ## schemathesis against checkout-proxy behind the local HTTP API (about a minute)
 	scripts/fuzz-checkout-api.sh
 
-test-deploy-org: venv-dev ## scripts/deploy-org.py against moto (Organizations, StackSets, EventBridge, S3) and deploy-check's checks, about 30 s
+test-deploy-org: venv ## scripts/deploy-org.py against moto (Organizations, StackSets, EventBridge, S3) and deploy-check's checks, about 30 s
 	.venv/bin/python -m pytest -q -p no:cacheprovider scripts/tests
 
 lint: fmt clippy cycles validate ## formatting, clippy, import circles and the template lint
