@@ -8,7 +8,7 @@ SHELL := bash
 # Function packages are the directories under functions/ (README, Layout).
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: help test test-rust test-fuzz lint fmt clippy cycles validate build deploy venv venv-dev venv-fuzz coverage-doc
+.PHONY: help test test-rust test-fuzz lint fmt clippy cycles validate build deploy venv venv-dev venv-fuzz coverage-doc deploy-check deploy-org test-deploy-org
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -24,7 +24,7 @@ venv-dev: ## create or refresh .venv only (moto, boto3, pytest, cargo-lambda)
 venv-fuzz: ## create or refresh .venv-schemathesis only (schemathesis, openapi-spec-validator)
 	scripts/venv.sh fuzz
 
-test: venv cycles test-rust test-boto3 test-fuzz validate ## everything CI tests: import circles, Rust, boto3, the checkout API fuzz and the template lint
+test: venv cycles test-rust test-boto3 test-fuzz test-deploy-org validate ## everything CI tests: import circles, Rust, boto3, the checkout API fuzz, deploy-org on moto and the template lint
 
 test-rust: venv-dev venv-fuzz ## all Rust tests (unit, emulator through the real SDK, moto-backed adapters)
 	# The end-to-end tests run every package's binary (bootstraps, license-client); `cargo test`
@@ -35,6 +35,9 @@ test-rust: venv-dev venv-fuzz ## all Rust tests (unit, emulator through the real
 
 test-fuzz: ## schemathesis against checkout-proxy behind the local HTTP API (about a minute)
 	scripts/fuzz-checkout-api.sh
+
+test-deploy-org: venv ## scripts/deploy-org.py against moto (Organizations, StackSets, EventBridge, S3) and deploy-check's checks, about 30 s
+	.venv/bin/python -m pytest -q -p no:cacheprovider scripts/tests
 
 lint: fmt clippy cycles validate ## formatting, clippy, import circles and the template lint
 
@@ -60,3 +63,9 @@ build: venv ## build the Lambda functions for deployment (cargo lambda build --r
 deploy: venv ## sam build && sam deploy --guided into the account of your AWS credentials
 	PATH="$(CURDIR)/.venv/bin:$$PATH" .venv-sam/bin/sam build
 	PATH="$(CURDIR)/.venv/bin:$$PATH" .venv-sam/bin/sam deploy --guided
+
+deploy-check: venv ## prove the deploy path offline: sam build (x86_64, arm64), sam package to S3 on moto, checks of the zips and the transformed template
+	.venv/bin/python scripts/deploy-check.py
+
+deploy-org: venv ## deploy to an organization (central stack + StackSet): make deploy-org ARGS="--organizational-unit ou-... --region ... --s3-bucket ..."; without ARGS, its --help
+	.venv/bin/python scripts/deploy-org.py $(or $(ARGS),--help)

@@ -11,6 +11,8 @@
 #      .venv-checkov's aws-sam-translator)          Globals
 #   5. checkov (.venv-checkov)                    - IaC security checks; a skipped check needs
 #                                                   a justification in the resource's Metadata
+#   6. central.yaml (the organization's central   - cfn-lint newest and checkov (only when the
+#      stack) as well                               default template is linted)
 # Both cfn-lints also show informational findings (-c I) but only warnings and errors fail.
 # Everything runs offline: SAM CLI gets dummy credentials and an unreachable AWS endpoint, so
 # it can never reach a real account (it needs none for these checks).
@@ -144,6 +146,14 @@ run "checkov skips justified" unjustified_skips
 # and none needed: the checks ship with the package).
 run "checkov" .venv-checkov/bin/checkov --file "$template" --framework cloudformation --compact --quiet \
   --skip-download
+
+# The organization's central stack (central.yaml, README.md "Deploy to an organization"):
+# plain CloudFormation, linted with the default template by the newest cfn-lint and checkov.
+if [[ $template == template.yaml ]]; then
+  run "cfn-lint newest, central.yaml" .venv/bin/cfn-lint "${cfn_lint_args[@]}" -- central.yaml
+  run "checkov, central.yaml" .venv-checkov/bin/checkov --file central.yaml \
+    --framework cloudformation --compact --quiet --skip-download
+fi
 
 echo
 if ((${#failed[@]})); then

@@ -56,11 +56,15 @@ def main(argv):
         print(f"sam-translate: cannot read {source}: {error}", file=sys.stderr)
         return 2
     # `sam package` uploads each function's local CodeUri and writes its S3 location there;
-    # the translator accepts only the latter, so a placeholder stands in for the upload.
+    # the translator accepts only the latter, so a placeholder stands in for a local path (a
+    # packaged template's s3:// locations are kept).
     for logical_id, resource in template.get("Resources", {}).items():
         properties = resource.get("Properties") or {}
-        if resource.get("Type") == "AWS::Serverless::Function" and isinstance(
-            properties.get("CodeUri"), str
+        code_uri = properties.get("CodeUri")
+        if (
+            resource.get("Type") == "AWS::Serverless::Function"
+            and isinstance(code_uri, str)
+            and not code_uri.startswith("s3://")
         ):
             properties["CodeUri"] = f"s3://sam-package-placeholder/{logical_id}.zip"
     # The translator builds ARNs with the session's partition: a region is all it needs. An

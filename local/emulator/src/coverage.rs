@@ -94,8 +94,9 @@ const NOTES: &str = "\
   a change becomes visible only once saved, so a failed save answers
   `ServerInternalException` and changes nothing. It is reloaded on start; a corrupt file is
   refused and left untouched.
-- Not emulated: redistributing a received license by its grantee (CreateGrant with
-  `ParentArn` / AllowedOperations `CreateGrant`): only the issuer may call CreateGrant.
+- CreateGrant: the issuer, or a grantee holding an ACTIVE grant of the license that allows
+  `CreateGrant` (redistribution, e.g. by an organization's management account), may call it.
+  Grants to an organization or an OU: see Organizations.
 ";
 
 /// The coverage document: every operation of the model, implemented or not, with totals.
@@ -133,6 +134,8 @@ pub fn coverage_markdown() -> String {
         names.len()
     ));
     out.push_str(NOTES);
+    out.push('\n');
+    out.push_str(crate::organization::COVERAGE_SECTION);
     out.push_str(&other_services_section());
     out.push_str(&events_section());
     out

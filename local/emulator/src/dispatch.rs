@@ -36,6 +36,8 @@ pub struct Ctx<'a> {
     pub cached: Option<String>,
     /// License Manager events the call causes, published once its change is committed.
     pub events: Vec<events::PendingEvent>,
+    /// The organization the emulator knows (`--organization`), if any.
+    pub organization: Option<&'a crate::organization::Organization>,
 }
 
 impl Ctx<'_> {
@@ -469,6 +471,7 @@ mod tests {
             request_hash: "h".into(),
             cached: None,
             events: Vec::new(),
+            organization: None,
         };
         let first = page(&list, items(0), "Items", Some(2), None).expect("page");
         assert_eq!(first["Items"], json!([0, 1]));
@@ -489,6 +492,7 @@ mod tests {
             request_hash: "h".into(),
             cached: None,
             events: Vec::new(),
+            organization: None,
         };
         assert!(page(&other, items(0), "Items", None, Some(&token)).is_err());
     }

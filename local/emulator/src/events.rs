@@ -136,7 +136,13 @@ pub fn grant_change(state: &State, arn: &str, action: &str, now: i64) -> Option<
             "status": grant.grant_status,
             "version": grant.version,
         }),
-        accounts: [rec.grantee.clone(), rec.granter.clone()].into(),
+        // A grant to an organization or OU has no account as grantee: its members' own
+        // grants tell them.
+        accounts: [&rec.grantee, &rec.granter]
+            .into_iter()
+            .filter(|a| is_account_id(a))
+            .cloned()
+            .collect(),
         time: now,
     })
 }

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod kms;
 pub mod model;
 pub mod ops;
+pub mod organization;
 pub mod protocol;
 mod server;
 pub mod shapes;
@@ -74,6 +75,8 @@ pub struct Config {
     /// EventBridge endpoint (e.g. moto's server) that receives License Manager's own
     /// events, best effort; `None` publishes nothing.
     pub events_endpoint: Option<String>,
+    /// The organization whose ARN and OUs grants may name (`--organization FILE`).
+    pub organization: Option<organization::Organization>,
 }
 
 impl Config {
@@ -111,6 +114,11 @@ impl Config {
                 "--events-endpoint must be an http:// or https:// URL, got '{endpoint}'"
             ));
         }
+        if let Some(organization) = &self.organization {
+            organization
+                .validate()
+                .map_err(|e| StartError::Config(format!("--organization: {e}")))?;
+        }
         Ok(())
     }
 }
@@ -127,6 +135,7 @@ impl Default for Config {
             seed: None,
             public_key_out: None,
             events_endpoint: None,
+            organization: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `license-manager-local` command line: parse options, start the emulator, wait for Ctrl-C.
 
 use clap::{Parser, Subcommand};
+use license_manager_local::organization::Organization;
 use license_manager_local::{Config, Emulator, Fault, coverage};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -47,6 +48,10 @@ struct Cli {
     /// EventBridge endpoint, e.g. moto's server (`http://127.0.0.1:5000`).
     #[arg(long, value_name = "URL")]
     events_endpoint: Option<String>,
+    /// The AWS organization grants may name: a JSON file `{"id": "o-…", "managementAccount":
+    /// "…", "accounts": ["…"], "organizationalUnits": {"ou-…": ["…"]}}` (OUs optional).
+    #[arg(long, value_name = "FILE")]
+    organization: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,6 +75,18 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+    let organization = match cli
+        .organization
+        .as_deref()
+        .map(Organization::load)
+        .transpose()
+    {
+        Ok(organization) => organization,
+        Err(e) => {
+            eprintln!("license-manager-local: --organization: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let config = Config {
         account_id: cli.account_id,
         region: cli.region,
@@ -80,6 +97,7 @@ async fn main() -> ExitCode {
         seed: cli.seed,
         public_key_out: cli.public_key_out,
         events_endpoint: cli.events_endpoint,
+        organization,
     };
     if let Err(e) = config.validate() {
         eprintln!("license-manager-local: {e}");

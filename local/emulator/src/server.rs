@@ -208,6 +208,7 @@ async fn process(
             request_hash,
             cached: None,
             events: Vec::new(),
+            organization: shared.config.organization.as_ref(),
         };
         let result = (entry.handler)(&mut ctx, input).map_err(|e| match service {
             Service::LicenseManager => declared(op, e),

@@ -4,9 +4,24 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, anyhow};
+use license_manager_local::organization::Organization;
 use license_manager_local::{Config, Emulator};
 use local_test_kit::clients::{CUSTOMER_ACCOUNT, REGION};
 use local_test_kit::moto::MotoServer;
+
+/// The organization the emulator is started with, written into the work directory too
+/// (what `license-manager-local --organization FILE` reads).
+pub const ORGANIZATION_FILE: &str = "organization.json";
+
+/// The local organization: the stack's account is its management account.
+pub fn local_organization() -> Organization {
+    Organization {
+        id: "o-localstack01".to_owned(),
+        management_account: CUSTOMER_ACCOUNT.to_owned(),
+        accounts: vec![CUSTOMER_ACCOUNT.to_owned()],
+        organizational_units: Default::default(),
+    }
+}
 
 /// Where and how to start the stack.
 #[derive(Debug, Clone)]
@@ -36,6 +51,13 @@ impl Stack {
         let moto =
             MotoServer::start(&options.moto_server, &options.work_dir.join("moto.log")).await?;
         let public_key = std::path::absolute(options.work_dir.join("borrow-public-key.pem"))?;
+        let organization = local_organization();
+        let organization_file = options.work_dir.join(ORGANIZATION_FILE);
+        std::fs::write(
+            &organization_file,
+            serde_json::to_vec_pretty(&organization)?,
+        )
+        .with_context(|| format!("cannot write {}", organization_file.display()))?;
         let config = Config {
             account_id: CUSTOMER_ACCOUNT.to_owned(),
             region: REGION.to_owned(),
@@ -43,6 +65,7 @@ impl Stack {
             public_key_out: Some(public_key.clone()),
             // License Manager's own events go to the accounts' default buses on moto.
             events_endpoint: Some(moto.url()),
+            organization: Some(organization),
             ..Config::default()
         };
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, options.port));

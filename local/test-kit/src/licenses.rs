@@ -97,6 +97,36 @@ pub async fn grant_status(account: &Account, grant_arn: &str) -> Result<GrantSta
 /// `isv` issues a license for `sku` under `issuer` (5 seats, a year) and grants it to
 /// account `grantee`; returns the grant's ARN.
 pub async fn grant_from(isv: &Account, issuer: &str, sku: &str, grantee: &str) -> Result<String> {
+    let license_arn = issue_license(isv, issuer, sku, grantee).await?;
+    grant_to(isv, &license_arn, &format!("arn:aws:iam::{grantee}:root")).await
+}
+
+/// `isv` grants `license_arn` (CheckoutLicense) to `principal`: an account's root, an
+/// organization or an OU; returns the grant's ARN.
+pub async fn grant_to(isv: &Account, license_arn: &str, principal: &str) -> Result<String> {
+    let grant = isv
+        .license_manager
+        .create_grant()
+        .grant_name(format!("{license_arn} for {principal}"))
+        .license_arn(license_arn)
+        .principals(principal)
+        .home_region(REGION)
+        .allowed_operations(AllowedOperation::CheckoutLicense)
+        .client_token(client_token())
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    Ok(grant.grant_arn().context("no GrantArn")?.to_owned())
+}
+
+/// `isv` issues a license for `sku` under `issuer` (5 seats, a year) to `beneficiary`;
+/// returns the license's ARN.
+pub async fn issue_license(
+    isv: &Account,
+    issuer: &str,
+    sku: &str,
+    beneficiary: &str,
+) -> Result<String> {
     let seats = Entitlement::builder()
         .name("Seats")
         .unit(EntitlementUnit::Count)
@@ -112,7 +142,7 @@ pub async fn grant_from(isv: &Account, issuer: &str, sku: &str, grantee: &str) -
         .home_region(REGION)
         .validity(validity_from_now(Some(365))?)
         .entitlements(seats)
-        .beneficiary(grantee)
+        .beneficiary(beneficiary)
         .consumption_configuration(
             aws_sdk_licensemanager::types::ConsumptionConfiguration::builder().build(),
         )
@@ -120,18 +150,5 @@ pub async fn grant_from(isv: &Account, issuer: &str, sku: &str, grantee: &str) -
         .send()
         .await
         .map_err(sdk_error)?;
-    let license_arn = license.license_arn().context("no LicenseArn")?;
-    let grant = isv
-        .license_manager
-        .create_grant()
-        .grant_name(format!("{sku} for {grantee}"))
-        .license_arn(license_arn)
-        .principals(format!("arn:aws:iam::{grantee}:root"))
-        .home_region(REGION)
-        .allowed_operations(AllowedOperation::CheckoutLicense)
-        .client_token(client_token())
-        .send()
-        .await
-        .map_err(sdk_error)?;
-    Ok(grant.grant_arn().context("no GrantArn")?.to_owned())
+    Ok(license.license_arn().context("no LicenseArn")?.to_owned())
 }

@@ -5,6 +5,7 @@ use crate::dispatch::{
     Ctx, Field, Filter, apply_filters, arn_account, idempotent, latest, lookup, new_id, one, page,
     parse, seq_key, to_value,
 };
+use crate::organization;
 use crate::protocol::ApiError;
 use crate::shapes::{Grant, GrantOptions, Tag};
 use crate::state::{GrantRecord, State};
@@ -34,9 +35,10 @@ pub fn create_grant(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> 
     let token = req.client_token.clone();
     idempotent(ctx, "CreateGrant", &token, |ctx| {
         let rec = record(ctx.state, &req.license_arn)?;
-        if rec.owner != ctx.account {
+        if rec.owner != ctx.account && !may_redistribute(ctx, &req.license_arn) {
             return Err(ApiError::access_denied(format!(
-                "Account {} cannot grant license {} it did not issue",
+                "Account {} cannot grant license {}: it neither issued it nor holds an ACTIVE \
+                 grant of it allowing CreateGrant",
                 ctx.account, req.license_arn
             )));
         }
@@ -47,49 +49,103 @@ pub fn create_grant(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> 
             )));
         }
         let principal = req.principals.first().cloned().unwrap_or_default();
-        let grantee = arn_account(&principal)
-            .ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "Principal '{principal}' is not an ARN with a 12-digit account \
-                     (e.g. arn:aws:iam::444455556666:root)"
-                ))
-            })?
-            .to_string();
-        let arn = format!(
-            "arn:aws:license-manager::{}:grant:g-{}",
-            ctx.account,
-            new_id()
-        );
+        // An organization's or an OU's ARN: one grant per member account, under this one.
+        let members = if organization::is_organizations_arn(&principal) {
+            Some(
+                organization::grantees(ctx.organization, &principal, ctx.account)
+                    .map_err(ApiError::invalid)?,
+            )
+        } else {
+            None
+        };
+        let grantee = match &members {
+            Some(_) => principal.clone(),
+            None => arn_account(&principal)
+                .ok_or_else(|| {
+                    ApiError::invalid(format!(
+                        "Principal '{principal}' is not an ARN with a 12-digit account \
+                         (e.g. arn:aws:iam::444455556666:root), an organization or an OU"
+                    ))
+                })?
+                .to_string(),
+        };
         let grant = Grant {
-            grant_arn: arn.clone(),
+            grant_arn: String::new(),
             grant_name: req.grant_name,
             parent_arn: req.license_arn.clone(),
             license_arn: req.license_arn,
             grantee_principal_arn: principal,
             home_region: req.home_region,
-            grant_status: "PENDING_ACCEPT".into(),
+            grant_status: if members.is_some() {
+                organization::DISTRIBUTED_STATUS.into()
+            } else {
+                "PENDING_ACCEPT".into()
+            },
             status_reason: None,
             version: "1".into(),
             granted_operations: req.allowed_operations,
             grant_type: req.grant_type,
             options: req.options,
         };
-        let out = answer(&grant);
-        let seq = ctx.state.next_seq();
-        ctx.state.grants.insert(
-            arn.clone(),
-            GrantRecord {
-                granter: ctx.account.to_string(),
-                grantee,
-                seq,
-                versions: vec![grant],
-            },
-        );
+        let arn = insert_grant(ctx, grant.clone(), grantee);
+        let out = answer(&Grant {
+            grant_arn: arn.clone(),
+            ..grant.clone()
+        });
         if let Some(tags) = req.tags {
             ctx.state.tags.insert(arn.clone(), tags);
         }
-        ctx.announce_grant(&arn, "Created");
+        let status = organization::initial_status(
+            ctx.organization,
+            ctx.account,
+            ctx.state.settings.get(ctx.account),
+        );
+        for member in members.unwrap_or_default() {
+            let child = Grant {
+                parent_arn: arn.clone(),
+                grantee_principal_arn: format!("arn:aws:iam::{member}:root"),
+                grant_status: status.into(),
+                ..grant.clone()
+            };
+            insert_grant(ctx, child, member);
+        }
         Ok(out)
+    })
+}
+
+/// Stores `grant` (its ARN made here) as granted by the caller to `grantee` and announces it;
+/// returns its ARN.
+fn insert_grant(ctx: &mut Ctx<'_>, mut grant: Grant, grantee: String) -> String {
+    let arn = format!(
+        "arn:aws:license-manager::{}:grant:g-{}",
+        ctx.account,
+        new_id()
+    );
+    grant.grant_arn = arn.clone();
+    let seq = ctx.state.next_seq();
+    ctx.state.grants.insert(
+        arn.clone(),
+        GrantRecord {
+            granter: ctx.account.to_string(),
+            grantee,
+            seq,
+            versions: vec![grant],
+        },
+    );
+    ctx.announce_grant(&arn, "Created");
+    arn
+}
+
+/// Whether the caller holds an ACTIVE grant of `license_arn` that allows CreateGrant (a
+/// received license it may distribute on, e.g. to its organization).
+fn may_redistribute(ctx: &Ctx<'_>, license_arn: &str) -> bool {
+    ctx.state.grants.values().any(|r| {
+        r.grantee == ctx.account
+            && r.current().is_some_and(|g| {
+                g.license_arn == license_arn
+                    && g.grant_status == "ACTIVE"
+                    && g.granted_operations.iter().any(|o| o == "CreateGrant")
+            })
     })
 }
 
@@ -318,6 +374,21 @@ pub fn delete_grant(ctx: &mut Ctx<'_>, input: Value) -> Result<Value, ApiError> 
     let out = answer(&grant);
     store(ctx.state, grant, false);
     ctx.announce_grant(&req.grant_arn, "Deleted");
+    // A grant to an organization or OU takes its members' grants with it.
+    let children: Vec<Grant> = ctx
+        .state
+        .grants
+        .values()
+        .filter_map(GrantRecord::current)
+        .filter(|g| g.parent_arn == req.grant_arn && g.grant_status != "DELETED")
+        .cloned()
+        .collect();
+    for mut child in children {
+        let arn = child.grant_arn.clone();
+        child.grant_status = "DELETED".into();
+        store(ctx.state, child, false);
+        ctx.announce_grant(&arn, "Deleted");
+    }
     Ok(out)
 }
 
@@ -332,15 +403,16 @@ struct ListGrantsRequest {
 }
 
 /// A grant with what filters need to know about its license.
-struct Row {
+pub(super) struct Row {
     seq: u64,
-    grant: Grant,
+    pub(super) grant: Grant,
     granter: String,
     sku: String,
     issuer: String,
 }
 
-fn list(
+/// A page of the current versions of the grants `keep` selects, filtered by `fields`.
+pub(super) fn list(
     ctx: &Ctx<'_>,
     input: Value,
     keep: impl Fn(&GrantRecord) -> bool,

@@ -6,6 +6,7 @@ mod checkout;
 mod configurations;
 mod grants;
 mod licenses;
+mod organizations;
 mod settings;
 mod tags;
 mod tokens;
@@ -48,6 +49,11 @@ pub const OPERATIONS: &[Operation] = &[
         false,
     ),
     op("ListReceivedGrants", grants::list_received_grants, false),
+    op(
+        "ListReceivedGrantsForOrganization",
+        organizations::list_received_grants_for_organization,
+        false,
+    ),
     op("AcceptGrant", grants::accept_grant, true),
     op("RejectGrant", grants::reject_grant, true),
     op("CheckoutLicense", checkout::checkout_license, true),
