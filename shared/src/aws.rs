@@ -1,5 +1,16 @@
-//! The AWS SDK configuration, built once per cold start.
+//! The AWS SDK configuration, built once per cold start: every call bounded in time (an
+//! attempt timeout and an operation timeout, [`CallBounds`]) and retried by one layer only.
+//!
+//! DynamoDB, EventBridge and KMS calls are retried by the SDK's standard strategy, within the
+//! operation timeout. License Manager calls are retried by the call gate alone
+//! ([`crate::calls`] turns the SDK's retries off for its client): it knows License Manager's
+//! `RateLimitExceededException`, an HTTP 400 the SDK does not take for throttling, and it keeps
+//! to the invocation's [`Deadline`](crate::deadline::Deadline).
 
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
@@ -8,17 +19,68 @@ use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-/// The loader every function uses: the SDK's defaults for the latest behaviour version, with
-/// [`https_client`].
+/// How long one SDK call may take and how often the SDK tries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallBounds {
+    /// One attempt (connect, send, read the answer) at most.
+    pub attempt: Duration,
+    /// The whole call, retries and their backoff included, at most.
+    pub operation: Duration,
+    /// Attempts of a call the SDK makes at most (License Manager's client: one, see
+    /// [`crate::calls`]).
+    pub max_attempts: u32,
+}
+
+/// The sweeping functions' bounds: a hung call is abandoned after 5 s and retried, a call
+/// gives up after 12 s, well inside their minutes-long timeouts.
+pub const SWEEP_CALLS: CallBounds = CallBounds {
+    attempt: Duration::from_secs(5),
+    operation: Duration::from_secs(12),
+    max_attempts: 3,
+};
+
+/// The bounds of calls a person or an app waits on (checkout-proxy): 2 s an attempt, 4 s a
+/// call; the request's own budget bounds them all together.
+pub const INTERACTIVE_CALLS: CallBounds = CallBounds {
+    attempt: Duration::from_secs(2),
+    operation: Duration::from_secs(4),
+    max_attempts: 2,
+};
+
+impl CallBounds {
+    /// The SDK's timeout settings for these bounds.
+    pub fn timeout_config(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .operation_attempt_timeout(self.attempt)
+            .operation_timeout(self.operation)
+            .build()
+    }
+
+    /// The SDK's retry settings for these bounds (standard strategy, jittered backoff).
+    pub fn retry_config(&self) -> RetryConfig {
+        RetryConfig::standard().with_max_attempts(self.max_attempts.max(1))
+    }
+}
+
+/// The loader every sweeping function uses: [`sdk_config_loader_with`] [`SWEEP_CALLS`].
+pub fn sdk_config_loader() -> ConfigLoader {
+    sdk_config_loader_with(SWEEP_CALLS)
+}
+
+/// The SDK's defaults for the latest behaviour version, with [`https_client`] and every call
+/// bounded by `bounds`.
 ///
 /// It resolves region and credentials the usual way and honours `AWS_ENDPOINT_URL` and the
 /// per-service `AWS_ENDPOINT_URL_<SERVICE>` (e.g. `AWS_ENDPOINT_URL_LICENSE_MANAGER`), which is
 /// how the local stack is reached.
-pub fn sdk_config_loader() -> ConfigLoader {
-    aws_config::defaults(BehaviorVersion::latest()).http_client(https_client())
+pub fn sdk_config_loader_with(bounds: CallBounds) -> ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
+        .timeout_config(bounds.timeout_config())
+        .retry_config(bounds.retry_config())
 }
 
-/// Loads the SDK configuration from the environment; call once in `main`.
+/// Loads the SDK configuration from the environment with [`SWEEP_CALLS`]; call once in `main`.
 pub async fn load_sdk_config() -> SdkConfig {
     sdk_config_loader().load().await
 }

@@ -1,7 +1,10 @@
 //! License Manager calls as every function makes them: through a [`CallGate`] that keeps at
-//! most `MAX_CONCURRENCY` in flight and retries transient failures (throttling, 5xx, timeouts,
-//! connection trouble) with jittered backoff after the SDK's own retries, and one error type
-//! that says whether retrying can help. [`CallGate::paginate`] is the one NextToken loop.
+//! most `MAX_CONCURRENCY` in flight and is the one retry layer of License Manager calls (the
+//! SDK's own retries are off for the client, [`LicenseManagerBase::new`]): transient failures
+//! (throttling, `RateLimitExceededException` included, 5xx, timeouts, connection trouble) are
+//! retried with jittered backoff, within the invocation's [`Deadline`] when the handler runs
+//! in one ([`Deadline::scope`]); one error type says whether retrying can help.
+//! [`CallGate::paginate`] is the one NextToken loop.
 //!
 //! [`LicenseManagerBase`] is the frame of every function's adapter (the SDK client and the
 //! gate); [`license_manager_adapter!`](crate::license_manager_adapter) declares a function's
@@ -16,13 +19,15 @@ use aws_sdk_licensemanager::config::http::HttpResponse;
 use aws_sdk_licensemanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use tokio::sync::Semaphore;
 
+use crate::deadline::Deadline;
 use crate::retry::RetryPolicy;
 
 /// The License Manager SDK client the adapters wrap.
 pub use aws_sdk_licensemanager::Client;
 
-/// The retry policy of a gate unless told otherwise: six attempts, backoff from 50 ms up to 2 s,
-/// for sweeps that no one waits on.
+/// The retry policy of a gate unless told otherwise: six attempts (the only ones: the SDK does
+/// not retry License Manager calls), backoff from 50 ms up to 2 s, for sweeps that no one waits
+/// on.
 pub const SWEEP_RETRY: RetryPolicy = RetryPolicy {
     max_attempts: 6,
     initial_backoff: std::time::Duration::from_millis(50),
@@ -191,8 +196,12 @@ impl CallGate {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let max_attempts = self.retry.max_attempts.max(1);
+        let deadline = Deadline::current();
         let mut attempt = 0;
         loop {
+            if deadline.is_some_and(|deadline| deadline.is_past()) {
+                return Err(LicenseManagerError::out_of_time(operation, target, attempt));
+            }
             attempt += 1;
             let result = {
                 // The semaphore is never closed, so acquiring cannot fail.
@@ -200,20 +209,32 @@ impl CallGate {
                 self.stats.calls.fetch_add(1, Ordering::Relaxed);
                 let now = self.stats.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
                 self.stats.peak_in_flight.fetch_max(now, Ordering::Relaxed);
-                let result = send().await;
+                let result = match deadline {
+                    // An attempt still in flight at the deadline is abandoned.
+                    Some(deadline) => tokio::time::timeout(deadline.remaining(), send())
+                        .await
+                        .ok(),
+                    None => Some(send().await),
+                };
                 self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
                 result
             };
             match result {
-                Ok(output) => return Ok(output),
-                Err(error) => {
+                Some(Ok(output)) => return Ok(output),
+                None => return Err(LicenseManagerError::out_of_time(operation, target, attempt)),
+                Some(Err(error)) => {
                     let mut error = LicenseManagerError::from_sdk(operation, target, error);
                     error.attempts = attempt;
                     if error.kind != FailureKind::Transient || attempt >= max_attempts {
                         return Err(error);
                     }
+                    let backoff = self.retry.jittered_backoff(attempt - 1);
+                    if deadline.is_some_and(|deadline| deadline.remaining() <= backoff) {
+                        // No time for another attempt: the failure is the answer.
+                        return Err(error);
+                    }
                     tracing::warn!(operation, target, attempt, error = %error.message, "transient failure; retrying");
-                    tokio::time::sleep(self.retry.jittered_backoff(attempt - 1)).await;
+                    tokio::time::sleep(backoff).await;
                 }
             }
         }
@@ -261,6 +282,20 @@ impl CallGate {
 }
 
 impl LicenseManagerError {
+    /// The invocation's deadline came before the call could be made or answered (transient:
+    /// a later invocation has the time).
+    pub fn out_of_time(operation: &'static str, target: &str, attempts: u32) -> Self {
+        Self {
+            operation,
+            target: target.to_owned(),
+            code: None,
+            message: "the invocation's time budget ran out before License Manager answered"
+                .to_owned(),
+            kind: FailureKind::Transient,
+            attempts,
+        }
+    }
+
     /// A successful answer that lacks a member the caller needs (permanent).
     pub fn missing(operation: &'static str, target: &str, member: &str) -> Self {
         Self {
@@ -286,8 +321,17 @@ pub struct LicenseManagerBase {
 
 impl LicenseManagerBase {
     /// The frame over `client`, with at most `max_concurrency` calls in flight and the
-    /// sweeps' retry policy ([`CallGate::new`]).
+    /// sweeps' retry policy ([`CallGate::new`]). The client's own retries are turned off
+    /// (its timeouts stay): the gate is the one retry layer, so a call is made at most
+    /// `max_attempts` times, not that many times the SDK's attempts.
     pub fn new(client: Client, max_concurrency: usize) -> Self {
+        let client = Client::from_conf(
+            client
+                .config()
+                .to_builder()
+                .retry_config(aws_sdk_licensemanager::config::retry::RetryConfig::disabled())
+                .build(),
+        );
         Self {
             client,
             gate: CallGate::new(max_concurrency),

@@ -7,6 +7,7 @@
 //!   of every function's adapter (no operation of its own);
 //! - [`attention`]: which errors will not heal without a person (they fail the invocation);
 //! - [`retry`]: the retry policy of the call gate and the publisher;
+//! - [`deadline`]: an invocation's time budget, which the call gate keeps to;
 //! - [`config`]: configuration plumbing and the variables several functions read (the README's
 //!   Configuration section);
 //! - [`ids`]: account ids and key fingerprints;
@@ -24,6 +25,7 @@ pub mod attention;
 pub mod aws;
 pub mod calls;
 pub mod config;
+pub mod deadline;
 pub mod events_in;
 pub mod events_out;
 pub mod ids;

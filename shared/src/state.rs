@@ -2,8 +2,10 @@
 //! resource, the README each function's keys), behind a small typed API.
 //!
 //! Keys: `alert#…`, `notified#…#…`, `event#…`, and checkout-proxy's `lease#<token digest>`
-//! (the token's customer), `leases#<customer digest>` (a customer's live lease ids) and
-//! `sticky#<digest>` (a customer's live lease for one node).
+//! (the token's customer), `leases#<customer digest>` (a customer's live lease ids),
+//! `sticky#<digest>` (a customer's live lease for one node, or the claim of the request
+//! drawing it), `idempotency#<digest>` (one Idempotency-Key: the request's digest, its claim,
+//! its answer) and `rate#<customer digest>#<second>` (a customer's requests in one second).
 //! Items have a single string key `pk`, a `state` string, `updatedAt` (RFC 3339) and, for
 //! records that should go away, `expiresAt` (epoch seconds, the table's TTL attribute).
 //! DynamoDB deletes expired items only eventually, so reads and conditions here treat an
@@ -27,6 +29,8 @@ const BATCH_GET_LIMIT: usize = 100;
 const BATCH_GET_ROUNDS: u32 = 8;
 const STATE: &str = "state";
 const UPDATED_AT: &str = "updatedAt";
+/// The count of a [`StateStore::count_below`] counter.
+const COUNT: &str = "count";
 /// The table's TTL attribute (epoch seconds).
 pub const EXPIRES_AT: &str = "expiresAt";
 
@@ -68,6 +72,17 @@ pub enum StateKey {
         /// The digest of what identifies it (`checkout::lease_key`).
         key: String,
     },
+    /// checkout-proxy: one Idempotency-Key of one customer and route (the request's digest,
+    /// the claim of the request in flight, then its answer).
+    Idempotency {
+        /// The digest of the customer, the route and the key.
+        key: String,
+    },
+    /// checkout-proxy: one customer's requests in one second (the per-customer rate limit).
+    CustomerRate {
+        /// The digest of the customer, `#`, the epoch second.
+        key: String,
+    },
 }
 
 impl StateKey {
@@ -81,6 +96,8 @@ impl StateKey {
             Self::Lease { .. } => "lease#",
             Self::CustomerLeases { .. } => "leases#",
             Self::StickyLease { .. } => "sticky#",
+            Self::Idempotency { .. } => "idempotency#",
+            Self::CustomerRate { .. } => "rate#",
         }
     }
 
@@ -93,7 +110,9 @@ impl StateKey {
             Self::ProcessedEvent { id } => format!("{prefix}{id}"),
             Self::Lease { token_digest } => format!("{prefix}{token_digest}"),
             Self::CustomerLeases { beneficiary_digest } => format!("{prefix}{beneficiary_digest}"),
-            Self::StickyLease { key } => format!("{prefix}{key}"),
+            Self::StickyLease { key } | Self::Idempotency { key } | Self::CustomerRate { key } => {
+                format!("{prefix}{key}")
+            }
         }
     }
 }
@@ -349,6 +368,50 @@ impl StateStore {
         }
     }
 
+    /// Counts one more under `key` (a counter that expires at `expires_at`) unless it has
+    /// reached `limit` already: one conditional UpdateItem. `true` when counted.
+    pub async fn count_below(
+        &self,
+        key: &StateKey,
+        limit: u64,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StateError> {
+        let now = (self.clock)();
+        let pk = key.partition_key();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(pk.clone()))
+            .update_expression(
+                "SET #state = :state, #updatedAt = :updatedAt, #expiresAt = :expiresAt \
+                 ADD #count :one",
+            )
+            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
+            .expression_attribute_names("#state", STATE)
+            .expression_attribute_names("#updatedAt", UPDATED_AT)
+            .expression_attribute_names("#expiresAt", EXPIRES_AT)
+            .expression_attribute_names("#count", COUNT)
+            .expression_attribute_values(":state", AttributeValue::S("counter".into()))
+            .expression_attribute_values(":updatedAt", AttributeValue::S(rfc3339(now)))
+            .expression_attribute_values(":expiresAt", epoch(expires_at))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(self.call_error("UpdateItem", &pk, error)),
+        }
+    }
+
     /// Records `key` once, until `expires_at`; says whether this call was the first.
     pub async fn remember_once(
         &self,
@@ -521,6 +584,17 @@ mod tests {
         assert_eq!(
             StateKey::StickyLease { key: "ab12".into() }.partition_key(),
             "sticky#ab12"
+        );
+        assert_eq!(
+            StateKey::Idempotency { key: "cd34".into() }.partition_key(),
+            "idempotency#cd34"
+        );
+        assert_eq!(
+            StateKey::CustomerRate {
+                key: "ef56#1700000000".into()
+            }
+            .partition_key(),
+            "rate#ef56#1700000000"
         );
     }
 }

@@ -29,6 +29,8 @@ fn kind_name(key: &StateKey) -> &'static str {
         StateKey::Lease { .. } => "Lease",
         StateKey::CustomerLeases { .. } => "CustomerLeases",
         StateKey::StickyLease { .. } => "StickyLease",
+        StateKey::Idempotency { .. } => "Idempotency",
+        StateKey::CustomerRate { .. } => "CustomerRate",
     }
 }
 
@@ -50,6 +52,8 @@ fn kinds() -> Vec<StateKey> {
             beneficiary_digest: "b".into(),
         },
         StateKey::StickyLease { key: "k".into() },
+        StateKey::Idempotency { key: "i".into() },
+        StateKey::CustomerRate { key: "r".into() },
     ]
 }
 

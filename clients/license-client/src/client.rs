@@ -17,7 +17,9 @@ use crate::error::{Error, Problem, ProblemCode};
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
-/// How requests are retried: a 429 or 503 (after its `Retry-After`), a gateway's 502 or 504,
+/// How requests are retried: a 429 or 503 (after its `Retry-After`), a 409
+/// `request-in-progress` (the same request still in flight, after its `Retry-After`), a
+/// gateway's 502 or 504,
 /// and a request that got no answer (a refused or reset connection, a timeout) are sent
 /// again, with the same `Idempotency-Key`, until `max_attempts` or `max_elapsed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -432,8 +434,9 @@ impl Client {
             let (error, retry_after) = match outcome {
                 Ok(answer) if answer.status.is_success() => return Ok(answer.body),
                 Ok(answer) => {
-                    let retryable = matches!(answer.status.as_u16(), 429 | 502 | 503 | 504);
                     let problem = problem_of(&answer);
+                    let retryable = matches!(answer.status.as_u16(), 429 | 502 | 503 | 504)
+                        || problem.code == ProblemCode::RequestInProgress;
                     if !retryable {
                         return Err(Error::Api(problem));
                     }

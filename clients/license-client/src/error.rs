@@ -17,6 +17,15 @@ pub enum ProblemCode {
     BeneficiaryNotAllowed,
     /// `invalid-idempotency-key`: the `Idempotency-Key` header is malformed.
     InvalidIdempotencyKey,
+    /// `idempotency-key-required`: a PERPETUAL checkout or a borrow without a key (428).
+    IdempotencyKeyRequired,
+    /// `idempotency-key-reused`: the key was used for a different request (422).
+    IdempotencyKeyReused,
+    /// `request-in-progress`: the request with this key, or one for this node, is in flight
+    /// (409, retried after its `Retry-After`).
+    RequestInProgress,
+    /// `customer-rate-limited`: past the service's per-customer rate (429).
+    CustomerRateLimited,
     /// `invalid-request`: License Manager refused the request as invalid.
     InvalidRequest,
     /// `missing-beneficiary`: the bearer token carries no beneficiary claim.
@@ -59,6 +68,10 @@ impl ProblemCode {
             "invalid-field" => Self::InvalidField,
             "beneficiary-not-allowed" => Self::BeneficiaryNotAllowed,
             "invalid-idempotency-key" => Self::InvalidIdempotencyKey,
+            "idempotency-key-required" => Self::IdempotencyKeyRequired,
+            "idempotency-key-reused" => Self::IdempotencyKeyReused,
+            "request-in-progress" => Self::RequestInProgress,
+            "customer-rate-limited" => Self::CustomerRateLimited,
             "invalid-request" => Self::InvalidRequest,
             "missing-beneficiary" => Self::MissingBeneficiary,
             "route-not-found" => Self::RouteNotFound,
@@ -86,6 +99,10 @@ impl ProblemCode {
             Self::InvalidField => "invalid-field",
             Self::BeneficiaryNotAllowed => "beneficiary-not-allowed",
             Self::InvalidIdempotencyKey => "invalid-idempotency-key",
+            Self::IdempotencyKeyRequired => "idempotency-key-required",
+            Self::IdempotencyKeyReused => "idempotency-key-reused",
+            Self::RequestInProgress => "request-in-progress",
+            Self::CustomerRateLimited => "customer-rate-limited",
             Self::InvalidRequest => "invalid-request",
             Self::MissingBeneficiary => "missing-beneficiary",
             Self::RouteNotFound => "route-not-found",
@@ -181,13 +198,15 @@ mod tests {
             "lease-not-found",
             "no-entitlements-allowed",
             "rate-limited",
+            "customer-rate-limited",
+            "request-in-progress",
             "service-unavailable",
         ] {
             assert_eq!(ProblemCode::parse(code).as_str(), code);
         }
         assert_eq!(
-            ProblemCode::parse("customer-rate-limited"),
-            ProblemCode::Other("customer-rate-limited".into())
+            ProblemCode::parse("some-future-code"),
+            ProblemCode::Other("some-future-code".into())
         );
     }
 }

@@ -1,6 +1,7 @@
 //! The checkout API's pure rules (the README's checkout-proxy section and
-//! `openapi.yaml` document them): request bodies and their bounds, the
-//! `Idempotency-Key` → `ClientToken` rule, the sticky-lease key, and how a refusal or a
+//! `openapi.yaml` document them): request bodies and their bounds, the `Idempotency-Key`
+//! rules (when one is required, what its record says about a request: go on, replay, in
+//! progress, reused), the request's time budget, the sticky-lease key, and how a refusal or a
 //! License Manager error becomes an `application/problem+json` answer with a stable `code`.
 //!
 //! No I/O here: checkout-proxy calls these and does the calls.
@@ -9,6 +10,7 @@ use aws_lc_rs::digest::{SHA256, digest};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 use license_automation::calls::{FailureKind, LicenseManagerError};
 
@@ -28,15 +30,35 @@ pub const MAX_TOKEN_CHARS: usize = 2048;
 pub const RATE_LIMITED_RETRY_AFTER_SECS: u64 = 1;
 /// `Retry-After` (seconds) of a 503.
 pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+/// `Retry-After` (seconds) of a 429 `customer-rate-limited`: the limit counts per second.
+pub const CUSTOMER_RATE_RETRY_AFTER_SECS: u64 = 1;
+
+/// A request's time budget at most: every call it makes shares it (the Lambda timeout is
+/// above it with a margin, API Gateway's 30 s above that).
+pub const REQUEST_BUDGET: Duration = Duration::from_secs(10);
+/// Kept between the request's deadline and the invocation's, to answer.
+pub const ANSWER_MARGIN: Duration = Duration::from_secs(1);
+/// Kept at the end of the budget for what follows a draw: linking the token to its customer,
+/// or checking the seat back in when that fails. License Manager calls stop before it (a
+/// third of a shorter budget).
+pub const RECORD_RESERVE: Duration = Duration::from_secs(2);
+/// How long a checkout waits for a concurrent checkout of the same node to draw its lease.
+pub const SAME_NODE_WAIT: Duration = Duration::from_secs(3);
+/// How long an Idempotency-Key's record (the request's digest and its answer) is kept.
+pub const KEY_RETENTION: time::Duration = time::Duration::hours(24);
 
 /// Every problem `code` the API answers with (the OpenAPI document's enum).
-pub const PROBLEM_CODES: [&str; 20] = [
+pub const PROBLEM_CODES: [&str; 24] = [
     "invalid-json",
     "unknown-field",
     "missing-field",
     "invalid-field",
     "beneficiary-not-allowed",
     "invalid-idempotency-key",
+    "idempotency-key-required",
+    "idempotency-key-reused",
+    "request-in-progress",
+    "customer-rate-limited",
     "invalid-request",
     "missing-beneficiary",
     "route-not-found",
@@ -182,6 +204,52 @@ impl Problem {
         }
     }
 
+    /// 428: the request draws seats for good (PERPETUAL) or for a long time (borrow), so a
+    /// retry must be recognisable: it needs an `Idempotency-Key`.
+    pub fn idempotency_key_required(what: &str) -> Self {
+        Self::new(
+            428,
+            "idempotency-key-required",
+            format!(
+                "Idempotency-Key: required for {what}, so that a retried request never draws \
+                 twice (a new UUID per request, the same on its retries)"
+            ),
+        )
+    }
+
+    /// 422: the key was used for another request of this customer and route.
+    pub fn idempotency_key_reused() -> Self {
+        Self::new(
+            422,
+            "idempotency-key-reused",
+            "Idempotency-Key: already used for a different request; use a new key for a new \
+             request",
+        )
+    }
+
+    /// 409: the request holding this key, or checking out for this node, is still in flight.
+    pub fn request_in_progress(detail: &str, retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after.max(1)),
+            ..Self::new(409, "request-in-progress", detail)
+        }
+    }
+
+    /// 429: the customer is past `CUSTOMER_RATE_LIMIT`.
+    pub fn customer_rate_limited(limit: u64) -> Self {
+        Self {
+            retry_after: Some(CUSTOMER_RATE_RETRY_AFTER_SECS),
+            ..Self::new(
+                429,
+                "customer-rate-limited",
+                format!(
+                    "more than {limit} requests per second from your account; retry after the \
+                     Retry-After delay"
+                ),
+            )
+        }
+    }
+
     /// 500 for the proxy's own misconfiguration; details are logged, not answered.
     pub fn internal() -> Self {
         Self::new(
@@ -213,6 +281,8 @@ fn title(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         409 => "Conflict",
         413 => "Content Too Large",
+        422 => "Unprocessable Content",
+        428 => "Precondition Required",
         429 => "Too Many Requests",
         503 => "Service Unavailable",
         _ => "Internal Server Error",
@@ -309,7 +379,7 @@ pub struct EntitlementRequest {
 }
 
 /// `POST /v1/checkout`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CheckoutRequest {
     /// The product SKU of the license.
@@ -334,7 +404,7 @@ pub struct MetadataEntry {
 }
 
 /// `POST /v1/borrow`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct BorrowRequest {
     /// The license to borrow from (one of the caller's).
@@ -576,14 +646,13 @@ pub fn parse_body<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, Prob
     Ok(parsed)
 }
 
-/// The ClientToken of a request: `None` without an `Idempotency-Key` (every request is
-/// new), else a digest of the beneficiary, the operation and the key, so that one
-/// customer's key can never replay another's checkout and a key reused on another route
-/// does not collide. The key must be 1 to [`MAX_IDEMPOTENCY_KEY_CHARS`] visible ASCII
-/// characters (the model's ClientToken is `\S+`, at most 2,048).
-pub fn client_token(
+/// The state-table key of an `Idempotency-Key`'s record: `None` without a key, else a
+/// digest of the beneficiary, the route and the key, so that one customer's key can never
+/// replay another's request and a key reused on another route does not collide. The key
+/// must be 1 to [`MAX_IDEMPOTENCY_KEY_CHARS`] visible ASCII characters.
+pub fn key_record(
     beneficiary: &str,
-    operation: &str,
+    route: &str,
     idempotency_key: Option<&str>,
 ) -> Result<Option<String>, Problem> {
     let Some(key) = idempotency_key else {
@@ -602,8 +671,86 @@ pub fn client_token(
             ),
         ));
     }
-    let hash = sha256_hex(&[beneficiary, operation, key]);
-    Ok(Some(format!("{operation}-{hash}")))
+    Ok(Some(sha256_hex(&[beneficiary, route, key])))
+}
+
+/// The digest of a request as its Idempotency-Key's record keeps it: the route and the parsed
+/// body (so spacing and member order do not matter).
+pub fn request_digest(route: &str, request: &impl Serialize) -> String {
+    sha256_hex(&[route, &serde_json::to_string(request).unwrap_or_default()])
+}
+
+/// A successful answer as an Idempotency-Key's record keeps it, to replay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredAnswer {
+    /// The HTTP status.
+    pub status: u16,
+    /// The JSON body, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+}
+
+/// What the state table holds for one Idempotency-Key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyRecord {
+    /// The [`request_digest`] of the request that first used the key.
+    pub request: String,
+    /// The ClientToken License Manager is called with for it (a retry that takes over an
+    /// expired claim calls with the same one, so that License Manager hands back what it
+    /// drew, if it drew).
+    pub client_token: String,
+    /// Until when (epoch milliseconds) the request that claimed the key may still be at work:
+    /// its deadline. `None` once answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_until: Option<i64>,
+    /// The answer, once the request succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<StoredAnswer>,
+    /// The lease it drew was checked in: its answer (which held the token) is gone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub checked_in: bool,
+}
+
+/// What to do with a request whose Idempotency-Key has the record it has.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyDecision {
+    /// Claim the key and do the work, calling License Manager with this ClientToken when the
+    /// record names one (an expired claim), else with a new one.
+    Proceed(Option<String>),
+    /// Answer as the first request was answered.
+    Replay(StoredAnswer),
+    /// 409 `request-in-progress`, retry after this many seconds.
+    InProgress(u64),
+    /// 422 `idempotency-key-reused`.
+    Reused,
+    /// 409 `conflict`: the lease the key drew is checked in already.
+    CheckedIn,
+}
+
+/// The rule of an Idempotency-Key (`record` as read, `digest` of this request, `now_ms` epoch
+/// milliseconds): another body is refused, an answered request replayed, a live claim waited
+/// for, an expired claim taken over.
+pub fn key_decision(record: Option<&KeyRecord>, digest: &str, now_ms: i64) -> KeyDecision {
+    let Some(record) = record else {
+        return KeyDecision::Proceed(None);
+    };
+    if record.request != digest {
+        return KeyDecision::Reused;
+    }
+    if record.checked_in {
+        return KeyDecision::CheckedIn;
+    }
+    if let Some(answer) = &record.answer {
+        return KeyDecision::Replay(answer.clone());
+    }
+    match record.claimed_until {
+        Some(until) if until > now_ms => {
+            let secs = (until - now_ms + 999) / 1000;
+            KeyDecision::InProgress(u64::try_from(secs).unwrap_or(1).max(1))
+        }
+        _ => KeyDecision::Proceed(Some(record.client_token.clone())),
+    }
 }
 
 /// The state-table key of the sticky lease of a checkout: the same for the same
@@ -839,44 +986,111 @@ mod tests {
     }
 
     #[test]
-    fn idempotency_keys_are_scoped_to_the_customer_and_operation() {
-        let a = client_token("alice", "checkout", Some("key-1"))
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            a,
-            client_token("alice", "checkout", Some("key-1"))
-                .unwrap()
-                .unwrap()
-        );
-        assert_ne!(
-            a,
-            client_token("bob", "checkout", Some("key-1"))
-                .unwrap()
-                .unwrap()
-        );
-        assert_ne!(
-            a,
-            client_token("alice", "borrow", Some("key-1"))
-                .unwrap()
-                .unwrap()
-        );
-        assert_ne!(
-            a,
-            client_token("alice", "checkout", Some("key-2"))
-                .unwrap()
-                .unwrap()
-        );
-        assert!(a.len() <= 2048 && !a.contains(char::is_whitespace));
-        assert_eq!(client_token("alice", "checkout", None).unwrap(), None);
+    fn idempotency_keys_are_scoped_to_the_customer_and_route() {
+        let record =
+            |who: &str, route: &str, key: &str| key_record(who, route, Some(key)).unwrap().unwrap();
+        let a = record("alice", "checkout", "key-1");
+        assert_eq!(a, record("alice", "checkout", "key-1"));
+        assert_ne!(a, record("bob", "checkout", "key-1"));
+        assert_ne!(a, record("alice", "borrow", "key-1"));
+        assert_ne!(a, record("alice", "checkout", "key-2"));
+        assert_eq!(key_record("alice", "checkout", None).unwrap(), None);
         for bad in [
             "",
             "with space",
             "é",
             &"k".repeat(MAX_IDEMPOTENCY_KEY_CHARS + 1),
         ] {
-            let problem = client_token("alice", "checkout", Some(bad)).unwrap_err();
+            let problem = key_record("alice", "checkout", Some(bad)).unwrap_err();
             assert_eq!(problem.code, "invalid-idempotency-key", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_request_digest_ignores_spacing_and_member_order_but_not_values() {
+        let one = checkout(valid()).unwrap();
+        let reordered: CheckoutRequest = parse_body(
+            br#"{ "entitlements": [{"value": "1", "unit": "Count", "name": "Users"}],
+                  "checkoutType": "PROVISIONAL", "productSku": "sku" }"#,
+        )
+        .unwrap();
+        assert_eq!(
+            request_digest("checkout", &one),
+            request_digest("checkout", &reordered)
+        );
+        let mut other = one.clone();
+        other.node_id = Some("node-1".into());
+        assert_ne!(
+            request_digest("checkout", &one),
+            request_digest("checkout", &other)
+        );
+        assert_ne!(
+            request_digest("checkout", &one),
+            request_digest("borrow", &one)
+        );
+    }
+
+    #[test]
+    fn an_idempotency_record_decides_proceed_replay_in_progress_or_reused() {
+        let claimed = |until: Option<i64>, answer: Option<StoredAnswer>| KeyRecord {
+            request: "digest-1".into(),
+            client_token: "checkout-token-1".into(),
+            claimed_until: until,
+            answer,
+            checked_in: false,
+        };
+        let ok = StoredAnswer {
+            status: 200,
+            body: Some(json!({"licenseConsumptionToken": "t"})),
+        };
+        let now = 1_000_000;
+        let cases = [
+            (None, "digest-1", KeyDecision::Proceed(None)),
+            (
+                Some(claimed(Some(now + 2_500), None)),
+                "digest-1",
+                KeyDecision::InProgress(3),
+            ),
+            (
+                Some(claimed(Some(now + 10), None)),
+                "digest-1",
+                KeyDecision::InProgress(1),
+            ),
+            (
+                Some(claimed(Some(now), None)),
+                "digest-1",
+                KeyDecision::Proceed(Some("checkout-token-1".into())),
+            ),
+            (
+                Some(claimed(None, Some(ok.clone()))),
+                "digest-1",
+                KeyDecision::Replay(ok.clone()),
+            ),
+            (
+                Some(claimed(Some(now + 5_000), None)),
+                "digest-2",
+                KeyDecision::Reused,
+            ),
+            (
+                Some(claimed(None, Some(ok))),
+                "digest-2",
+                KeyDecision::Reused,
+            ),
+            (
+                Some(KeyRecord {
+                    checked_in: true,
+                    ..claimed(None, None)
+                }),
+                "digest-1",
+                KeyDecision::CheckedIn,
+            ),
+        ];
+        for (record, digest, expected) in cases {
+            assert_eq!(
+                key_decision(record.as_ref(), digest, now),
+                expected,
+                "{record:?} {digest}"
+            );
         }
     }
 

@@ -1,7 +1,9 @@
 //! checkout-proxy's configuration (the README's Configuration section), read from the
 //! environment once per cold start.
 
-use license_automation::config::{self, ConfigError, Environment, STATE_TABLE, lookup, required};
+use license_automation::config::{
+    self, ConfigError, Environment, STATE_TABLE, lookup, parsed_or, required, within,
+};
 use license_automation::ids::validate_key_fingerprint;
 
 /// `KEY_FINGERPRINT`: the issuer fingerprint checkouts are made against.
@@ -10,6 +12,10 @@ const KEY_FINGERPRINT: &str = "KEY_FINGERPRINT";
 const BENEFICIARY_CLAIM: &str = "BENEFICIARY_CLAIM";
 /// Default `BENEFICIARY_CLAIM`.
 const DEFAULT_BENEFICIARY_CLAIM: &str = "sub";
+/// `CUSTOMER_RATE_LIMIT`: requests per second one customer may make (0: no limit).
+const CUSTOMER_RATE_LIMIT: &str = "CUSTOMER_RATE_LIMIT";
+/// The highest `CUSTOMER_RATE_LIMIT` (API Gateway's own account limit is 10,000 per second).
+const MAX_CUSTOMER_RATE_LIMIT: u64 = 10_000;
 
 /// Everything the handler is configured with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +28,9 @@ pub struct Config {
     pub state_table: String,
     /// `MAX_CONCURRENCY`: License Manager calls in flight at most (per instance).
     pub max_concurrency: usize,
+    /// `CUSTOMER_RATE_LIMIT`: requests per second per customer, all routes together; 0 (the
+    /// default) turns the limit off.
+    pub customer_rate_limit: u64,
 }
 
 impl Config {
@@ -32,6 +41,16 @@ impl Config {
             beneficiary_claim: beneficiary_claim(env)?,
             state_table: required(env, STATE_TABLE)?,
             max_concurrency: config::max_concurrency(env)?,
+            customer_rate_limit: within(
+                CUSTOMER_RATE_LIMIT,
+                parsed_or(
+                    env,
+                    CUSTOMER_RATE_LIMIT,
+                    0,
+                    "a whole number of requests per second",
+                )?,
+                0..=MAX_CUSTOMER_RATE_LIMIT,
+            )?,
         })
     }
 
@@ -88,11 +107,34 @@ mod tests {
         .unwrap_or_else(|error| panic!("{error}"));
         assert_eq!(config.beneficiary_claim, "sub");
         assert_eq!(config.issuer_account(), "123456789012");
+        assert_eq!(config.customer_rate_limit, 0, "off unless set");
         let error = Config::from_env(&[("STATE_TABLE", "state")]).unwrap_err();
         assert!(error.to_string().contains("KEY_FINGERPRINT"), "{error}");
         let error =
             Config::from_env(&[("KEY_FINGERPRINT", "Acme"), ("STATE_TABLE", "state")]).unwrap_err();
         assert!(error.to_string().contains("KEY_FINGERPRINT"), "{error}");
+    }
+
+    #[test]
+    fn customer_rate_limit_is_a_whole_number_of_requests_per_second() {
+        let env = |value: &'static str| {
+            [
+                (
+                    "KEY_FINGERPRINT",
+                    "aws:123456789012:Acme:issuer-fingerprint",
+                ),
+                ("STATE_TABLE", "state"),
+                (CUSTOMER_RATE_LIMIT, value),
+            ]
+        };
+        assert_eq!(
+            Config::from_env(&env("20")).unwrap().customer_rate_limit,
+            20
+        );
+        for bad in ["-1", "2.5", "fast", "10001"] {
+            let error = Config::from_env(&env(bad)).unwrap_err();
+            assert_eq!(error.variable(), CUSTOMER_RATE_LIMIT, "{bad}");
+        }
     }
 
     #[test]

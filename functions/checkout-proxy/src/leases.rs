@@ -11,11 +11,14 @@
 //!   (PROVISIONAL and BORROW), so that `GET /v1/leases` is one GetItem and one BatchGetItem
 //!   per 100 leases, never a scan; ids whose record is gone or checked in are pruned there.
 //! - `sticky#<digest>` (digest of beneficiary, SKU, sorted entitlements and node id) holds
-//!   the checkout result of the live lease and expires with it.
+//!   the checkout result of the live lease and expires with it; before that, the claim of
+//!   the request drawing it (`{claimedUntil}`, until that request's deadline), so that two
+//!   requests for one node never draw two seats.
 //!
 //! Every write is conditional: a new record only where none is live, an update only over
 //! the state that was read, so a retried or concurrent request cannot overwrite another's.
 
+use license_automation::deadline::Deadline;
 use license_automation::state::{StateError, StateKey, StateStore, WriteOutcome};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -68,6 +71,9 @@ pub struct Link {
     /// else. Never answered, never logged; dropped at check-in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// The record of the Idempotency-Key that drew it (its answer is forgotten at check-in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_record: Option<String>,
 }
 
 impl Link {
@@ -98,6 +104,7 @@ impl Link {
             checked_out_at,
             expiration: text("expiration"),
             token: is_lease.then(|| text("licenseConsumptionToken")).flatten(),
+            idempotency_record: None,
         }
     }
 
@@ -143,6 +150,22 @@ pub struct Sticky {
     /// Its token.
     pub token: String,
     state: String,
+}
+
+impl Sticky {
+    /// The record's state as read (for conditional writes over it).
+    pub fn state(&self) -> &str {
+        &self.state
+    }
+}
+
+/// A node's sticky slot: its live lease, or the claim of the request drawing one.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Slot {
+    /// The live lease.
+    Lease(Sticky),
+    /// A request is drawing the lease (its claim, as stored).
+    Claimed(String),
 }
 
 /// The links and sticky leases in the state table.
@@ -290,8 +313,8 @@ impl Leases {
             .await
     }
 
-    /// The live sticky lease under `key`, if any.
-    pub async fn sticky(&self, key: &str) -> Result<Option<Sticky>, StateError> {
+    /// The sticky slot under `key`: its live lease, a live claim, or `None`.
+    pub async fn sticky(&self, key: &str) -> Result<Option<Slot>, StateError> {
         let state_key = StateKey::StickyLease {
             key: key.to_owned(),
         };
@@ -300,6 +323,9 @@ impl Leases {
         };
         let body: Value = serde_json::from_str(&record.state)
             .map_err(|error| malformed(self.store.table(), &state_key, error.to_string()))?;
+        if body.get("claimedUntil").is_some() {
+            return Ok(Some(Slot::Claimed(record.state)));
+        }
         let token = body["licenseConsumptionToken"]
             .as_str()
             .ok_or_else(|| {
@@ -310,19 +336,58 @@ impl Leases {
                 )
             })?
             .to_owned();
-        Ok(Some(Sticky {
+        Ok(Some(Slot::Lease(Sticky {
             body,
             token,
             state: record.state,
-        }))
+        })))
     }
 
-    /// Records `body` as the sticky lease under `key` (replacing `previous`, when one was
+    /// The live sticky lease under `key`, if any (not a claim).
+    pub async fn sticky_lease(&self, key: &str) -> Result<Option<Sticky>, StateError> {
+        Ok(match self.sticky(key).await? {
+            Some(Slot::Lease(sticky)) => Some(sticky),
+            _ => None,
+        })
+    }
+
+    /// Claims the empty sticky slot under `key` until `deadline`; the claim's state, or
+    /// `None` when another request holds the slot.
+    pub async fn claim_sticky(
+        &self,
+        key: &str,
+        deadline: &Deadline,
+    ) -> Result<Option<String>, StateError> {
+        let until = deadline.wall_clock();
+        // The claim's own id: two claims of one second never look alike to a condition.
+        let state = json!({
+            "claimedUntil": until.unix_timestamp(),
+            "claim": uuid::Uuid::new_v4().to_string(),
+        })
+        .to_string();
+        let state_key = StateKey::StickyLease {
+            key: key.to_owned(),
+        };
+        // The claim lasts a second past the deadline: the record's expiry is whole seconds.
+        let expires = until + time::Duration::seconds(1);
+        Ok(
+            match self
+                .store
+                .put_if(&state_key, None, &state, Some(expires))
+                .await?
+            {
+                WriteOutcome::Written => Some(state),
+                WriteOutcome::LostRace => None,
+            },
+        )
+    }
+
+    /// Records `body` as the sticky lease under `key` over `previous` (the claim or the lease
     /// read), until `expiration`.
     pub async fn set_sticky(
         &self,
         key: &str,
-        previous: Option<&Sticky>,
+        previous: &str,
         body: &Value,
         expiration: Option<&str>,
     ) -> Result<WriteOutcome, StateError> {
@@ -333,22 +398,22 @@ impl Leases {
             .and_then(parse_expiration)
             .unwrap_or_else(OffsetDateTime::now_utc);
         self.store
-            .put_if(
-                &state_key,
-                previous.map(|sticky| sticky.state.as_str()),
-                &body.to_string(),
-                Some(expires),
-            )
+            .put_if(&state_key, Some(previous), &body.to_string(), Some(expires))
             .await
     }
 
-    /// Forgets the sticky lease under `key` (it was checked in or is gone).
-    pub async fn forget_sticky(&self, key: &str) -> Result<(), StateError> {
+    /// Empties the sticky slot under `key` if it still holds `previous` (a lease checked in
+    /// or gone, or this request's claim).
+    pub async fn drop_sticky(&self, key: &str, previous: &str) -> Result<(), StateError> {
+        let state_key = StateKey::StickyLease {
+            key: key.to_owned(),
+        };
+        // Emptied, and expired: no token stays behind in it.
+        let gone = OffsetDateTime::now_utc() - time::Duration::seconds(1);
         self.store
-            .forget(&StateKey::StickyLease {
-                key: key.to_owned(),
-            })
-            .await
+            .put_if(&state_key, Some(previous), "{}", Some(gone))
+            .await?;
+        Ok(())
     }
 
     /// The link of the lease `lease_id`, if one is live.

@@ -1,9 +1,7 @@
 //! Wiring only: telemetry, configuration and clients once per cold start, then the runtime.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use aws_config::timeout::TimeoutConfig;
 use checkout_proxy::{CheckoutProxy, Config, LicenseManager};
 use lambda_http::{Error, Request, service_fn};
 use license_automation::config::ProcessEnvironment;
@@ -16,15 +14,10 @@ async fn main() -> Result<(), Error> {
     // A missing or malformed variable fails the cold start, named in the log and the error.
     let config = Config::from_env(&ProcessEnvironment)
         .inspect_err(|error| tracing::error!(%error, "invalid configuration"))?;
-    // A caller waits on every call: one that hangs answers 503 with Retry-After well before
-    // the function's timeout, instead of API Gateway's bare 5xx.
-    let sdk = aws::sdk_config_loader()
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_attempt_timeout(Duration::from_secs(2))
-                .operation_timeout(Duration::from_secs(5))
-                .build(),
-        )
+    // A caller waits on every call: short SDK bounds, and the request's own deadline over all
+    // of them (CheckoutProxy::handle), so a hang answers 503 with Retry-After, never API
+    // Gateway's bare 5xx.
+    let sdk = aws::sdk_config_loader_with(aws::INTERACTIVE_CALLS)
         .load()
         .await;
     let proxy = Arc::new(CheckoutProxy::new(

@@ -155,7 +155,7 @@ async fn a_check_in_whose_answer_was_lost_is_done_on_retry_and_links_never_hold_
         .unwrap();
     assert!(
         !format!("{items:?}").contains(&token),
-        "a record still holds a checked-in token"
+        "a record still holds a checked-in token: {items:?}"
     );
     // And from then on it is checked in for the proxy too.
     call(&proxy, &token_event("extend.json", ALICE, &token))
@@ -297,14 +297,14 @@ async fn a_retried_request_with_the_same_key_checks_out_once() {
     );
     assert_eq!(consumed(&lm, &alice_license, "Users").await, "4");
 
-    // The same key with a different request is refused (License Manager answers a reused
-    // ClientToken with ValidationException), not a second checkout.
+    // The same key with a different request is refused by the proxy itself, not a second
+    // checkout.
     call(
         &proxy,
         &checkout_event(ALICE, checkout_body(1, None), Some("retry-key-1")),
     )
     .await
-    .assert_problem(400, "invalid-request");
+    .assert_problem(422, "idempotency-key-reused");
     // A key that breaks the rules is refused before anything is checked out.
     call(
         &proxy,

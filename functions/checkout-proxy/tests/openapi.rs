@@ -25,8 +25,16 @@ fn document() -> Value {
 
 /// Every route with its method and the statuses it can answer besides the common ones.
 const ROUTES: [(&str, &str, &[&str]); 9] = [
-    ("/v1/checkout", "post", &["200", "400", "404", "409", "413"]),
-    ("/v1/borrow", "post", &["200", "400", "404", "409", "413"]),
+    (
+        "/v1/checkout",
+        "post",
+        &["200", "400", "404", "409", "413", "422", "428"],
+    ),
+    (
+        "/v1/borrow",
+        "post",
+        &["200", "400", "404", "409", "413", "422", "428"],
+    ),
     ("/v1/extend", "post", &["200", "400", "404", "409", "413"]),
     ("/v1/checkin", "post", &["204", "400", "404", "409", "413"]),
     ("/v1/licenses", "get", &["200"]),

@@ -25,9 +25,16 @@ pub const BOB: &str = "customer-b";
 /// `KEY_FINGERPRINT` of the issuer's licenses.
 pub use local_test_kit::checkout::local_key_fingerprint as fingerprint;
 
-/// A fixture of `events/checkout-proxy/`.
+/// A fixture of `events/checkout-proxy/`, read next to this crate (not through the test kit,
+/// whose compiled path may be another checkout's when target directories are shared).
 pub fn fixture(name: &str) -> Value {
-    local_test_kit::world::fixture("checkout-proxy", name)
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../events/checkout-proxy")
+        .join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|err| panic!("{} is not JSON: {err}", path.display()))
 }
 
 /// The fixture `name` as sent by `customer` (its `sub` claim), with `body` when given.
@@ -90,7 +97,27 @@ impl Answer {
 /// Invokes the handler with a payload 2.0 event, as Lambda does through lambda_http.
 pub async fn call(proxy: &CheckoutProxy, event: &Value) -> Answer {
     let request = lambda_http::request::from_str(&event.to_string()).expect("a payload 2.0 event");
-    let response = proxy.handle(request).await;
+    answer(proxy.handle(request).await)
+}
+
+/// Invokes the handler as [`call`] does, in an invocation whose deadline is `timeout` away
+/// (Lambda's `context.deadline`).
+pub async fn call_within(
+    proxy: &CheckoutProxy,
+    event: &Value,
+    timeout: std::time::Duration,
+) -> Answer {
+    use lambda_http::RequestExt as _;
+    let request = lambda_http::request::from_str(&event.to_string()).expect("a payload 2.0 event");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let mut context = lambda_http::Context::default();
+    context.deadline = u64::try_from((now + timeout).as_millis()).unwrap();
+    answer(proxy.handle(request.with_lambda_context(context)).await)
+}
+
+fn answer(response: lambda_http::Response<lambda_http::Body>) -> Answer {
     let status = response.status().as_u16();
     let headers = response
         .headers()
@@ -115,9 +142,27 @@ pub trait ProxyWorld {
 
     /// The handler on `table`, with `retry` instead of its own retry policy.
     async fn proxy_with(&self, table: &str, retry: Option<RetryPolicy>) -> CheckoutProxy;
+
+    /// The handler with `env` added to its environment, calling DynamoDB at `dynamodb_url`
+    /// and License Manager at `license_manager_url` (e.g. through a fault proxy).
+    async fn proxy_at(
+        &self,
+        env: &[(&str, &str)],
+        dynamodb_url: &str,
+        license_manager_url: &str,
+    ) -> CheckoutProxy;
 }
 
 impl ProxyWorld for World {
+    async fn proxy_at(
+        &self,
+        env: &[(&str, &str)],
+        dynamodb_url: &str,
+        license_manager_url: &str,
+    ) -> CheckoutProxy {
+        proxy_at(self, env, dynamodb_url, license_manager_url).await
+    }
+
     async fn proxy_with(&self, table: &str, retry: Option<RetryPolicy>) -> CheckoutProxy {
         let env = self.function_env(&[("KEY_FINGERPRINT", &fingerprint()), ("STATE_TABLE", table)]);
         let config = Config::from_env(&env).expect("valid configuration");
@@ -133,6 +178,50 @@ impl ProxyWorld for World {
             kms_client(self, ISSUER_ACCOUNT).await,
         )
     }
+}
+
+/// The SDK config of the issuing account as checkout-proxy's `main` bounds it.
+async fn bounded_config() -> aws_config::SdkConfig {
+    let config = local_test_kit::clients::sdk_config(ISSUER_ACCOUNT).await;
+    let bounds = license_automation::aws::INTERACTIVE_CALLS;
+    config
+        .into_builder()
+        .timeout_config(bounds.timeout_config())
+        .retry_config(bounds.retry_config())
+        .build()
+}
+
+/// See [`ProxyWorld::proxy_at`].
+async fn proxy_at(
+    world: &World,
+    env: &[(&str, &str)],
+    dynamodb_url: &str,
+    license_manager_url: &str,
+) -> CheckoutProxy {
+    let fingerprint = fingerprint();
+    let mut all = vec![
+        ("KEY_FINGERPRINT", fingerprint.as_str()),
+        ("STATE_TABLE", TABLE),
+    ];
+    all.extend_from_slice(env);
+    let config = Config::from_env(&world.function_env(&all)).expect("valid configuration");
+    let sdk = bounded_config().await;
+    let lm = aws_sdk_licensemanager::Client::from_conf(
+        aws_sdk_licensemanager::config::Builder::from(&sdk)
+            .endpoint_url(license_manager_url)
+            .build(),
+    );
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .endpoint_url(dynamodb_url)
+            .build(),
+    );
+    CheckoutProxy::new(
+        &config,
+        LicenseManager::new(lm, config.max_concurrency),
+        dynamodb,
+        kms_client(world, ISSUER_ACCOUNT).await,
+    )
 }
 
 /// A KMS client of `account` on the emulator (which implements KMS on the same port).
