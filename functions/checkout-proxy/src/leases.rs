@@ -392,6 +392,7 @@ impl Leases {
             table: self.store.table().to_owned(),
             operation: "PutItem",
             key: index_key(beneficiary).partition_key(),
+            code: None,
             message: format!("{INDEX_WRITE_ATTEMPTS} concurrent writers won the race"),
         }
     }
