@@ -17,6 +17,7 @@ pub mod kms;
 pub mod model;
 pub mod ops;
 pub mod protocol;
+pub mod quotas;
 mod server;
 pub mod shapes;
 pub mod state;
@@ -74,6 +75,9 @@ pub struct Config {
     /// EventBridge endpoint (e.g. moto's server) that receives License Manager's own
     /// events, best effort; `None` publishes nothing.
     pub events_endpoint: Option<String>,
+    /// License Manager's request quotas to emulate: chosen operations rate-limited per
+    /// account (none by default).
+    pub rate_limits: Vec<quotas::RateLimit>,
 }
 
 impl Config {
@@ -127,6 +131,7 @@ impl Default for Config {
             seed: None,
             public_key_out: None,
             events_endpoint: None,
+            rate_limits: Vec::new(),
         }
     }
 }
@@ -264,6 +269,7 @@ impl Emulator {
         let seed = config
             .seed
             .unwrap_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0);
+        let quotas = quotas::Quotas::new(&config.rate_limits);
         let shared = Arc::new(server::Shared {
             state: Mutex::new(state),
             signer,
@@ -272,6 +278,7 @@ impl Emulator {
             rng: Mutex::new(seed),
             writer: tokio::sync::Mutex::new(()),
             events: event_sink,
+            quotas,
         });
         let app = axum::Router::new()
             .fallback(move |req: axum::extract::Request| server::handle(shared.clone(), req));

@@ -1,6 +1,7 @@
 //! `license-manager-local` command line: parse options, start the emulator, wait for Ctrl-C.
 
 use clap::{Parser, Subcommand};
+use license_manager_local::quotas::RateLimit;
 use license_manager_local::{Config, Emulator, Fault, coverage};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -37,6 +38,11 @@ struct Cli {
     /// Faults to inject: throttle, internal.
     #[arg(long, value_delimiter = ',', default_value = "throttle,internal")]
     faults: Vec<Fault>,
+    /// Emulate License Manager's request quotas: `Operation=N` limits the operation to N
+    /// requests per second per account, answering RateLimitExceededException past it
+    /// (repeatable, or comma-separated).
+    #[arg(long = "rate-limit", value_delimiter = ',', value_name = "OPERATION=N")]
+    rate_limits: Vec<RateLimit>,
     /// Seed making fault injection deterministic.
     #[arg(long)]
     seed: Option<u64>,
@@ -80,6 +86,7 @@ async fn main() -> ExitCode {
         seed: cli.seed,
         public_key_out: cli.public_key_out,
         events_endpoint: cli.events_endpoint,
+        rate_limits: cli.rate_limits,
     };
     if let Err(e) = config.validate() {
         eprintln!("license-manager-local: {e}");
