@@ -260,7 +260,7 @@ async fn the_http_api_refuses_bad_tokens_and_hands_good_claims_to_the_function()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_its_reserved_concurrency_a_function_behind_the_http_api_answers_429() {
-    let mut stack = TestStack::start(FIXTURE, &[]).await;
+    let stack = TestStack::start(FIXTURE, &[]).await;
     let api = stack.app().stack_file.api_url.clone().unwrap();
     let audience = stack.app().stack_file.audience.clone();
     let token = stack

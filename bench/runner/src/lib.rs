@@ -4,6 +4,7 @@
 //! bench/results.json and bench/results.md.
 
 pub mod cases;
+pub mod load;
 pub mod measure;
 pub mod results;
 pub mod stats;
@@ -298,7 +299,7 @@ fn sweeps(logs: &[String], present: &[String]) -> Result<Vec<(String, Vec<String
     Ok(sweeps)
 }
 
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|text| {
             text.split_whitespace()
@@ -309,7 +310,7 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
-fn machine(load_before: String) -> Machine {
+pub(crate) fn machine(load_before: String) -> Machine {
     let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|text| {
