@@ -106,6 +106,8 @@ pub struct Run {
     pub seats_after_checkout: i64,
     /// Seats drawn after the check-in phase.
     pub seats_after_checkin: i64,
+    /// Leases the apps still hold after it (their check-in failed every time).
+    pub leases_held: usize,
     /// Environments started (cold starts).
     pub cold_starts: u64,
     /// Requests the host throttled (429 TooManyRequestsException).
@@ -218,8 +220,14 @@ async fn with_world(
     let usage = function.host.usage();
     let concurrency = function.host.config().concurrency.get();
     app.stop().await;
-    let (samples, seconds, seats_after_checkout, seats_after_checkin, environment_rss_kib) =
-        outcome?;
+    let (
+        samples,
+        seconds,
+        seats_after_checkout,
+        seats_after_checkin,
+        leases_held,
+        environment_rss_kib,
+    ) = outcome?;
     let apps_ok = |phase: Phase| {
         samples
             .iter()
@@ -237,6 +245,7 @@ async fn with_world(
         samples,
         seats_after_checkout,
         seats_after_checkin,
+        leases_held,
         cold_starts: usage.cold_starts,
         throttles: usage.throttles,
         peak_running: usage.peak_running,
@@ -244,7 +253,10 @@ async fn with_world(
     })
 }
 
-type Driven = (Vec<Sample>, f64, i64, i64, Vec<u64>);
+type Driven = (Vec<Sample>, f64, i64, i64, usize, Vec<u64>);
+
+/// Rounds of check-in after the first for apps whose check-in failed.
+const CHECK_IN_ROUNDS: usize = 2;
 
 /// Runs the apps' three phases, counting the seats drawn after the first and the last.
 async fn drive(
@@ -300,7 +312,17 @@ async fn drive(
     let (samples, tokens) = apps::phase(&plans, Phase::Checkout, &vec![None; plans.len()]).await;
     let after_checkout = seats_drawn(clients, licenses).await?;
     let (extended, _) = apps::phase(&plans, Phase::Extend, &tokens).await;
-    let (checked_in, _) = apps::phase(&plans, Phase::CheckIn, &tokens).await;
+    // An app whose check-in failed (its retries ran out) tries again later, as an app
+    // releasing its seat does: up to two more rounds.
+    let (mut checked_in, mut held) = apps::phase(&plans, Phase::CheckIn, &tokens).await;
+    for _ in 0..CHECK_IN_ROUNDS {
+        if held.iter().all(Option::is_none) {
+            break;
+        }
+        let (more, still) = apps::phase(&plans, Phase::CheckIn, &held).await;
+        checked_in.extend(more);
+        held = still;
+    }
     let seconds = started.elapsed().as_secs_f64();
     let after_checkin = seats_drawn(clients, licenses).await?;
     // Let the last records reach the collector, then stop it.
@@ -314,11 +336,13 @@ async fn drive(
     let mut all = samples;
     all.extend(extended);
     all.extend(checked_in);
+    let leases_held = held.iter().filter(|lease| lease.is_some()).count();
     Ok((
         all,
         seconds,
         after_checkout,
         after_checkin,
+        leases_held,
         peak.into_values().collect(),
     ))
 }

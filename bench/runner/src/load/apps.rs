@@ -80,7 +80,7 @@ pub struct AppPlan {
 }
 
 /// Every app makes `phase`'s step at once; `tokens` are the apps' leases (an app without one
-/// skips extend and check-in). The samples and, for a checkout, each app's new lease.
+/// skips extend and check-in). The samples and the lease each app holds afterwards.
 pub async fn phase(
     plans: &[AppPlan],
     phase: Phase,
@@ -142,14 +142,20 @@ async fn step(
                     .get("licenseConsumptionToken")
                     .and_then(Value::as_str)
                     .map(str::to_owned),
+                // A lease whose extension or check-in failed is still held.
                 Phase::Extend => token.map(str::to_owned),
-                Phase::CheckIn => None,
+                Phase::CheckIn => token.filter(|_| status / 100 != 2).map(str::to_owned),
             };
             return (samples, lease);
         }
         tokio::time::sleep(delay(attempt, retry_after)).await;
     }
-    (samples, None)
+    (
+        samples,
+        token
+            .filter(|_| phase != Phase::Checkout)
+            .map(str::to_owned),
+    )
 }
 
 /// `Retry-After` (at most [`MAX_BACKOFF`]), else exponential backoff with full jitter.

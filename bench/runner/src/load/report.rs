@@ -44,17 +44,17 @@ fn label(run: &Run) -> String {
     )
 }
 
-/// Whether the run kept the invariant: seats drawn equal successful checkouts, zero after
-/// check-in.
+/// Whether the run kept the invariant: seats drawn equal successful checkouts, and after the
+/// check-ins equal the leases whose check-in never succeeded (zero when every one did).
 pub fn invariant_holds(run: &Run) -> bool {
     run.seats_after_checkout == i64::try_from(run.checkouts).unwrap_or(i64::MAX)
-        && run.seats_after_checkin == 0
+        && run.seats_after_checkin == i64::try_from(run.leases_held).unwrap_or(i64::MAX)
 }
 
 /// One line per run for the console.
 pub fn summary_line(run: &Run) -> String {
     format!(
-        "    {}: {} of {} apps completed in {:.1} s, {} requests, {} cold starts, {} throttled, seats {} after checkout ({} checkouts), {} after check-in: invariant {}",
+        "    {}: {} of {} apps completed in {:.1} s, {} requests, {} cold starts, {} throttled, seats {} after checkout ({} checkouts), {} after check-in ({} leases still held): invariant {}",
         label(run),
         run.completed_apps,
         run.apps,
@@ -65,6 +65,7 @@ pub fn summary_line(run: &Run) -> String {
         run.seats_after_checkout,
         run.checkouts,
         run.seats_after_checkin,
+        run.leases_held,
         if invariant_holds(run) {
             "holds"
         } else {
@@ -102,7 +103,7 @@ fn markdown(machine: &Machine, took: Duration, runs: &[Run]) -> String {
     let _ = writeln!(md, "## Load: customer apps at once through the HTTP API\n");
     let _ = writeln!(
         md,
-        "Written by `bench-load` (bench/runner/src/load.rs, run by `make bench`). Each app is a customer with its own token and a one-seat license; all apps check out (one seat, PROVISIONAL, their node), then all extend, then all check in, through the local HTTP API (the template's JWT authorizer) to checkout-proxy on lambda-host with the template's reserved concurrency (`CheckoutProxyConcurrency`), against the release license-manager-local. An app retries 429/5xx as license-client does (`Retry-After`, else backoff; at most 6 attempts). **quotas**: the emulator rate-limits `{}` per second per account (`--rate-limit`; chosen for the benchmark, not AWS's published quotas). **boto3**: the same routes served by bench/baseline/handler.py under awslambdaric, with the same concurrency. Raw samples: [load.json](load.json); plot: [load.svg](load.svg).\n",
+        "Written by `bench-load` (bench/runner/src/load.rs, run by `make bench`). Each app is a customer with its own token and a one-seat license; all apps check out (one seat, PROVISIONAL, their node), then all extend, then all check in, through the local HTTP API (the template's JWT authorizer) to checkout-proxy on lambda-host with the template's reserved concurrency (`CheckoutProxyConcurrency`), against the release license-manager-local. An app retries 429/5xx as license-client does (`Retry-After`, else backoff; at most 6 attempts); an app whose check-in still failed tries twice more after the others. The invariant: the seats License Manager counts after the checkouts equal the successful checkouts, and after the check-ins equal the leases still held (those whose check-in never succeeded; zero when all did). **quotas**: the emulator rate-limits `{}` per second per account (`--rate-limit`; chosen for the benchmark, not AWS's published quotas). **boto3**: the same routes served by bench/baseline/handler.py under awslambdaric, with the same concurrency. Raw samples: [load.json](load.json); plot: [load.svg](load.svg).\n",
         runs.iter()
             .find(|run| !run.quotas.is_empty())
             .map(|run| run.quotas.join(", "))
@@ -122,7 +123,7 @@ fn markdown(machine: &Machine, took: Duration, runs: &[Run]) -> String {
     );
     let _ = writeln!(
         md,
-        "| run | apps done | time | requests/s | checkout p50 / p99 | extend p50 / p99 | check-in p50 / p99 | answers | cold starts | throttled (429) | peak at once | peak RSS per environment | seats after checkout = checkouts | seats after check-in |"
+        "| run | apps done | time | requests/s | checkout p50 / p99 | extend p50 / p99 | check-in p50 / p99 | answers | cold starts | throttled (429) | peak at once | peak RSS per environment | seats after checkout = checkouts | seats after check-in = leases still held |"
     );
     let _ = writeln!(
         md,
@@ -156,7 +157,7 @@ fn markdown(machine: &Machine, took: Duration, runs: &[Run]) -> String {
         let rss_min = run.environment_rss_kib.iter().copied().min().unwrap_or(0);
         let _ = writeln!(
             md,
-            "| {} | {} / {} | {:.1} s | {:.0} | {} | {} | {} | {} | {} | {} | {} of {} | {:.1}-{:.1} MB ({} environments) | {} = {} ({}) | {} |",
+            "| {} | {} / {} | {:.1} s | {:.0} | {} | {} | {} | {} | {} | {} | {} of {} | {:.1}-{:.1} MB ({} environments) | {} = {} ({}) | {} = {} ({}) |",
             label(run),
             run.completed_apps,
             run.apps,
@@ -181,6 +182,12 @@ fn markdown(machine: &Machine, took: Duration, runs: &[Run]) -> String {
                 "**broken**"
             },
             run.seats_after_checkin,
+            run.leases_held,
+            if run.seats_after_checkin == i64::try_from(run.leases_held).unwrap_or(i64::MAX) {
+                "holds"
+            } else {
+                "**broken**"
+            },
         );
     }
     let _ = writeln!(
@@ -273,6 +280,7 @@ mod tests {
             checkouts,
             seats_after_checkout: after_checkout,
             seats_after_checkin: after_checkin,
+            leases_held: 0,
             cold_starts: 2,
             throttles: 1,
             peak_running: 2,
@@ -324,7 +332,7 @@ mod tests {
         assert_eq!(md.matches(BEGIN).count(), 1, "{md}");
         assert!(md.contains("| rust · 2 apps · no quotas | 2 / 2 |"), "{md}");
         assert!(md.contains("200: 1, 429: 1"), "{md}");
-        assert!(md.contains("2 = 2 (holds) | 0 |"), "{md}");
+        assert!(md.contains("2 = 2 (holds) | 0 = 0 (holds) |"), "{md}");
         let svg = std::fs::read_to_string(dir.join("load.svg")).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("POST /v1/checkout"));
         std::fs::remove_dir_all(&dir).unwrap();
