@@ -9,6 +9,7 @@
 
 pub mod apps;
 pub mod report;
+pub mod runs;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,10 +25,10 @@ use local_test_kit::checkout::issue_customer_license;
 use local_test_kit::clients::Clients;
 use local_test_kit::moto::{MotoServer, free_loopback_addr};
 use local_test_kit::resources::create_infra;
-use serde::Serialize;
 use tokio::process::{Child, Command};
 
 use crate::load::apps::{AppPlan, Phase, Sample};
+pub use crate::load::runs::{Run, Side};
 
 /// The function under load (its binary).
 pub const FUNCTION: &str = "checkout-proxy";
@@ -71,51 +72,6 @@ pub struct LoadOptions {
     /// Where results.md (its load section), load.json and load.svg are written.
     #[arg(long, default_value = "bench")]
     pub out_dir: PathBuf,
-}
-
-/// Who serves the checkout API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Side {
-    /// checkout-proxy's release bootstrap.
-    Rust,
-    /// The boto3 baseline under awslambdaric.
-    Boto3,
-}
-
-/// One run: a side, a number of apps, with or without quotas.
-#[derive(Debug, Clone, Serialize)]
-pub struct Run {
-    /// Who served.
-    pub side: Side,
-    /// Customer apps at once.
-    pub apps: usize,
-    /// The emulated quotas (empty: none).
-    pub quotas: Vec<String>,
-    /// The function's concurrency (its reserved concurrency in the template).
-    pub concurrency: usize,
-    /// Seconds from the first request to the last answer.
-    pub seconds: f64,
-    /// Every attempt, in order of its end.
-    pub samples: Vec<Sample>,
-    /// Apps whose three steps all succeeded.
-    pub completed_apps: usize,
-    /// Successful checkouts.
-    pub checkouts: usize,
-    /// Seats drawn at License Manager after the checkout phase.
-    pub seats_after_checkout: i64,
-    /// Seats drawn after the check-in phase.
-    pub seats_after_checkin: i64,
-    /// Leases the apps still hold after it (their check-in failed every time).
-    pub leases_held: usize,
-    /// Environments started (cold starts).
-    pub cold_starts: u64,
-    /// Requests the host throttled (429 TooManyRequestsException).
-    pub throttles: u64,
-    /// The most invocations that ran at once.
-    pub peak_running: usize,
-    /// Peak RSS of each environment, in KiB.
-    pub environment_rss_kib: Vec<u64>,
 }
 
 /// Runs every (side, apps, quotas) combination and writes the results.

@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::json;
 
-use super::Run;
-use super::apps::{Phase, Sample};
+use crate::load::apps::{Phase, Sample};
+use crate::load::runs::{Run, Side};
 use crate::results::Machine;
 
 /// Where the section starts and ends in results.md.
@@ -32,8 +32,8 @@ fn label(run: &Run) -> String {
     format!(
         "{} · {} apps · {}",
         match run.side {
-            super::Side::Rust => "rust",
-            super::Side::Boto3 => "boto3",
+            Side::Rust => "rust",
+            Side::Boto3 => "boto3",
         },
         run.apps,
         if run.quotas.is_empty() {
@@ -253,7 +253,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::load::Side;
 
     fn run(checkouts: usize, after_checkout: i64, after_checkin: i64) -> Run {
         Run {
