@@ -47,8 +47,21 @@ fn label(run: &Run) -> String {
 /// Whether the run kept the invariant: seats drawn equal successful checkouts, and after the
 /// check-ins equal the leases whose check-in never succeeded (zero when every one did).
 pub fn invariant_holds(run: &Run) -> bool {
-    run.seats_after_checkout == i64::try_from(run.checkouts).unwrap_or(i64::MAX)
-        && run.seats_after_checkin == i64::try_from(run.leases_held).unwrap_or(i64::MAX)
+    seats_match(run.seats_after_checkout, run.checkouts)
+        && seats_match(run.seats_after_checkin, run.leases_held)
+}
+
+/// Whether License Manager counts `seats` drawn for `leases` leases of one seat each.
+fn seats_match(seats: i64, leases: usize) -> bool {
+    i64::try_from(leases).is_ok_and(|leases| leases == seats)
+}
+
+fn verdict(seats: i64, leases: usize) -> &'static str {
+    if seats_match(seats, leases) {
+        "holds"
+    } else {
+        "**broken**"
+    }
 }
 
 /// One line per run for the console.
@@ -176,18 +189,10 @@ fn markdown(machine: &Machine, took: Duration, runs: &[Run]) -> String {
             run.environment_rss_kib.len(),
             run.seats_after_checkout,
             run.checkouts,
-            if run.seats_after_checkout == i64::try_from(run.checkouts).unwrap_or(i64::MAX) {
-                "holds"
-            } else {
-                "**broken**"
-            },
+            verdict(run.seats_after_checkout, run.checkouts),
             run.seats_after_checkin,
             run.leases_held,
-            if run.seats_after_checkin == i64::try_from(run.leases_held).unwrap_or(i64::MAX) {
-                "holds"
-            } else {
-                "**broken**"
-            },
+            verdict(run.seats_after_checkin, run.leases_held),
         );
     }
     let _ = writeln!(
