@@ -40,22 +40,10 @@ pub const FUNCTION: &str = "checkout-proxy";
     about = "M customer apps at once through the local HTTP API, with and without License Manager quotas"
 )]
 pub struct LoadOptions {
-    /// The repository (template.yaml, bench/baseline).
-    #[arg(long, default_value = ".")]
-    pub repo: PathBuf,
-    /// The functions' release bootstraps, each as `<dir>/<binary>/bootstrap` (cargo lambda's
-    /// output) or `<dir>/<binary>`.
-    #[arg(long)]
-    pub lambda_dir: PathBuf,
-    /// The release license-manager-local.
-    #[arg(long)]
-    pub emulator: PathBuf,
-    /// moto's server.
-    #[arg(long, env = "MOTO_SERVER")]
-    pub moto_server: PathBuf,
-    /// The Python of the bench venv (awslambdaric, boto3) for the baseline.
-    #[arg(long)]
-    pub python: PathBuf,
+    /// The repository and the programs run (a function's bootstrap may also be
+    /// `<lambda dir>/<binary>`).
+    #[command(flatten)]
+    pub programs: crate::Programs,
     /// How many customer apps run at once (comma-separated: one run per count).
     #[arg(long, value_delimiter = ',', default_value = "50,200")]
     pub apps: Vec<usize>,
@@ -112,10 +100,10 @@ async fn run_one(options: &LoadOptions, side: Side, apps: usize, quotas: &[Strin
     );
     let work_dir = options.work_dir.join(label.to_lowercase());
     std::fs::create_dir_all(&work_dir)?;
-    let moto = MotoServer::start(&options.moto_server, &work_dir.join("moto.log")).await?;
+    let moto = MotoServer::start(&options.programs.moto_server, &work_dir.join("moto.log")).await?;
     let outcome = async {
         let (mut emulator, emulator_url) =
-            start_emulator(&options.emulator, quotas, &work_dir).await?;
+            start_emulator(&options.programs.emulator, quotas, &work_dir).await?;
         let outcome = with_world(
             options,
             side,
@@ -154,7 +142,7 @@ async fn with_world(
         licenses.push(issue_customer_license(&clients.customer, customer, 1).await?);
     }
     let app_options = AppOptions {
-        template: options.repo.join("template.yaml"),
+        template: options.programs.repo.join("template.yaml"),
         bin_dir,
         work_dir: work_dir.to_path_buf(),
         api_port: 0,
@@ -343,9 +331,9 @@ fn bin_dir(options: &LoadOptions, side: Side, work_dir: &Path) -> Result<PathBuf
         let link = dir.join(binary);
         let _ = std::fs::remove_file(&link);
         if side == Side::Boto3 && binary == FUNCTION {
-            let python = std::path::absolute(&options.python)?;
+            let python = std::path::absolute(&options.programs.python)?;
             std::fs::copy(
-                options.repo.join("bench/baseline/handler.py"),
+                options.programs.repo.join("bench/baseline/handler.py"),
                 dir.join("handler.py"),
             )?;
             std::fs::write(
@@ -360,15 +348,15 @@ fn bin_dir(options: &LoadOptions, side: Side, work_dir: &Path) -> Result<PathBuf
             continue;
         }
         let bootstrap = [
-            options.lambda_dir.join(binary).join("bootstrap"),
-            options.lambda_dir.join(binary),
+            options.programs.lambda_dir.join(binary).join("bootstrap"),
+            options.programs.lambda_dir.join(binary),
         ]
         .into_iter()
         .find(|path| path.is_file())
         .with_context(|| {
             format!(
                 "no release bootstrap of {binary} in {} (make bench builds them)",
-                options.lambda_dir.display()
+                options.programs.lambda_dir.display()
             )
         })?;
         std::os::unix::fs::symlink(std::path::absolute(bootstrap)?, &link)?;
