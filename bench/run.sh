@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # make bench: builds what is measured (timed apart), runs the sweep benchmarks, then the bench
 # runner (cold starts, warm latency, RSS, zip sizes, checkout latency of every function under
-# functions/, the boto3 baseline and the floor), and draws the plot. Writes bench/results.md,
-# bench/results.json and bench/results.png.
+# functions/, the boto3 baseline and the floor), draws the plot, then the load benchmark
+# (bench-load: customer apps at once through the HTTP API). Writes bench/results.md,
+# bench/results.json, bench/results.png, bench/load.json and bench/load.svg.
 # Env: BENCH_COLD (30), BENCH_WARM (300), BENCH_CHECKOUTS (1000), BENCH_SWEEPS (1; 0 skips the
-# sweeps), SWEEP_CONFIGURATIONS (10000), BENCH_OUT (bench: where the results go), MOTO_SERVER
+# sweeps), SWEEP_CONFIGURATIONS (10000), BENCH_LOAD_APPS (50,200: apps at once, one run each), BENCH_OUT (bench: where the results go), MOTO_SERVER
 # (default: .venv's), CARGO_TARGET_DIR and CARGO_PROFILE_RELEASE_* (bench/release-profile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,4 +74,13 @@ echo "==> cold starts, latency, memory, size" >&2
   --build-seconds "$build_seconds" --sweep-seconds "$sweep_seconds" \
   "${sweep_logs[@]}"
 .venv-bench/bin/python bench/plot.py "$out/results.json" "$out/results.png"
+
+echo "==> load: customer apps at once through the HTTP API, without and with License Manager quotas" >&2
+"$target_dir/release/bench-load" \
+  --repo . \
+  --lambda-dir "$target_dir/lambda" \
+  --emulator "$target_dir/release/license-manager-local" \
+  --python .venv-bench/bin/python \
+  --apps "${BENCH_LOAD_APPS:-50,200}" \
+  --work-dir "$work_dir/load" --out-dir "$out"
 echo "==> $out/results.md, $out/results.png ($((SECONDS - measure_start)) s of measurement, $build_seconds s of builds)" >&2

@@ -233,3 +233,62 @@ async fn recycle_makes_the_next_invocation_a_cold_start() {
     assert!(first.cold() && second.cold());
     assert_ne!(first.pid, second.pid);
 }
+
+fn with_concurrency(name: &str, concurrency: usize) -> Function {
+    let mut config = test_function(name);
+    config.concurrency = std::num::NonZeroUsize::new(concurrency).expect("a concurrency above 0");
+    Function::new(config)
+}
+
+#[tokio::test]
+async fn invocations_run_at_once_each_in_its_own_environment_up_to_the_concurrency() {
+    let function = with_concurrency("concurrent", 2);
+    let sleep = json!({"action": "sleep", "ms": 800});
+    let first = tokio::spawn({
+        let function = function.clone();
+        let sleep = sleep.clone();
+        async move { function.try_invoke(sleep).await }
+    });
+    let second = tokio::spawn({
+        let function = function.clone();
+        let sleep = sleep.clone();
+        async move { function.try_invoke(sleep).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Both environments are busy: a synchronous caller is refused at once.
+    let refused = tokio::time::timeout(Duration::from_millis(100), function.try_invoke(json!({})))
+        .await
+        .expect("a throttled call is answered at once");
+    let error = refused.result.expect_err("the concurrency is in use");
+    assert_eq!(error.error_type(), "TooManyRequestsException");
+    assert!(refused.pid.is_none(), "a throttled call runs nowhere");
+    // An asynchronous caller waits for an environment and finds it warm.
+    let waited = function.invoke(json!({})).await;
+    assert!(!waited.cold(), "the waiting event takes a warm environment");
+    let (first, second) = (first.await.unwrap(), second.await.unwrap());
+    assert!(
+        first.cold() && second.cold(),
+        "each environment starts cold"
+    );
+    assert_ne!(first.pid, second.pid, "two invocations, two environments");
+    assert!(
+        waited.pid == first.pid || waited.pid == second.pid,
+        "no third environment is started"
+    );
+    let usage = function.usage();
+    assert_eq!(usage.cold_starts, 2);
+    assert_eq!(usage.throttles, 1);
+    assert_eq!(usage.peak_running, 2);
+    assert_eq!(usage.running, 0);
+}
+
+#[tokio::test]
+async fn one_invocation_at_a_time_reuses_one_warm_environment() {
+    let function = with_concurrency("serial", 4);
+    for _ in 0..3 {
+        let invocation = function.try_invoke(json!({})).await;
+        ok(&invocation.result);
+    }
+    assert_eq!(function.usage().cold_starts, 1);
+    assert_eq!(function.usage().peak_running, 1);
+}

@@ -258,6 +258,75 @@ async fn the_http_api_refuses_bad_tokens_and_hands_good_claims_to_the_function()
     stack.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_its_reserved_concurrency_a_function_behind_the_http_api_answers_429() {
+    let stack = TestStack::start(FIXTURE, &[]).await;
+    let api = stack.app().stack_file.api_url.clone().unwrap();
+    let audience = stack.app().stack_file.audience.clone();
+    let token = stack
+        .app()
+        .issuer
+        .mint(TokenRequest::new("customer-a", &audience))
+        .unwrap();
+    // EchoFunction reserves 2: two slow requests take both environments.
+    let slow = |name: &str| {
+        let (url, token) = (
+            format!("{api}/v1/echo/{name}?action=sleep&ms=1500"),
+            token.clone(),
+        );
+        tokio::spawn(async move { get(&url, Some(&token)).await })
+    };
+    let (first, second) = (slow("first"), slow("second"));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (status, body) = get(&format!("{api}/v1/echo/third"), Some(&token)).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body, json!({"message": "Too Many Requests"}));
+    for slow in [first, second] {
+        let (status, body) = slow.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, json!({"slept": 1500}));
+    }
+    // Once they are done, a request is served again, by a warm environment.
+    let (status, body) = get(&format!("{api}/v1/echo/fourth"), Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    let usage = stack
+        .app()
+        .runtime
+        .function("EchoFunction")
+        .unwrap()
+        .host
+        .usage();
+    assert_eq!(usage.cold_starts, 2, "one cold start per environment");
+    assert_eq!(usage.throttles, 1);
+    assert_eq!(usage.peak_running, 2);
+    stack.stop().await;
+}
+
+#[test]
+fn a_functions_concurrency_is_its_reserved_concurrency_in_the_template() {
+    let load = |concurrency: &str| {
+        let mut parameters = local_stack::app::local_parameters("http://127.0.0.1:4598");
+        parameters.insert("CheckoutProxyConcurrency".into(), concurrency.into());
+        let template = Template::load(
+            &workspace().join("template.yaml"),
+            &locals(&sample_infra(), parameters),
+        )
+        .unwrap();
+        template
+            .functions
+            .into_iter()
+            .find(|function| function.binary == "checkout-proxy")
+            .unwrap()
+            .reserved_concurrency
+    };
+    assert_eq!(load("50"), Some(50));
+    assert_eq!(
+        load("0"),
+        None,
+        "0 reserves nothing: the account's concurrency"
+    );
+}
+
 fn sample_infra() -> Infra {
     Infra {
         event_bus_arn: "arn:aws:events:us-east-1:123456789012:event-bus/license-automation".into(),

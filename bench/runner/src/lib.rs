@@ -4,6 +4,7 @@
 //! bench/results.json and bench/results.md.
 
 pub mod cases;
+pub mod load;
 pub mod measure;
 pub mod results;
 pub mod stats;
@@ -20,14 +21,10 @@ use crate::measure::{Planned, Samples, Side, Target, measure, raw_checkouts};
 use crate::results::{FunctionResult, Machine, Results};
 use crate::world::{CHECKOUT_ACCOUNT, World};
 
-/// What to measure and where things are.
-#[derive(Debug, Parser)]
-#[command(
-    name = "bench",
-    about = "Benchmarks of the functions beside a boto3 baseline and a floor"
-)]
-pub struct Options {
-    /// The repository (functions/, events/, bench/).
+/// Where the repository and the programs the benchmarks run are (`bench` and `bench-load`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Programs {
+    /// The repository (functions/, events/, bench/, template.yaml).
     #[arg(long, default_value = ".")]
     pub repo: PathBuf,
     /// `cargo lambda build --release --output-format zip` output: <dir>/<function>/bootstrap(.zip).
@@ -42,6 +39,18 @@ pub struct Options {
     /// The Python of the bench venv (awslambdaric, boto3).
     #[arg(long)]
     pub python: PathBuf,
+}
+
+/// What to measure and where things are.
+#[derive(Debug, Parser)]
+#[command(
+    name = "bench",
+    about = "Benchmarks of the functions beside a boto3 baseline and a floor"
+)]
+pub struct Options {
+    /// The repository and the programs measured.
+    #[command(flatten)]
+    pub programs: Programs,
     /// Fresh processes per side.
     #[arg(long, default_value_t = 30)]
     pub cold: usize,
@@ -73,11 +82,11 @@ pub async fn run(options: Options) -> Result<Results> {
     let started = Instant::now();
     let load_before = load_average();
     std::fs::create_dir_all(&options.work_dir)?;
-    let present = functions_present(&options.repo)?;
+    let present = functions_present(&options.programs.repo)?;
     let mut skipped = Vec::new();
     let mut cases = Vec::new();
     for function in &present {
-        match cases::case(function, &options.repo)? {
+        match cases::case(function, &options.programs.repo)? {
             Some(case) => cases.push(case),
             None => skipped.push(format!(
                 "{function}: the benchmark has no case for it yet (bench/runner/src/cases.rs)"
@@ -90,11 +99,16 @@ pub async fn run(options: Options) -> Result<Results> {
              size and checkout latency are not measured; the checkout's raw round trip and boto3 \
              baseline are"
         ));
-        if let Some(case) = cases::case(CHECKOUT_PROXY, &options.repo)? {
+        if let Some(case) = cases::case(CHECKOUT_PROXY, &options.programs.repo)? {
             cases.push(case);
         }
     }
-    let world = World::start(&options.moto_server, &options.emulator, &options.work_dir).await?;
+    let world = World::start(
+        &options.programs.moto_server,
+        &options.programs.emulator,
+        &options.work_dir,
+    )
+    .await?;
     let outcome = measure_all(&options, &world, &cases, &present).await;
     world.stop().await;
     let (functions, floor, raw_checkout_ms, raw_checkout_link_ms) = outcome?;
@@ -105,7 +119,7 @@ pub async fn run(options: Options) -> Result<Results> {
         checkouts: options.checkouts,
         functions,
         floor,
-        floor_zip_bytes: zip_size(&options.lambda_dir, "lambda-floor"),
+        floor_zip_bytes: zip_size(&options.programs.lambda_dir, "lambda-floor"),
         raw_checkout_ms,
         raw_checkout_link_ms,
         sweeps: sweeps(&options.sweep_logs, &present)?,
@@ -140,18 +154,18 @@ async fn measure_all(
             options.warm
         };
         if present.contains(&case.function) {
-            let bootstrap = bootstrap(&options.lambda_dir, &case.function)?;
+            let bootstrap = bootstrap(&options.programs.lambda_dir, &case.function)?;
             planned.push(plan(options, world, case, Side::Rust, bootstrap, warm)?);
             sides.push((index, Side::Rust));
         }
-        let baseline = options.repo.join("bench/baseline/bootstrap");
+        let baseline = options.programs.repo.join("bench/baseline/bootstrap");
         planned.push(plan(options, world, case, Side::Boto3, baseline, warm)?);
         sides.push((index, Side::Boto3));
     }
     planned.push(Planned {
         target: Target {
             name: "lambda-floor".to_owned(),
-            bootstrap: bootstrap(&options.lambda_dir, "lambda-floor")?,
+            bootstrap: bootstrap(&options.programs.lambda_dir, "lambda-floor")?,
             account: CHECKOUT_ACCOUNT.to_owned(),
             environment: world.endpoints(),
             log_file: options.work_dir.join("floor.log"),
@@ -180,7 +194,7 @@ async fn measure_all(
         let function = &mut functions[index];
         match side {
             Side::Rust => {
-                function.zip_bytes = zip_size(&options.lambda_dir, &function.function);
+                function.zip_bytes = zip_size(&options.programs.lambda_dir, &function.function);
                 function.rust = Some(samples);
             }
             Side::Boto3 => function.boto3 = samples,
@@ -215,7 +229,7 @@ fn plan(
     let mut environment = world.endpoints();
     environment.extend(case.environment.clone());
     if side == Side::Boto3 {
-        let python = std::path::absolute(&options.python)?;
+        let python = std::path::absolute(&options.programs.python)?;
         if !python.is_file() {
             bail!(
                 "{} is missing: the bench venv is made by `scripts/venv.sh bench`",
@@ -298,7 +312,7 @@ fn sweeps(logs: &[String], present: &[String]) -> Result<Vec<(String, Vec<String
     Ok(sweeps)
 }
 
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|text| {
             text.split_whitespace()
@@ -309,7 +323,7 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
-fn machine(load_before: String) -> Machine {
+pub(crate) fn machine(load_before: String) -> Machine {
     let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|text| {

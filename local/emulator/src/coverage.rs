@@ -20,6 +20,11 @@ const NOTES: &str = "\
   `RateLimitExceededException` 429. An error an operation does not declare in the model is
   answered as `InvalidParameterValueException` (or `ValidationException`), e.g. GetLicense of
   an unknown ARN.
+- Quotas: `--rate-limit CheckoutLicense=10` (repeatable) limits an operation to N requests
+  per second per account (a token bucket holding one second of requests, at least one); a
+  call past it is refused before it changes anything with `RateLimitExceededException`, HTTP
+  429 (the `httpError` of the service's Smithy model; the SDK model above declares no
+  status). No operation is limited by default.
 - Accounts: the SigV4 access key id when it is 12 digits, else `--account-id`. Signatures
   are not verified.
 - Grants: PENDING_ACCEPT -> AcceptGrant (grantee only) -> DISABLED -> CreateGrantVersion

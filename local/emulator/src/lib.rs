@@ -18,6 +18,7 @@ pub mod model;
 pub mod ops;
 pub mod organization;
 pub mod protocol;
+pub mod quotas;
 mod server;
 pub mod shapes;
 pub mod state;
@@ -77,6 +78,9 @@ pub struct Config {
     pub events_endpoint: Option<String>,
     /// The organization whose ARN and OUs grants may name (`--organization FILE`).
     pub organization: Option<organization::Organization>,
+    /// License Manager's request quotas to emulate: chosen operations rate-limited per
+    /// account (none by default).
+    pub rate_limits: Vec<quotas::RateLimit>,
 }
 
 impl Config {
@@ -136,6 +140,7 @@ impl Default for Config {
             public_key_out: None,
             events_endpoint: None,
             organization: None,
+            rate_limits: Vec::new(),
         }
     }
 }
@@ -273,6 +278,7 @@ impl Emulator {
         let seed = config
             .seed
             .unwrap_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0);
+        let quotas = quotas::Quotas::new(&config.rate_limits);
         let shared = Arc::new(server::Shared {
             state: Mutex::new(state),
             signer,
@@ -281,6 +287,7 @@ impl Emulator {
             rng: Mutex::new(seed),
             writer: tokio::sync::Mutex::new(()),
             events: event_sink,
+            quotas,
         });
         let app = axum::Router::new()
             .fallback(move |req: axum::extract::Request| server::handle(shared.clone(), req));

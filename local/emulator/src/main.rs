@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use license_manager_local::organization::Organization;
+use license_manager_local::quotas::RateLimit;
 use license_manager_local::{Config, Emulator, Fault, coverage};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -38,6 +39,11 @@ struct Cli {
     /// Faults to inject: throttle, internal.
     #[arg(long, value_delimiter = ',', default_value = "throttle,internal")]
     faults: Vec<Fault>,
+    /// Emulate License Manager's request quotas: `Operation=N` limits the operation to N
+    /// requests per second per account, answering RateLimitExceededException past it
+    /// (repeatable, or comma-separated).
+    #[arg(long = "rate-limit", value_delimiter = ',', value_name = "OPERATION=N")]
+    rate_limits: Vec<RateLimit>,
     /// Seed making fault injection deterministic.
     #[arg(long)]
     seed: Option<u64>,
@@ -98,6 +104,7 @@ async fn main() -> ExitCode {
         public_key_out: cli.public_key_out,
         events_endpoint: cli.events_endpoint,
         organization,
+        rate_limits: cli.rate_limits,
     };
     if let Err(e) = config.validate() {
         eprintln!("license-manager-local: {e}");

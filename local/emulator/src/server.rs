@@ -8,6 +8,7 @@ use crate::ops;
 use crate::protocol::{
     ApiError, ErrorKind, MAX_BODY_BYTES, Service, caller_account, target_operation,
 };
+use crate::quotas::Quotas;
 use crate::state::State;
 use crate::{Clock, Config, Fault};
 use axum::body::{Body, to_bytes};
@@ -30,6 +31,8 @@ pub(crate) struct Shared {
     pub writer: tokio::sync::Mutex<()>,
     /// Where License Manager events go once their change is committed.
     pub events: EventSink,
+    /// The request quotas (`--rate-limit`) and what each account has used of them.
+    pub quotas: Quotas,
 }
 
 impl Shared {
@@ -147,6 +150,9 @@ async fn process(
         return Err(ApiError::validation(format!(
             "Unsupported Content-Type '{content_type}' (expected application/x-amz-json-1.1)"
         )));
+    }
+    if service == Service::LicenseManager {
+        shared.quotas.admit(account, op)?;
     }
     if let Some(fault) = shared.fault() {
         return Err(fault);

@@ -61,6 +61,47 @@ async fn an_unimplemented_operation_is_named_never_faked() {
 }
 
 #[tokio::test]
+async fn a_rate_limited_operation_is_refused_past_its_quota_per_account_as_aws_refuses_it() {
+    let h = Harness::with_config(Config {
+        rate_limits: vec!["ListLicenses=2".parse().unwrap()],
+        ..Config::default()
+    })
+    .await;
+    let isv = h.client(ISV).await;
+    for _ in 0..2 {
+        isv.list_licenses().send().await.unwrap();
+    }
+    let err = isv.list_licenses().send().await.unwrap_err();
+    assert_eq!(code(&err), "RateLimitExceededException");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(429));
+    let body: serde_json::Value = serde_json::from_slice(
+        err.raw_response()
+            .and_then(|r| r.body().bytes())
+            .unwrap_or_default(),
+    )
+    .unwrap();
+    assert_eq!(body["__type"], "RateLimitExceededException");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Rate exceeded"),
+        "{body}"
+    );
+    // Another operation and another account have their own quota.
+    isv.list_received_licenses().send().await.unwrap();
+    h.client(CUSTOMER)
+        .await
+        .list_licenses()
+        .send()
+        .await
+        .unwrap();
+    // A second later the quota has come back.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    isv.list_licenses().send().await.unwrap();
+}
+
+#[tokio::test]
 async fn faults_are_injected_at_the_rate_and_deterministic_under_a_seed() {
     let cases = [
         (Fault::Throttle, "RateLimitExceededException", 429),

@@ -1,6 +1,7 @@
 //! How the host runs one function: its bootstrap, environment, limits and account.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -29,11 +30,22 @@ pub struct FunctionConfig {
     pub log_level: Option<String>,
     /// Where the process's stdout and stderr go (appended); `None` discards them.
     pub log_file: Option<PathBuf>,
+    /// How many invocations run at once, each in its own execution environment (process):
+    /// the function's reserved concurrency, or the account's unreserved limit.
+    pub concurrency: NonZeroUsize,
 }
 
+/// Lambda's default concurrency limit of an account, what a function without reserved
+/// concurrency may take.
+pub const UNRESERVED_CONCURRENCY: NonZeroUsize = match NonZeroUsize::new(1000) {
+    Some(limit) => limit,
+    None => NonZeroUsize::MIN,
+};
+
 impl FunctionConfig {
-    /// A configuration with Lambda's defaults (128 MB, 3 s, us-east-1) for `bootstrap`,
-    /// JSON logs (as the project's template sets them) and account 123456789012.
+    /// A configuration with Lambda's defaults (128 MB, 3 s, us-east-1, the account's
+    /// unreserved concurrency) for `bootstrap`, JSON logs (as the project's template sets
+    /// them) and account 123456789012.
     pub fn new(name: impl Into<String>, bootstrap: impl Into<PathBuf>) -> Self {
         Self {
             name: name.into(),
@@ -47,6 +59,7 @@ impl FunctionConfig {
             log_format: "JSON".to_owned(),
             log_level: None,
             log_file: None,
+            concurrency: UNRESERVED_CONCURRENCY,
         }
     }
 

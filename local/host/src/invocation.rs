@@ -34,6 +34,16 @@ pub enum InvokeError {
         /// The last lines the process wrote.
         last_output: String,
     },
+    /// Refused without running: the function's concurrency was in use (Lambda's Invoke
+    /// answers a synchronous caller `TooManyRequestsException`, reason
+    /// `ReservedFunctionConcurrentInvocationLimitExceeded`).
+    #[error("Rate Exceeded: {function} is running {concurrency} invocations, its concurrency")]
+    Throttled {
+        /// The function's name.
+        function: String,
+        /// Its concurrency.
+        concurrency: usize,
+    },
     /// The bootstrap could not be started.
     #[error("cannot start {bootstrap}: {message}")]
     Spawn {
@@ -52,6 +62,7 @@ impl InvokeError {
             Self::Timeout(_) => "Sandbox.Timedout",
             Self::Crashed { .. } => "Runtime.ExitError",
             Self::Spawn { .. } => "Runtime.InvalidEntrypoint",
+            Self::Throttled { .. } => "TooManyRequestsException",
         }
     }
 }

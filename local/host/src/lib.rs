@@ -2,9 +2,11 @@
 //!
 //! The host serves the Lambda Runtime API to a child process started with the environment
 //! Lambda gives (`AWS_LAMBDA_RUNTIME_API`, function name, memory size, log format, region,
-//! credentials and the function's own variables). Like Lambda it keeps the process warm between
-//! invocations and hands it one invocation at a time; it kills and replaces a process that
-//! passes the function's timeout or crashes, and reports an init error. Each [`Invocation`]
+//! credentials and the function's own variables). Like Lambda it runs up to the function's
+//! concurrency of processes (execution environments), keeps each warm between invocations and
+//! hands it one invocation at a time; past the concurrency a synchronous caller is throttled
+//! and an asynchronous one waits. It kills and replaces a process that passes the function's
+//! timeout or crashes, and reports an init error. Each [`Invocation`]
 //! carries what the benchmarks need: the init duration of a cold start (spawn until the first
 //! `next`), the invocation's duration and the process's peak RSS (`VmHWM`).
 //!
@@ -18,14 +20,16 @@ pub mod platform_report;
 mod process;
 pub mod runtime_api;
 
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use time::OffsetDateTime;
-use tokio::sync::Mutex;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-pub use crate::config::FunctionConfig;
+pub use crate::config::{FunctionConfig, UNRESERVED_CONCURRENCY};
 pub use crate::invocation::{Invocation, InvokeError};
 use crate::process::Process;
 use crate::runtime_api::{Answer, Delivery, RuntimeApi};
@@ -33,10 +37,16 @@ use crate::runtime_api::{Answer, Delivery, RuntimeApi};
 /// Lambda's limit on the init phase of an on-demand function.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A function with at most one warm process, serving one invocation at a time.
+/// A function served by up to `concurrency` execution environments (processes), each
+/// handling one invocation at a time, as Lambda runs a function.
 ///
-/// Cheap to clone (clones share the process). An invocation runs to its end (answer, crash or
-/// timeout) even when its caller stops waiting, so a process never keeps an abandoned event.
+/// An invocation takes a warm idle environment (the most recently used) or starts a new one
+/// (a cold start) while fewer than `concurrency` invocations run. Past that, [`Function::invoke`]
+/// waits for a free environment (an asynchronous event waits in Lambda's queue) and
+/// [`Function::try_invoke`] is refused at once (Lambda's `TooManyRequestsException` to a
+/// synchronous caller). Cheap to clone (clones share the environments). An invocation runs
+/// to its end (answer, crash or timeout) even when its caller stops waiting, so a process
+/// never keeps an abandoned event.
 #[derive(Clone)]
 pub struct Function {
     inner: Arc<Inner>,
@@ -44,22 +54,46 @@ pub struct Function {
 
 struct Inner {
     config: FunctionConfig,
-    instance: Mutex<Option<Instance>>,
+    /// One permit per invocation that may run at once.
+    slots: Arc<Semaphore>,
+    /// Warm environments waiting for an invocation, the most recently used last.
+    idle: std::sync::Mutex<Vec<Instance>>,
+    /// Bumped by [`Function::recycle`]: an environment of an older generation is not reused.
+    generation: AtomicU64,
+    usage: std::sync::Mutex<Usage>,
 }
 
 /// A running bootstrap and the Runtime API it talks to.
 struct Instance {
     process: Process,
     api: RuntimeApi,
+    generation: u64,
+}
+
+/// What a function's environments have done so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Environments started (cold starts, failed inits included).
+    pub cold_starts: u64,
+    /// Invocations refused because `concurrency` invocations were running.
+    pub throttles: u64,
+    /// Invocations running now.
+    pub running: usize,
+    /// The most invocations that ran at once.
+    pub peak_running: usize,
 }
 
 impl Function {
-    /// A function that starts its process on the first invocation (a cold start).
+    /// A function that starts its environments on demand (each start a cold start).
     pub fn new(config: FunctionConfig) -> Self {
+        let slots = Arc::new(Semaphore::new(config.concurrency.get()));
         Self {
             inner: Arc::new(Inner {
                 config,
-                instance: Mutex::new(None),
+                slots,
+                idle: std::sync::Mutex::default(),
+                generation: AtomicU64::new(0),
+                usage: std::sync::Mutex::default(),
             }),
         }
     }
@@ -69,19 +103,70 @@ impl Function {
         &self.inner.config
     }
 
-    /// Invokes the function with `payload` under a new request id, starting a process if
-    /// none is warm.
+    /// What its environments have done so far.
+    pub fn usage(&self) -> Usage {
+        *lock(&self.inner.usage)
+    }
+
+    /// Invokes the function with `payload` under a new request id, waiting for a free
+    /// environment when `concurrency` invocations are running.
     pub async fn invoke(&self, payload: Value) -> Invocation {
         self.invoke_with_id(payload, uuid::Uuid::new_v4().to_string())
             .await
     }
 
     /// Invokes the function with `payload` under `request_id` (Lambda keeps the request id
-    /// of an asynchronous invocation across its retries).
+    /// of an asynchronous invocation across its retries), waiting for a free environment.
     pub async fn invoke_with_id(&self, payload: Value, request_id: String) -> Invocation {
         let inner = Arc::clone(&self.inner);
+        let slots = Arc::clone(&self.inner.slots);
+        self.spawn(payload, request_id, async move {
+            // The semaphore is never closed, so acquiring only fails if it were.
+            let permit = slots.acquire_owned().await.ok();
+            (inner, permit)
+        })
+        .await
+    }
+
+    /// Invokes the function with `payload` as a synchronous caller does: when `concurrency`
+    /// invocations are running it is refused at once with [`InvokeError::Throttled`].
+    pub async fn try_invoke(&self, payload: Value) -> Invocation {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let Ok(permit) = Arc::clone(&self.inner.slots).try_acquire_owned() else {
+            lock(&self.inner.usage).throttles += 1;
+            return Invocation {
+                request_id,
+                result: Err(InvokeError::Throttled {
+                    function: self.inner.config.name.clone(),
+                    concurrency: self.inner.config.concurrency.get(),
+                }),
+                init: None,
+                duration: Duration::ZERO,
+                max_rss_kib: None,
+                pid: None,
+            };
+        };
+        let inner = Arc::clone(&self.inner);
+        self.spawn(payload, request_id, async move { (inner, Some(permit)) })
+            .await
+    }
+
+    /// Runs one invocation in its own task, once `slot` gives it a permit.
+    async fn spawn(
+        &self,
+        payload: Value,
+        request_id: String,
+        slot: impl Future<Output = (Arc<Inner>, Option<OwnedSemaphorePermit>)> + Send + 'static,
+    ) -> Invocation {
         let failed_id = request_id.clone();
-        let task = tokio::spawn(async move { inner.invoke(payload, request_id).await });
+        let task = tokio::spawn(async move {
+            let (inner, permit) = slot.await;
+            inner.started();
+            let invocation = inner.invoke(payload, request_id).await;
+            lock(&inner.usage).running -= 1;
+            drop(permit);
+            invocation
+        });
         match task.await {
             Ok(invocation) => invocation,
             Err(err) => Invocation {
@@ -98,18 +183,38 @@ impl Function {
         }
     }
 
-    /// Stops the warm process, if any, so the next invocation is a cold start.
+    /// Stops every idle environment, and every busy one once its invocation ends, so the
+    /// next invocation is a cold start.
     pub async fn recycle(&self) {
-        if let Some(instance) = self.inner.instance.lock().await.take() {
+        self.inner.generation.fetch_add(1, Ordering::SeqCst);
+        let idle = std::mem::take(&mut *lock(&self.inner.idle));
+        for instance in idle {
             instance.process.kill().await;
         }
     }
 }
-
 impl Inner {
+    /// Counts an invocation that got its slot.
+    fn started(&self) {
+        let mut usage = lock(&self.usage);
+        usage.running += 1;
+        usage.peak_running = usage.peak_running.max(usage.running);
+    }
+
+    /// A warm environment of the current generation, if one is idle (dead ones are dropped).
+    fn take_idle(&self) -> Option<Instance> {
+        let generation = self.generation.load(Ordering::SeqCst);
+        let mut idle = lock(&self.idle);
+        while let Some(mut instance) = idle.pop() {
+            if instance.generation == generation && instance.process.alive() {
+                return Some(instance);
+            }
+            // Dropping it kills its process (kill_on_drop).
+        }
+        None
+    }
+
     async fn invoke(&self, payload: Value, request_id: String) -> Invocation {
-        let mut slot = self.instance.lock().await;
-        let mut init = None;
         let failed = |error| Invocation {
             request_id: request_id.clone(),
             result: Err(error),
@@ -118,36 +223,28 @@ impl Inner {
             max_rss_kib: None,
             pid: None,
         };
-        if slot
-            .as_mut()
-            .is_none_or(|instance| !instance.process.alive())
-        {
-            *slot = None;
-            match self.cold_start().await {
-                Ok((instance, took)) => {
-                    *slot = Some(instance);
-                    init = Some(took);
+        let (mut instance, init) = match self.take_idle() {
+            Some(instance) => (instance, None),
+            None => {
+                lock(&self.usage).cold_starts += 1;
+                match self.cold_start().await {
+                    Ok((instance, took)) => (instance, Some(took)),
+                    Err(error) => return failed(error),
                 }
-                Err(error) => return failed(error),
             }
-        }
-        let Some(instance) = slot.as_mut() else {
-            return failed(InvokeError::Spawn {
-                bootstrap: self.config.bootstrap.display().to_string(),
-                message: "no process is running".to_owned(),
-            });
         };
-        let (result, duration) = self.run(instance, &request_id, payload).await;
+        let (result, duration) = self.run(&mut instance, &request_id, payload).await;
         let pid = instance.process.pid();
         let max_rss_kib = instance.process.max_rss_kib();
-        if matches!(
+        let replaced = matches!(
             result,
             Err(InvokeError::Timeout(_) | InvokeError::Crashed { .. })
-        ) {
+        );
+        if replaced || instance.generation != self.generation.load(Ordering::SeqCst) {
             // Lambda replaces an environment that timed out or crashed.
-            if let Some(instance) = slot.take() {
-                instance.process.kill().await;
-            }
+            instance.process.kill().await;
+        } else {
+            lock(&self.idle).push(instance);
         }
         let invocation = Invocation {
             request_id,
@@ -229,7 +326,14 @@ impl Inner {
             }
         };
         match outcome {
-            Ok(took) => Ok((Instance { process, api }, took)),
+            Ok(took) => Ok((
+                Instance {
+                    process,
+                    api,
+                    generation: self.generation.load(Ordering::SeqCst),
+                },
+                took,
+            )),
             Err(reported) => {
                 let (error_type, error_message) = reported.map_or_else(
                     || ("Runtime.Unknown".to_owned(), process.last_output()),
@@ -312,4 +416,10 @@ fn trace_id() -> String {
         &random[..24],
         &random[16..32]
     )
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

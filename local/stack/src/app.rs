@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
+use lambda_host::InvokeError;
 use local_test_kit::checkout::local_key_fingerprint;
 use local_test_kit::clients::{CUSTOMER_ACCOUNT, REGION};
 use local_test_kit::resources::{DEAD_LETTER_QUEUE, EVENT_BUS, Infra, STATE_TABLE};
@@ -60,6 +62,10 @@ pub struct AppOptions {
     pub parameters: BTreeMap<String, String>,
     /// Whether schedules also fire on their rate.
     pub schedules: bool,
+    /// Concurrency per function (logical id or binary), winning over the template's
+    /// `ReservedConcurrentExecutions` (a function without either gets the account's
+    /// unreserved concurrency).
+    pub concurrency: BTreeMap<String, NonZeroUsize>,
 }
 
 /// Where the running stack is, as written to `<work dir>/stack.json`.
@@ -137,6 +143,7 @@ impl App {
                     license_manager_url: license_manager_url.to_owned(),
                     extra_environment: BTreeMap::new(),
                     schedules: options.schedules,
+                    concurrency: options.concurrency.clone(),
                 },
             )
             .await?,
@@ -156,9 +163,12 @@ impl App {
                                 let invocation = runtime.invoke_sync(&function, "http", event);
                                 // API Gateway's HTTP API gives up on an integration after 30 s.
                                 match tokio::time::timeout(INTEGRATION_TIMEOUT, invocation).await {
-                                    Ok(record) => {
-                                        record.invocation.result.map_err(anyhow::Error::from)
-                                    }
+                                    Ok(record) => match record.invocation.result {
+                                        Err(InvokeError::Throttled { .. }) => {
+                                            Ok(too_many_requests())
+                                        }
+                                        result => result.map_err(anyhow::Error::from),
+                                    },
                                     Err(_) => Ok(service_unavailable()),
                                 }
                             })
@@ -226,6 +236,19 @@ impl Drop for App {
         self.control.abort();
         let _ = std::fs::remove_file(self.work_dir.join(STACK_FILE));
     }
+}
+
+/// The answer to a request whose function was throttled (its concurrency in use): 429 with
+/// Lambda's error type, so a client knows to retry later.
+fn too_many_requests() -> Value {
+    json!({
+        "statusCode": 429,
+        "headers": {
+            "content-type": "application/json",
+            "x-amzn-errortype": "TooManyRequestsException",
+        },
+        "body": json!({"message": "Too Many Requests"}).to_string(),
+    })
 }
 
 /// API Gateway's answer when the integration timed out.

@@ -11,6 +11,7 @@
 //! and, when asked, on its rate. HTTP routes are collected for the HTTP API front.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use aws_sdk_sqs::types::MessageAttributeValue;
 use lambda_host::failure::on_failure_record;
-use lambda_host::{Function, FunctionConfig, Invocation};
+use lambda_host::{Function, FunctionConfig, Invocation, UNRESERVED_CONCURRENCY};
 use local_test_kit::clients::{CUSTOMER_ACCOUNT, LOCAL_SECRET_KEY, REGION, sdk_error};
 use local_test_kit::queues::{queue_url_of_arn, route_rule_to_queue};
 use serde_json::{Value, json};
@@ -50,6 +51,9 @@ pub struct RuntimeOptions {
     pub extra_environment: BTreeMap<String, String>,
     /// Whether schedules also fire on their rate, not only on demand.
     pub schedules: bool,
+    /// Concurrency per function (logical id or binary), winning over the template's
+    /// `ReservedConcurrentExecutions`.
+    pub concurrency: BTreeMap<String, NonZeroUsize>,
 }
 
 /// One invocation the stack made, as the demo and tests observe it.
@@ -290,14 +294,15 @@ impl Runtime {
         invoke_async(function, trigger, payload, sqs, &self.records).await
     }
 
-    /// Invokes `function` synchronously (as API Gateway does): one attempt, no retries.
+    /// Invokes `function` synchronously (as API Gateway does): one attempt, no retries, and
+    /// throttled ([`lambda_host::InvokeError::Throttled`]) when its concurrency is in use.
     pub async fn invoke_sync(
         &self,
         function: &LocalFunction,
         trigger: &str,
         payload: Value,
     ) -> InvocationRecord {
-        let invocation = function.host.invoke(payload.clone()).await;
+        let invocation = function.host.try_invoke(payload.clone()).await;
         let record = InvocationRecord {
             function: function.definition.logical_id.clone(),
             trigger: trigger.to_owned(),
@@ -376,6 +381,7 @@ async fn local_function(
     config.log_format.clone_from(&definition.log_format);
     config.log_level.clone_from(&definition.log_level);
     config.log_file = Some(log_path(&options.log_dir, &definition.logical_id));
+    config.concurrency = concurrency(definition, &options.concurrency)?;
     let dead_letter_queue_url = match &definition.dead_letter_queue_arn {
         Some(arn) => Some(queue_url_of_arn(&clients.sqs, arn).await?),
         None => None,
@@ -390,6 +396,33 @@ async fn local_function(
         dead_letter_queue_url,
         on_failure_queue_url,
     })
+}
+
+/// How many invocations of `definition` run at once: the stack's option for it, else its
+/// `ReservedConcurrentExecutions`, else the account's unreserved concurrency.
+fn concurrency(
+    definition: &FunctionDef,
+    options: &BTreeMap<String, NonZeroUsize>,
+) -> Result<NonZeroUsize> {
+    let chosen = options
+        .get(&definition.logical_id)
+        .or_else(|| options.get(&definition.binary));
+    if let Some(chosen) = chosen {
+        return Ok(*chosen);
+    }
+    match definition.reserved_concurrency {
+        None => Ok(UNRESERVED_CONCURRENCY),
+        Some(reserved) => usize::try_from(reserved)
+            .ok()
+            .and_then(NonZeroUsize::new)
+            .with_context(|| {
+                format!(
+                    "{}: ReservedConcurrentExecutions {reserved} would throttle every \
+                     invocation; give the local stack a concurrency for it (--concurrency {}=N)",
+                    definition.logical_id, definition.binary
+                )
+            }),
+    }
 }
 
 /// Where a function's output goes.
@@ -440,23 +473,39 @@ async fn poll(
                 continue;
             }
         };
+        // The events of a batch run at once, as far as the function's concurrency allows (the
+        // others wait for an environment); the next batch is taken once this one is done, so
+        // no event outlives its visibility timeout in the queue.
+        let mut batch = tokio::task::JoinSet::new();
         for message in messages {
-            let payload = message
-                .body()
-                .map_or(Ok(Value::Null), serde_json::from_str)
-                .unwrap_or_else(|_| Value::String(message.body().unwrap_or_default().to_owned()));
-            invoke_async(&function, &trigger, payload, &sqs, &records).await;
-            if let Some(receipt) = message.receipt_handle()
-                && let Err(err) = sqs
-                    .delete_message()
-                    .queue_url(&queue_url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await
-            {
-                tracing::warn!(queue = %queue_url, error = %sdk_error(err), "cannot delete a handled event");
-            }
+            let (function, trigger, sqs, records, queue_url) = (
+                function.clone(),
+                trigger.clone(),
+                sqs.clone(),
+                records.clone(),
+                queue_url.clone(),
+            );
+            batch.spawn(async move {
+                let payload = message
+                    .body()
+                    .map_or(Ok(Value::Null), serde_json::from_str)
+                    .unwrap_or_else(|_| {
+                        Value::String(message.body().unwrap_or_default().to_owned())
+                    });
+                invoke_async(&function, &trigger, payload, &sqs, &records).await;
+                if let Some(receipt) = message.receipt_handle()
+                    && let Err(err) = sqs
+                        .delete_message()
+                        .queue_url(&queue_url)
+                        .receipt_handle(receipt)
+                        .send()
+                        .await
+                {
+                    tracing::warn!(queue = %queue_url, error = %sdk_error(err), "cannot delete a handled event");
+                }
+            });
         }
+        while batch.join_next().await.is_some() {}
     }
 }
 

@@ -19,6 +19,7 @@ pub mod report;
 pub mod stack;
 pub mod template;
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -128,6 +129,10 @@ pub struct Options {
     /// Fire schedules on their rate too (otherwise only with `local-stack fire`).
     #[arg(long)]
     pub schedules: bool,
+    /// How many invocations of a function run at once, `Function=N` (logical id or binary;
+    /// repeatable; wins over the template's ReservedConcurrentExecutions).
+    #[arg(long = "concurrency", value_parser = concurrency)]
+    pub concurrency: Vec<(String, NonZeroUsize)>,
     /// After the demo, leave the stack running and print the variables to use it.
     #[arg(long)]
     pub keep_running: bool,
@@ -144,8 +149,17 @@ impl Options {
             issuer_port: self.issuer_port,
             parameters: self.parameters.iter().cloned().collect(),
             schedules: self.schedules,
+            concurrency: self.concurrency.iter().cloned().collect(),
         }
     }
+}
+
+fn concurrency(text: &str) -> Result<(String, NonZeroUsize), String> {
+    let (function, limit) = key_value(text)?;
+    let limit = limit.parse().map_err(|_| {
+        format!("--concurrency {text:?}: the concurrency must be a whole number above 0")
+    })?;
+    Ok((function, limit))
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {

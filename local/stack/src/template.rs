@@ -76,6 +76,9 @@ pub struct FunctionDef {
     pub log_level: Option<String>,
     /// `LoggingConfig.LogFormat` (`JSON` or `Text`).
     pub log_format: String,
+    /// `ReservedConcurrentExecutions`: how many invocations may run at once (`None`: the
+    /// account's unreserved concurrency).
+    pub reserved_concurrency: Option<u64>,
     /// Its events.
     pub events: Vec<EventDef>,
 }
@@ -576,6 +579,13 @@ fn function(
             .map(|value| scalar(&value))
             .transpose()?
             .unwrap_or_else(|| "Text".to_owned()),
+        reserved_concurrency: property("/ReservedConcurrentExecutions")?
+            .map(|value| {
+                scalar(&value)?
+                    .parse()
+                    .context("ReservedConcurrentExecutions is not a whole number")
+            })
+            .transpose()?,
         events,
     })
 }

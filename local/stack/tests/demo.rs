@@ -44,6 +44,7 @@ fn app_options() -> local_stack::app::AppOptions {
         issuer_port: 0,
         parameters: Default::default(),
         schedules: false,
+        concurrency: std::collections::BTreeMap::new(),
     }
 }
 

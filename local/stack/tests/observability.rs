@@ -43,6 +43,7 @@ fn app_options(work_dir: &Path) -> local_stack::app::AppOptions {
         issuer_port: 0,
         parameters: Default::default(),
         schedules: false,
+        concurrency: std::collections::BTreeMap::new(),
     }
 }
 

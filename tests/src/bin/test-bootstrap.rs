@@ -35,6 +35,7 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
     let action = payload
         .get("action")
         .or_else(|| payload.pointer("/detail/action"))
+        .or_else(|| payload.pointer("/queryStringParameters/action"))
         .and_then(Value::as_str)
         .unwrap_or("echo");
     match action {
@@ -55,6 +56,12 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
                 .get("ms")
                 .or_else(|| payload.pointer("/detail/ms"))
                 .and_then(Value::as_u64)
+                .or_else(|| {
+                    payload
+                        .pointer("/queryStringParameters/ms")
+                        .and_then(Value::as_str)
+                        .and_then(|ms| ms.parse().ok())
+                })
                 .unwrap_or(0);
             tokio::time::sleep(Duration::from_millis(ms)).await;
             Ok(json!({"slept": ms}))

@@ -65,6 +65,7 @@ impl TestStack {
                 .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
                 .collect::<BTreeMap<_, _>>(),
             schedules: false,
+            concurrency: BTreeMap::new(),
         };
         let moto = MotoClients {
             events: context.clients.events.clone(),
