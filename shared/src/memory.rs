@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use crate::events_out::catalogue::ProjectEvent;
 use crate::events_out::publisher::{FailedEntry, PublishError};
 use crate::ports::{EventSink, StateTable};
-use crate::state::{StateError, StateKey, StateRecord, WriteOutcome};
+use crate::state::{PendingIntent, StateError, StateKey, StateRecord, WriteOutcome};
 
 /// The state table in memory: the same conditions and expiry as the DynamoDB table.
 #[derive(Debug)]
@@ -71,6 +71,7 @@ impl MemoryStateTable {
             state: state.to_owned(),
             updated_at: (self.clock)(),
             expires_at: None,
+            intent: None,
         };
         self.lock().insert(key, record);
     }
@@ -115,6 +116,11 @@ impl MemoryStateTable {
         }
         Ok(())
     }
+}
+
+/// Claims compare as the table keeps them: to the millisecond.
+fn same_ms(a: OffsetDateTime, b: OffsetDateTime) -> bool {
+    a.unix_timestamp_nanos() / 1_000_000 == b.unix_timestamp_nanos() / 1_000_000
 }
 
 fn live(record: &StateRecord, now: OffsetDateTime) -> bool {
@@ -162,9 +168,104 @@ impl StateTable for MemoryStateTable {
                 state: new_state.to_owned(),
                 updated_at: now,
                 expires_at,
+                intent: None,
             },
         );
         Ok(WriteOutcome::Written)
+    }
+
+    async fn put_intent(
+        &self,
+        key: &StateKey,
+        expected: Option<&str>,
+        new_state: &str,
+        intent: &PendingIntent,
+    ) -> Result<WriteOutcome, StateError> {
+        self.check("PutItem", key)?;
+        let now = (self.clock)();
+        let mut records = self.lock();
+        let current = records.get(key).filter(|r| live(r, now));
+        if current.map(|r| r.state.as_str()) != expected
+            || current.is_some_and(|r| r.intent.is_some())
+        {
+            return Ok(WriteOutcome::LostRace);
+        }
+        records.insert(
+            key.clone(),
+            StateRecord {
+                state: new_state.to_owned(),
+                updated_at: now,
+                expires_at: None,
+                intent: Some(intent.clone()),
+            },
+        );
+        Ok(WriteOutcome::Written)
+    }
+
+    async fn reclaim(
+        &self,
+        key: &StateKey,
+        held: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<WriteOutcome, StateError> {
+        self.check("UpdateItem", key)?;
+        let mut records = self.lock();
+        match records
+            .get_mut(key)
+            .and_then(|record| record.intent.as_mut())
+            .filter(|intent| same_ms(intent.claim_until, held))
+        {
+            Some(intent) => {
+                intent.claim_until = until;
+                Ok(WriteOutcome::Written)
+            }
+            None => Ok(WriteOutcome::LostRace),
+        }
+    }
+
+    async fn settle(
+        &self,
+        key: &StateKey,
+        held: OffsetDateTime,
+        done: Option<(&str, OffsetDateTime)>,
+    ) -> Result<WriteOutcome, StateError> {
+        self.check("UpdateItem", key)?;
+        let mut records = self.lock();
+        let Some(record) = records.get_mut(key).filter(|record| {
+            record
+                .intent
+                .as_ref()
+                .is_some_and(|intent| same_ms(intent.claim_until, held))
+        }) else {
+            return Ok(WriteOutcome::LostRace);
+        };
+        record.intent = None;
+        if let Some((state, expires_at)) = done {
+            state.clone_into(&mut record.state);
+            record.expires_at = Some(expires_at);
+        }
+        Ok(WriteOutcome::Written)
+    }
+
+    async fn expired_intents(
+        &self,
+        owner: &StateKey,
+        by: OffsetDateTime,
+    ) -> Result<Vec<(StateKey, StateRecord)>, StateError> {
+        self.check("Query", owner)?;
+        let mut found: Vec<(StateKey, StateRecord)> = self
+            .lock()
+            .iter()
+            .filter(|(_, record)| {
+                record
+                    .intent
+                    .as_ref()
+                    .is_some_and(|intent| &intent.owner == owner && intent.claim_until <= by)
+            })
+            .map(|(key, record)| (key.clone(), record.clone()))
+            .collect();
+        found.sort_by_key(|(key, _)| key.partition_key());
+        Ok(found)
     }
 
     async fn forget(&self, key: &StateKey) -> Result<(), StateError> {
@@ -227,9 +328,10 @@ impl EventSink for MemoryEventSink {
             .published
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for event in events {
+        for (index, event) in events.iter().enumerate() {
             if refuse.is_some_and(|refuse| refuse(event)) {
                 failed.push(FailedEntry {
+                    index,
                     detail_type: event.detail_type(),
                     resources: event.resources(),
                     error_code: "InternalFailure".to_owned(),

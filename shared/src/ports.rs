@@ -19,7 +19,9 @@ use time::OffsetDateTime;
 use crate::config::CommonConfig;
 use crate::events_out::catalogue::ProjectEvent;
 use crate::events_out::publisher::{EventPublisher, FailedEntry, PublishError};
-use crate::state::{Remembered, StateError, StateKey, StateRecord, StateStore, WriteOutcome};
+use crate::state::{
+    PendingIntent, Remembered, StateError, StateKey, StateRecord, StateStore, WriteOutcome,
+};
 
 /// The state table: read, read many, write conditionally, remember once, forget.
 pub trait StateTable: Send + Sync {
@@ -46,6 +48,40 @@ pub trait StateTable: Send + Sync {
 
     /// Deletes `key`'s record.
     fn forget(&self, key: &StateKey) -> impl Future<Output = Result<(), StateError>> + Send;
+
+    /// Writes `new_state` for `key` with `intent` pending on it, if the live state is
+    /// `expected` (`None`: no live record) and no intent is pending on the record.
+    fn put_intent(
+        &self,
+        key: &StateKey,
+        expected: Option<&str>,
+        new_state: &str,
+        intent: &PendingIntent,
+    ) -> impl Future<Output = Result<WriteOutcome, StateError>> + Send;
+
+    /// Moves the claim of `key`'s intent from `held` to `until`.
+    fn reclaim(
+        &self,
+        key: &StateKey,
+        held: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> impl Future<Output = Result<WriteOutcome, StateError>> + Send;
+
+    /// Removes `key`'s intent whose claim is `held`; `done`: the state and expiry the record
+    /// keeps afterwards (else it keeps its own).
+    fn settle(
+        &self,
+        key: &StateKey,
+        held: OffsetDateTime,
+        done: Option<(&str, OffsetDateTime)>,
+    ) -> impl Future<Output = Result<WriteOutcome, StateError>> + Send;
+
+    /// The records with an intent of `owner` whose claim ended by `by`.
+    fn expired_intents(
+        &self,
+        owner: &StateKey,
+        by: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<(StateKey, StateRecord)>, StateError>> + Send;
 
     /// Records `key` once, until `expires_at`; says whether this call was the first.
     fn remember_once(
@@ -101,6 +137,42 @@ impl StateTable for StateStore {
 
     fn forget(&self, key: &StateKey) -> impl Future<Output = Result<(), StateError>> + Send {
         StateStore::forget(self, key)
+    }
+
+    fn put_intent(
+        &self,
+        key: &StateKey,
+        expected: Option<&str>,
+        new_state: &str,
+        intent: &PendingIntent,
+    ) -> impl Future<Output = Result<WriteOutcome, StateError>> + Send {
+        StateStore::put_intent(self, key, expected, new_state, intent)
+    }
+
+    fn reclaim(
+        &self,
+        key: &StateKey,
+        held: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> impl Future<Output = Result<WriteOutcome, StateError>> + Send {
+        StateStore::reclaim(self, key, held, until)
+    }
+
+    fn settle(
+        &self,
+        key: &StateKey,
+        held: OffsetDateTime,
+        done: Option<(&str, OffsetDateTime)>,
+    ) -> impl Future<Output = Result<WriteOutcome, StateError>> + Send {
+        StateStore::settle(self, key, held, done)
+    }
+
+    fn expired_intents(
+        &self,
+        owner: &StateKey,
+        by: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<(StateKey, StateRecord)>, StateError>> + Send {
+        StateStore::expired_intents(self, owner, by)
     }
 }
 

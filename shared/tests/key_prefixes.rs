@@ -29,6 +29,7 @@ fn kind_name(key: &StateKey) -> &'static str {
         StateKey::Lease { .. } => "Lease",
         StateKey::CustomerLeases { .. } => "CustomerLeases",
         StateKey::StickyLease { .. } => "StickyLease",
+        StateKey::Outbox { .. } => "Outbox",
     }
 }
 
@@ -50,6 +51,7 @@ fn kinds() -> Vec<StateKey> {
             beneficiary_digest: "b".into(),
         },
         StateKey::StickyLease { key: "k".into() },
+        StateKey::Outbox { owner: "f".into() },
     ]
 }
 
