@@ -65,6 +65,15 @@ impl MemoryStateTable {
             .map(|record| record.state.clone())
     }
 
+    /// The live record of `key` (its intent included), read past the switch.
+    pub fn record(&self, key: &StateKey) -> Option<StateRecord> {
+        let now = (self.clock)();
+        self.lock()
+            .get(key)
+            .filter(|record| live(record, now))
+            .cloned()
+    }
+
     /// Stores `state` for `key` unconditionally, without expiry (a test's starting point).
     pub fn insert(&self, key: StateKey, state: &str) {
         let record = StateRecord {
@@ -282,6 +291,7 @@ pub type Refusal = fn(&ProjectEvent) -> bool;
 #[derive(Debug, Default)]
 pub struct MemoryEventSink {
     published: Mutex<Vec<ProjectEvent>>,
+    calls: Mutex<Vec<usize>>,
     refuse: Mutex<Option<Refusal>>,
 }
 
@@ -308,6 +318,14 @@ impl MemoryEventSink {
             .clone()
     }
 
+    /// How many events each call to publish carried, in order.
+    pub fn calls(&self) -> Vec<usize> {
+        self.calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// The detail-types published so far, in order.
     pub fn detail_types(&self) -> Vec<&'static str> {
         self.published()
@@ -323,6 +341,10 @@ impl EventSink for MemoryEventSink {
             .refuse
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(events.len());
         let mut failed = Vec::new();
         let mut published = self
             .published

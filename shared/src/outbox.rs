@@ -163,9 +163,24 @@ pub fn settled(
     sent_for.map(|ttl| (SENT, now + ttl))
 }
 
+/// What did not get done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failed {
+    /// An event was not published (its intent is kept).
+    Publish,
+    /// An intent's effect (accept, activate, reject, harden) failed.
+    Effect,
+    /// The state table failed.
+    State,
+    /// An intent could not be read (left for a person).
+    Intent,
+}
+
 /// Something that did not get done, for the invocation's summary and error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
+    /// What failed.
+    pub what: Failed,
     /// The resource (grant, configuration, license ARN).
     pub resource: String,
     /// What went wrong.
@@ -177,6 +192,7 @@ pub struct Failure {
 impl Failure {
     fn unpublished(entry: &FailedEntry) -> Self {
         Self {
+            what: Failed::Publish,
             resource: entry.resources.first().cloned().unwrap_or_default(),
             error: format!("{} not published: {entry}", entry.detail_type),
             needs_attention: entry.needs_attention(),
@@ -185,6 +201,7 @@ impl Failure {
 
     fn state(resource: &StateKey, error: &StateError) -> Self {
         Self {
+            what: Failed::State,
             resource: resource.partition_key(),
             error: error.to_string(),
             needs_attention: error.needs_attention(),
@@ -396,8 +413,12 @@ impl<'a, S: StateTable, P: EventSink> Outbox<'a, S, P> {
         let expired = match self.state.expired_intents(&self.owner, now).await {
             Ok(expired) => expired,
             Err(error) => {
+                // A table that is only unavailable is tried again by the next invocation; one
+                // that needs a person fails this one.
                 tracing::warn!(error = %error, "outbox: expired intents could not be read");
-                delivery.failures.push(Failure::state(&self.owner, &error));
+                if error.needs_attention() {
+                    delivery.failures.push(Failure::state(&self.owner, &error));
+                }
                 return delivery;
             }
         };
@@ -427,6 +448,7 @@ impl<'a, S: StateTable, P: EventSink> Outbox<'a, S, P> {
                 Err(error) => {
                     tracing::error!(key = %resource, error = %error, "outbox: an intent that cannot be read is left for a person");
                     delivery.failures.push(Failure {
+                        what: Failed::Intent,
                         resource,
                         error,
                         needs_attention: true,
@@ -785,6 +807,7 @@ mod tests {
         let kept = next
             .redrive(&Hardening(|| {
                 Redo::Release(Failure {
+                    what: Failed::Effect,
                     resource: "cfg-1".into(),
                     error: "throttled".into(),
                     needs_attention: false,
