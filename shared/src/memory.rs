@@ -378,7 +378,6 @@ impl EventSink for MemoryEventSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{PendingEvent, Undo, publish_pending};
     use crate::state::Remembered;
 
     fn alert(resource: &str) -> StateKey {
@@ -418,53 +417,6 @@ mod tests {
                 .ok(),
             Some(Remembered::First)
         );
-    }
-
-    #[tokio::test]
-    async fn an_unpublished_event_takes_its_record_back_and_a_published_one_keeps_it() {
-        let table = MemoryStateTable::new();
-        let sink = MemoryEventSink::new();
-        let kept = alert("kept");
-        let restored = alert("restored");
-        table.insert(kept.clone(), "seen");
-        table.insert(restored.clone(), "exceeded");
-        let event = |arn: &str| {
-            ProjectEvent::LicenseExpiring(crate::events_out::catalogue::LicenseExpiring {
-                occurrence_id: format!("{arn}#1#expiring"),
-                license_arn: arn.to_owned(),
-                account: "111122223333".to_owned(),
-                product_sku: "sku".to_owned(),
-                validity_end: OffsetDateTime::UNIX_EPOCH,
-                days_remaining: 1,
-                warning_days: 30,
-                time: OffsetDateTime::UNIX_EPOCH,
-            })
-        };
-        sink.refuse(Some(|event| event.resources() == ["arn:refused"]));
-        let delivery = publish_pending(
-            &sink,
-            &table,
-            vec![
-                PendingEvent {
-                    undo: Some(Undo::Forget(kept.clone())),
-                    event: event("arn:ok"),
-                },
-                PendingEvent {
-                    undo: Some(Undo::Restore {
-                        key: restored.clone(),
-                        written: "exceeded".to_owned(),
-                        previous: Some("ok".to_owned()),
-                    }),
-                    event: event("arn:refused"),
-                },
-            ],
-        )
-        .await;
-        assert_eq!(delivery.sent.len(), 1);
-        assert_eq!(delivery.failed.len(), 1);
-        assert_eq!(table.state(&kept).as_deref(), Some("seen"));
-        assert_eq!(table.state(&restored).as_deref(), Some("ok"));
-        assert_eq!(sink.published().len(), 1);
     }
 
     #[tokio::test]
