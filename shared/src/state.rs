@@ -381,17 +381,39 @@ impl StateStore {
         expires_at: Option<OffsetDateTime>,
     ) -> Result<WriteOutcome, StateError> {
         let now = (self.clock)();
+        let item = self.item(&key.partition_key(), new_state, now, expires_at);
+        self.put_conditionally(key, item, expected, false, now)
+            .await
+    }
+
+    /// Puts `item` for `key` if the live state is `expected` (`None`: no live record) and,
+    /// when `no_intent`, no outbox intent is pending on it.
+    async fn put_conditionally(
+        &self,
+        key: &StateKey,
+        item: HashMap<String, AttributeValue>,
+        expected: Option<&str>,
+        no_intent: bool,
+        now: OffsetDateTime,
+    ) -> Result<WriteOutcome, StateError> {
         let pk = key.partition_key();
         let mut request = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(self.item(&pk, new_state, now, expires_at)))
+            .set_item(Some(item))
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#expiresAt", EXPIRES_AT)
             .expression_attribute_values(":now", epoch(now));
         request = match expected {
             None => request.condition_expression(ABSENT_OR_EXPIRED),
+            Some(state) if no_intent => request
+                .condition_expression(format!(
+                    "{LIVE_WITH_EXPECTED_STATE} AND attribute_not_exists(#claimUntil)"
+                ))
+                .expression_attribute_names("#state", STATE)
+                .expression_attribute_names("#claimUntil", CLAIM_UNTIL)
+                .expression_attribute_values(":expected", AttributeValue::S(state.to_owned())),
             Some(state) => request
                 .condition_expression(LIVE_WITH_EXPECTED_STATE)
                 .expression_attribute_names("#state", STATE)
@@ -442,37 +464,14 @@ impl StateStore {
         intent: &PendingIntent,
     ) -> Result<WriteOutcome, StateError> {
         let now = (self.clock)();
-        let pk = key.partition_key();
-        let mut item = self.item(&pk, new_state, now, None);
+        let mut item = self.item(&key.partition_key(), new_state, now, None);
         item.insert(
             OUTBOX.to_owned(),
             AttributeValue::S(intent.owner.partition_key()),
         );
         item.insert(CLAIM_UNTIL.to_owned(), epoch_ms(intent.claim_until));
         item.insert(INTENT.to_owned(), AttributeValue::S(intent.body.clone()));
-        let mut request = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#expiresAt", EXPIRES_AT)
-            .expression_attribute_values(":now", epoch(now));
-        request = match expected {
-            None => request.condition_expression(ABSENT_OR_EXPIRED),
-            Some(state) => request
-                .condition_expression(format!(
-                    "{LIVE_WITH_EXPECTED_STATE} AND attribute_not_exists(#claimUntil)"
-                ))
-                .expression_attribute_names("#state", STATE)
-                .expression_attribute_names("#claimUntil", CLAIM_UNTIL)
-                .expression_attribute_values(":expected", AttributeValue::S(state.to_owned())),
-        };
-        match request.send().await {
-            Ok(_) => Ok(WriteOutcome::Written),
-            Err(error) if is_condition_failure(&error) => Ok(WriteOutcome::LostRace),
-            Err(error) => Err(self.call_error("PutItem", &pk, error)),
-        }
+        self.put_conditionally(key, item, expected, true, now).await
     }
 
     /// Moves the claim of the intent on `key` from `held` (the claim its holder knows) to
