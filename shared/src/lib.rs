@@ -17,6 +17,7 @@
 //! - [`limits`]: soft-limit levels, crossings and entitlement overage (pure rules);
 //! - [`state`]: the state table (alert state, handled versions, processed events);
 //! - [`ports`]: the state table and the event sink as traits, [`memory`]: their in-memory versions;
+//! - [`outbox`]: intents recorded before effects and events, delivered at least once;
 //! - [`arn`]: the account an ARN names;
 //! - [`aws`]: the SDK configuration; [`telemetry`]: logs and EMF metrics.
 
@@ -31,6 +32,7 @@ pub mod events_out;
 pub mod ids;
 pub mod limits;
 pub mod memory;
+pub mod outbox;
 pub mod ports;
 pub mod retry;
 pub mod state;

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use crate::events_out::catalogue::ProjectEvent;
 use crate::events_out::publisher::{FailedEntry, PublishError};
 use crate::ports::{EventSink, StateTable};
-use crate::state::{StateError, StateKey, StateRecord, WriteOutcome};
+use crate::state::{PendingIntent, StateError, StateKey, StateRecord, WriteOutcome};
 
 /// The state table in memory: the same conditions and expiry as the DynamoDB table.
 #[derive(Debug)]
@@ -65,12 +65,22 @@ impl MemoryStateTable {
             .map(|record| record.state.clone())
     }
 
+    /// The live record of `key` (its intent included), read past the switch.
+    pub fn record(&self, key: &StateKey) -> Option<StateRecord> {
+        let now = (self.clock)();
+        self.lock()
+            .get(key)
+            .filter(|record| live(record, now))
+            .cloned()
+    }
+
     /// Stores `state` for `key` unconditionally, without expiry (a test's starting point).
     pub fn insert(&self, key: StateKey, state: &str) {
         let record = StateRecord {
             state: state.to_owned(),
             updated_at: (self.clock)(),
             expires_at: None,
+            intent: None,
         };
         self.lock().insert(key, record);
     }
@@ -115,6 +125,11 @@ impl MemoryStateTable {
         }
         Ok(())
     }
+}
+
+/// Claims compare as the table keeps them: to the millisecond.
+fn same_ms(a: OffsetDateTime, b: OffsetDateTime) -> bool {
+    a.unix_timestamp_nanos() / 1_000_000 == b.unix_timestamp_nanos() / 1_000_000
 }
 
 fn live(record: &StateRecord, now: OffsetDateTime) -> bool {
@@ -162,9 +177,104 @@ impl StateTable for MemoryStateTable {
                 state: new_state.to_owned(),
                 updated_at: now,
                 expires_at,
+                intent: None,
             },
         );
         Ok(WriteOutcome::Written)
+    }
+
+    async fn put_intent(
+        &self,
+        key: &StateKey,
+        expected: Option<&str>,
+        new_state: &str,
+        intent: &PendingIntent,
+    ) -> Result<WriteOutcome, StateError> {
+        self.check("PutItem", key)?;
+        let now = (self.clock)();
+        let mut records = self.lock();
+        let current = records.get(key).filter(|r| live(r, now));
+        if current.map(|r| r.state.as_str()) != expected
+            || current.is_some_and(|r| r.intent.is_some())
+        {
+            return Ok(WriteOutcome::LostRace);
+        }
+        records.insert(
+            key.clone(),
+            StateRecord {
+                state: new_state.to_owned(),
+                updated_at: now,
+                expires_at: None,
+                intent: Some(intent.clone()),
+            },
+        );
+        Ok(WriteOutcome::Written)
+    }
+
+    async fn reclaim(
+        &self,
+        key: &StateKey,
+        held: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<WriteOutcome, StateError> {
+        self.check("UpdateItem", key)?;
+        let mut records = self.lock();
+        match records
+            .get_mut(key)
+            .and_then(|record| record.intent.as_mut())
+            .filter(|intent| same_ms(intent.claim_until, held))
+        {
+            Some(intent) => {
+                intent.claim_until = until;
+                Ok(WriteOutcome::Written)
+            }
+            None => Ok(WriteOutcome::LostRace),
+        }
+    }
+
+    async fn settle(
+        &self,
+        key: &StateKey,
+        held: OffsetDateTime,
+        done: Option<(&str, OffsetDateTime)>,
+    ) -> Result<WriteOutcome, StateError> {
+        self.check("UpdateItem", key)?;
+        let mut records = self.lock();
+        let Some(record) = records.get_mut(key).filter(|record| {
+            record
+                .intent
+                .as_ref()
+                .is_some_and(|intent| same_ms(intent.claim_until, held))
+        }) else {
+            return Ok(WriteOutcome::LostRace);
+        };
+        record.intent = None;
+        if let Some((state, expires_at)) = done {
+            state.clone_into(&mut record.state);
+            record.expires_at = Some(expires_at);
+        }
+        Ok(WriteOutcome::Written)
+    }
+
+    async fn expired_intents(
+        &self,
+        owner: &StateKey,
+        by: OffsetDateTime,
+    ) -> Result<Vec<(StateKey, StateRecord)>, StateError> {
+        self.check("Query", owner)?;
+        let mut found: Vec<(StateKey, StateRecord)> = self
+            .lock()
+            .iter()
+            .filter(|(_, record)| {
+                record
+                    .intent
+                    .as_ref()
+                    .is_some_and(|intent| &intent.owner == owner && intent.claim_until <= by)
+            })
+            .map(|(key, record)| (key.clone(), record.clone()))
+            .collect();
+        found.sort_by_key(|(key, _)| key.partition_key());
+        Ok(found)
     }
 
     async fn forget(&self, key: &StateKey) -> Result<(), StateError> {
@@ -181,6 +291,7 @@ pub type Refusal = fn(&ProjectEvent) -> bool;
 #[derive(Debug, Default)]
 pub struct MemoryEventSink {
     published: Mutex<Vec<ProjectEvent>>,
+    calls: Mutex<Vec<usize>>,
     refuse: Mutex<Option<Refusal>>,
 }
 
@@ -207,6 +318,14 @@ impl MemoryEventSink {
             .clone()
     }
 
+    /// How many events each call to publish carried, in order.
+    pub fn calls(&self) -> Vec<usize> {
+        self.calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// The detail-types published so far, in order.
     pub fn detail_types(&self) -> Vec<&'static str> {
         self.published()
@@ -222,14 +341,19 @@ impl EventSink for MemoryEventSink {
             .refuse
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(events.len());
         let mut failed = Vec::new();
         let mut published = self
             .published
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for event in events {
+        for (index, event) in events.iter().enumerate() {
             if refuse.is_some_and(|refuse| refuse(event)) {
                 failed.push(FailedEntry {
+                    index,
                     detail_type: event.detail_type(),
                     resources: event.resources(),
                     error_code: "InternalFailure".to_owned(),
@@ -254,7 +378,6 @@ impl EventSink for MemoryEventSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{PendingEvent, Undo, publish_pending};
     use crate::state::Remembered;
 
     fn alert(resource: &str) -> StateKey {
@@ -294,53 +417,6 @@ mod tests {
                 .ok(),
             Some(Remembered::First)
         );
-    }
-
-    #[tokio::test]
-    async fn an_unpublished_event_takes_its_record_back_and_a_published_one_keeps_it() {
-        let table = MemoryStateTable::new();
-        let sink = MemoryEventSink::new();
-        let kept = alert("kept");
-        let restored = alert("restored");
-        table.insert(kept.clone(), "seen");
-        table.insert(restored.clone(), "exceeded");
-        let event = |arn: &str| {
-            ProjectEvent::LicenseExpiring(crate::events_out::catalogue::LicenseExpiring {
-                occurrence_id: format!("{arn}#1#expiring"),
-                license_arn: arn.to_owned(),
-                account: "111122223333".to_owned(),
-                product_sku: "sku".to_owned(),
-                validity_end: OffsetDateTime::UNIX_EPOCH,
-                days_remaining: 1,
-                warning_days: 30,
-                time: OffsetDateTime::UNIX_EPOCH,
-            })
-        };
-        sink.refuse(Some(|event| event.resources() == ["arn:refused"]));
-        let delivery = publish_pending(
-            &sink,
-            &table,
-            vec![
-                PendingEvent {
-                    undo: Some(Undo::Forget(kept.clone())),
-                    event: event("arn:ok"),
-                },
-                PendingEvent {
-                    undo: Some(Undo::Restore {
-                        key: restored.clone(),
-                        written: "exceeded".to_owned(),
-                        previous: Some("ok".to_owned()),
-                    }),
-                    event: event("arn:refused"),
-                },
-            ],
-        )
-        .await;
-        assert_eq!(delivery.sent.len(), 1);
-        assert_eq!(delivery.failed.len(), 1);
-        assert_eq!(table.state(&kept).as_deref(), Some("seen"));
-        assert_eq!(table.state(&restored).as_deref(), Some("ok"));
-        assert_eq!(sink.published().len(), 1);
     }
 
     #[tokio::test]

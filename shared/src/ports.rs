@@ -3,13 +3,8 @@
 //! against the in-memory versions of [`crate::memory`] in unit tests.
 //!
 //! [`StateTable`] keeps the table's contract (README, "State"): records keyed by
-//! [`StateKey`], conditional writes that compare the state the caller last saw, and expiry.
-//! Conditional writes with an expiry are also what an outbox needs (an intent whose claim
-//! expires at the invocation's deadline), so one can sit behind this port later.
-//!
-//! [`PendingEvent`] and [`publish_pending`] are the one way the functions publish an event
-//! whose "once" record is already written: a failed publish takes the record back ([`Undo`]),
-//! so the retry sends it.
+//! [`StateKey`], conditional writes that compare the state the caller last saw, expiry, and
+//! the outbox intents records carry ([`crate::outbox`] is the one way the functions publish).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -18,8 +13,10 @@ use time::OffsetDateTime;
 
 use crate::config::CommonConfig;
 use crate::events_out::catalogue::ProjectEvent;
-use crate::events_out::publisher::{EventPublisher, FailedEntry, PublishError};
-use crate::state::{Remembered, StateError, StateKey, StateRecord, StateStore, WriteOutcome};
+use crate::events_out::publisher::{EventPublisher, PublishError};
+use crate::state::{
+    PendingIntent, Remembered, StateError, StateKey, StateRecord, StateStore, WriteOutcome,
+};
 
 /// The state table: read, read many, write conditionally, remember once, forget.
 pub trait StateTable: Send + Sync {
@@ -46,6 +43,40 @@ pub trait StateTable: Send + Sync {
 
     /// Deletes `key`'s record.
     fn forget(&self, key: &StateKey) -> impl Future<Output = Result<(), StateError>> + Send;
+
+    /// Writes `new_state` for `key` with `intent` pending on it, if the live state is
+    /// `expected` (`None`: no live record) and no intent is pending on the record.
+    fn put_intent(
+        &self,
+        key: &StateKey,
+        expected: Option<&str>,
+        new_state: &str,
+        intent: &PendingIntent,
+    ) -> impl Future<Output = Result<WriteOutcome, StateError>> + Send;
+
+    /// Moves the claim of `key`'s intent from `held` to `until`.
+    fn reclaim(
+        &self,
+        key: &StateKey,
+        held: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> impl Future<Output = Result<WriteOutcome, StateError>> + Send;
+
+    /// Removes `key`'s intent whose claim is `held`; `done`: the state and expiry the record
+    /// keeps afterwards (else it keeps its own).
+    fn settle(
+        &self,
+        key: &StateKey,
+        held: OffsetDateTime,
+        done: Option<(&str, OffsetDateTime)>,
+    ) -> impl Future<Output = Result<WriteOutcome, StateError>> + Send;
+
+    /// The records with an intent of `owner` whose claim ended by `by`.
+    fn expired_intents(
+        &self,
+        owner: &StateKey,
+        by: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<(StateKey, StateRecord)>, StateError>> + Send;
 
     /// Records `key` once, until `expires_at`; says whether this call was the first.
     fn remember_once(
@@ -102,6 +133,42 @@ impl StateTable for StateStore {
     fn forget(&self, key: &StateKey) -> impl Future<Output = Result<(), StateError>> + Send {
         StateStore::forget(self, key)
     }
+
+    fn put_intent(
+        &self,
+        key: &StateKey,
+        expected: Option<&str>,
+        new_state: &str,
+        intent: &PendingIntent,
+    ) -> impl Future<Output = Result<WriteOutcome, StateError>> + Send {
+        StateStore::put_intent(self, key, expected, new_state, intent)
+    }
+
+    fn reclaim(
+        &self,
+        key: &StateKey,
+        held: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> impl Future<Output = Result<WriteOutcome, StateError>> + Send {
+        StateStore::reclaim(self, key, held, until)
+    }
+
+    fn settle(
+        &self,
+        key: &StateKey,
+        held: OffsetDateTime,
+        done: Option<(&str, OffsetDateTime)>,
+    ) -> impl Future<Output = Result<WriteOutcome, StateError>> + Send {
+        StateStore::settle(self, key, held, done)
+    }
+
+    fn expired_intents(
+        &self,
+        owner: &StateKey,
+        by: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<(StateKey, StateRecord)>, StateError>> + Send {
+        StateStore::expired_intents(self, owner, by)
+    }
 }
 
 impl EventSink for EventPublisher {
@@ -124,99 +191,4 @@ pub fn aws_adapters(
         StateStore::new(dynamodb, &common.state_table),
         EventPublisher::from_config(events, common),
     )
-}
-
-/// How to take back a state write whose event could not be published, so that a retry of
-/// the invocation writes it again and sends the event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Undo {
-    /// Delete a "notified" record.
-    Forget(StateKey),
-    /// Put a record back from `written` to `previous` (`None`: delete it).
-    Restore {
-        /// The record.
-        key: StateKey,
-        /// The state this invocation wrote.
-        written: String,
-        /// What it held before (`None`: no record).
-        previous: Option<String>,
-    },
-}
-
-impl Undo {
-    /// Takes the write back; a record changed since by someone else is left as it is.
-    pub async fn apply(&self, state: &impl StateTable) -> Result<(), StateError> {
-        match self {
-            Self::Forget(key)
-            | Self::Restore {
-                key,
-                previous: None,
-                ..
-            } => state.forget(key).await,
-            Self::Restore {
-                key,
-                written,
-                previous: Some(previous),
-            } => state
-                .put_if(key, Some(written), previous, None)
-                .await
-                .map(|_| ()),
-        }
-    }
-}
-
-/// An event that is due, with how to take back its record if it cannot be published.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PendingEvent {
-    /// `None` when nothing was written (the state table was unavailable: the event goes out
-    /// anyway, one repeat rather than silence).
-    pub undo: Option<Undo>,
-    /// The event.
-    pub event: ProjectEvent,
-}
-
-/// What [`publish_pending`] did.
-#[derive(Debug, Default)]
-pub struct Delivery {
-    /// The events published.
-    pub sent: Vec<ProjectEvent>,
-    /// The entries not published (their records were taken back).
-    pub failed: Vec<FailedEntry>,
-}
-
-/// Publishes `pending` through `sink`; the record of each event that was not published is
-/// taken back through `state` (a failure to do so is logged: that event is then not sent
-/// again).
-pub async fn publish_pending(
-    sink: &impl EventSink,
-    state: &impl StateTable,
-    pending: Vec<PendingEvent>,
-) -> Delivery {
-    if pending.is_empty() {
-        return Delivery::default();
-    }
-    let events: Vec<ProjectEvent> = pending.iter().map(|p| p.event.clone()).collect();
-    let failed = match sink.publish(&events).await {
-        Ok(()) => Vec::new(),
-        Err(error) => error.failed,
-    };
-    let mut delivery = Delivery::default();
-    for item in pending {
-        let entry = failed.iter().find(|entry| {
-            entry.detail_type == item.event.detail_type()
-                && entry.resources == item.event.resources()
-        });
-        match entry {
-            None => delivery.sent.push(item.event),
-            Some(entry) => {
-                if let Some(undo) = &item.undo
-                    && let Err(error) = undo.apply(state).await
-                {
-                    tracing::warn!(error = %error, "state table: could not take back the record of an unpublished event");
-                }
-                delivery.failed.push(entry.clone());
-            }
-        }
-    }
-    delivery
 }

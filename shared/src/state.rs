@@ -1,15 +1,22 @@
 //! State: the one DynamoDB state table (`STATE_TABLE`; docs/template.md describes the
 //! resource, the README each function's keys), behind a small typed API.
 //!
-//! Keys: `alert#…`, `notified#…#…`, `event#…`, and checkout-proxy's `lease#<token digest>`
-//! (the token's customer), `leases#<customer digest>` (a customer's live lease ids),
-//! `sticky#<digest>` (a customer's live lease for one node, or the claim of the request
-//! drawing it), `idempotency#<digest>` (one Idempotency-Key: the request's digest, its claim,
-//! its answer) and `rate#<customer digest>#<second>` (a customer's requests in one second).
+//! Keys: `alert#…`, `notified#…#…`, `event#…`, `outbox#<function>` (the partition of the
+//! outbox index, [`OUTBOX_INDEX`], that holds one function's pending intents), and
+//! checkout-proxy's `lease#<token digest>` (the token's customer), `leases#<customer digest>`
+//! (a customer's live lease ids), `sticky#<digest>` (a customer's live lease for one node, or
+//! the claim of the request drawing it), `idempotency#<digest>` (one Idempotency-Key: the
+//! request's digest, its claim, its answer) and `rate#<customer digest>#<second>` (a
+//! customer's requests in one second).
 //! Items have a single string key `pk`, a `state` string, `updatedAt` (RFC 3339) and, for
 //! records that should go away, `expiresAt` (epoch seconds, the table's TTL attribute).
 //! DynamoDB deletes expired items only eventually, so reads and conditions here treat an
 //! item past its `expiresAt` as absent.
+//!
+//! A record may carry an outbox intent ([`PendingIntent`], `crate::outbox`): the events it is
+//! to send, a claim (`claimUntil`, epoch milliseconds) and, while it is pending, the sparse
+//! index attribute `outbox` (the owner's `outbox#<function>` key) that lets the owner find
+//! intents whose claim expired.
 //!
 //! Writes are conditional on the state the caller last saw, so two concurrent invocations
 //! cannot both act on the same crossing: one writes, the other gets [`WriteOutcome::LostRace`].
@@ -33,6 +40,17 @@ const UPDATED_AT: &str = "updatedAt";
 const COUNT: &str = "count";
 /// The table's TTL attribute (epoch seconds).
 pub const EXPIRES_AT: &str = "expiresAt";
+/// The sparse global secondary index of pending outbox intents: partition [`OUTBOX`] (the
+/// owner's `outbox#<function>` key), sort [`CLAIM_UNTIL`].
+pub const OUTBOX_INDEX: &str = "outbox";
+/// The index's partition attribute: set while an intent is pending, removed once it is settled.
+pub const OUTBOX: &str = "outbox";
+/// When an intent's claim ends (epoch milliseconds): the deadline of the invocation that holds it.
+pub const CLAIM_UNTIL: &str = "claimUntil";
+/// The intent's body (JSON: the events to send, the effect to carry out).
+const INTENT: &str = "intent";
+/// Pages of the outbox index read per invocation before the rest waits for the next one.
+const INTENT_PAGES: usize = 10;
 
 /// What a record is about; each kind has its own key prefix.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -83,6 +101,12 @@ pub enum StateKey {
         /// The digest of the customer, `#`, the epoch second.
         key: String,
     },
+    /// One function's pending outbox intents: the partition of [`OUTBOX_INDEX`] (no item has
+    /// this `pk`; the intents live on their own records).
+    Outbox {
+        /// The function (`grant-acceptor`, `soft-limit-monitor`, `license-events`).
+        owner: String,
+    },
 }
 
 impl StateKey {
@@ -98,7 +122,24 @@ impl StateKey {
             Self::StickyLease { .. } => "sticky#",
             Self::Idempotency { .. } => "idempotency#",
             Self::CustomerRate { .. } => "rate#",
+            Self::Outbox { .. } => "outbox#",
         }
+    }
+
+    /// The key of an item's `pk`, for the kinds an outbox intent can live on (`alert#`,
+    /// `notified#`); `None` for any other.
+    pub fn from_partition_key(pk: &str) -> Option<Self> {
+        if let Some(resource) = pk.strip_prefix("alert#") {
+            return Some(Self::Alert {
+                resource: resource.to_owned(),
+            });
+        }
+        // ARNs hold no `#`: the version is everything after the first one.
+        let (arn, version) = pk.strip_prefix("notified#")?.split_once('#')?;
+        Some(Self::Notified {
+            arn: arn.to_owned(),
+            version: version.to_owned(),
+        })
     }
 
     /// The item's `pk`.
@@ -113,6 +154,7 @@ impl StateKey {
             Self::StickyLease { key } | Self::Idempotency { key } | Self::CustomerRate { key } => {
                 format!("{prefix}{key}")
             }
+            Self::Outbox { owner } => format!("{prefix}{owner}"),
         }
     }
 }
@@ -126,6 +168,19 @@ pub struct StateRecord {
     pub updated_at: OffsetDateTime,
     /// When it expires, if it does.
     pub expires_at: Option<OffsetDateTime>,
+    /// The outbox intent it carries while one is pending.
+    pub intent: Option<PendingIntent>,
+}
+
+/// An outbox intent kept on a record until it is settled (`crate::outbox`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingIntent {
+    /// The function that owns it (its `outbox#<function>` partition of [`OUTBOX_INDEX`]).
+    pub owner: StateKey,
+    /// When the claim of the invocation that holds it ends; past it, anyone re-drives it.
+    pub claim_until: OffsetDateTime,
+    /// What to do (JSON, `crate::outbox::IntentBody`).
+    pub body: String,
 }
 
 /// The result of a conditional write.
@@ -345,17 +400,39 @@ impl StateStore {
         expires_at: Option<OffsetDateTime>,
     ) -> Result<WriteOutcome, StateError> {
         let now = (self.clock)();
+        let item = self.item(&key.partition_key(), new_state, now, expires_at);
+        self.put_conditionally(key, item, expected, false, now)
+            .await
+    }
+
+    /// Puts `item` for `key` if the live state is `expected` (`None`: no live record) and,
+    /// when `no_intent`, no outbox intent is pending on it.
+    async fn put_conditionally(
+        &self,
+        key: &StateKey,
+        item: HashMap<String, AttributeValue>,
+        expected: Option<&str>,
+        no_intent: bool,
+        now: OffsetDateTime,
+    ) -> Result<WriteOutcome, StateError> {
         let pk = key.partition_key();
         let mut request = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(self.item(&pk, new_state, now, expires_at)))
+            .set_item(Some(item))
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#expiresAt", EXPIRES_AT)
             .expression_attribute_values(":now", epoch(now));
         request = match expected {
             None => request.condition_expression(ABSENT_OR_EXPIRED),
+            Some(state) if no_intent => request
+                .condition_expression(format!(
+                    "{LIVE_WITH_EXPECTED_STATE} AND attribute_not_exists(#claimUntil)"
+                ))
+                .expression_attribute_names("#state", STATE)
+                .expression_attribute_names("#claimUntil", CLAIM_UNTIL)
+                .expression_attribute_values(":expected", AttributeValue::S(state.to_owned())),
             Some(state) => request
                 .condition_expression(LIVE_WITH_EXPECTED_STATE)
                 .expression_attribute_names("#state", STATE)
@@ -440,6 +517,142 @@ impl StateStore {
         Ok(())
     }
 
+    /// Writes `new_state` for `key` with `intent` pending on it, if the live state is
+    /// `expected` (`None`: no live record) and no intent is pending on the record.
+    pub async fn put_intent(
+        &self,
+        key: &StateKey,
+        expected: Option<&str>,
+        new_state: &str,
+        intent: &PendingIntent,
+    ) -> Result<WriteOutcome, StateError> {
+        let now = (self.clock)();
+        let mut item = self.item(&key.partition_key(), new_state, now, None);
+        item.insert(
+            OUTBOX.to_owned(),
+            AttributeValue::S(intent.owner.partition_key()),
+        );
+        item.insert(CLAIM_UNTIL.to_owned(), epoch_ms(intent.claim_until));
+        item.insert(INTENT.to_owned(), AttributeValue::S(intent.body.clone()));
+        self.put_conditionally(key, item, expected, true, now).await
+    }
+
+    /// Moves the claim of the intent on `key` from `held` (the claim its holder knows) to
+    /// `until`: a re-drive takes an expired claim, a holder that gives up ends its own now.
+    pub async fn reclaim(
+        &self,
+        key: &StateKey,
+        held: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<WriteOutcome, StateError> {
+        let pk = key.partition_key();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(pk.clone()))
+            .update_expression("SET #claimUntil = :until")
+            .condition_expression("#claimUntil = :held")
+            .expression_attribute_names("#claimUntil", CLAIM_UNTIL)
+            .expression_attribute_values(":until", epoch_ms(until))
+            .expression_attribute_values(":held", epoch_ms(held))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(WriteOutcome::Written),
+            Err(error) if is_update_condition_failure(&error) => Ok(WriteOutcome::LostRace),
+            Err(error) => Err(self.call_error("UpdateItem", &pk, error)),
+        }
+    }
+
+    /// Settles the intent on `key` whose claim is `held`: removes it (and the index
+    /// attribute) and, when `done` says so, sets the record's state and expiry (a "notified"
+    /// record becomes `sent` for its lifetime). `LostRace`: someone else holds it now.
+    pub async fn settle(
+        &self,
+        key: &StateKey,
+        held: OffsetDateTime,
+        done: Option<(&str, OffsetDateTime)>,
+    ) -> Result<WriteOutcome, StateError> {
+        let pk = key.partition_key();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(pk.clone()))
+            .condition_expression("#claimUntil = :held")
+            .expression_attribute_names("#claimUntil", CLAIM_UNTIL)
+            .expression_attribute_names("#outbox", OUTBOX)
+            .expression_attribute_names("#intent", INTENT)
+            .expression_attribute_values(":held", epoch_ms(held));
+        request = match done {
+            None => request.update_expression("REMOVE #outbox, #claimUntil, #intent"),
+            Some((state, expires_at)) => request
+                .update_expression(
+                    "SET #state = :state, #expiresAt = :expiresAt REMOVE #outbox, #claimUntil, #intent",
+                )
+                .expression_attribute_names("#state", STATE)
+                .expression_attribute_names("#expiresAt", EXPIRES_AT)
+                .expression_attribute_values(":state", AttributeValue::S(state.to_owned()))
+                .expression_attribute_values(":expiresAt", epoch(expires_at)),
+        };
+        match request.send().await {
+            Ok(_) => Ok(WriteOutcome::Written),
+            Err(error) if is_update_condition_failure(&error) => Ok(WriteOutcome::LostRace),
+            Err(error) => Err(self.call_error("UpdateItem", &pk, error)),
+        }
+    }
+
+    /// The records whose intent, owned by `owner` (a [`StateKey::Outbox`]), has a claim that
+    /// ended by `by`: a Query of [`OUTBOX_INDEX`], at most ten pages (the rest is found by
+    /// the next invocation). Items this code cannot read are logged and left out.
+    pub async fn expired_intents(
+        &self,
+        owner: &StateKey,
+        by: OffsetDateTime,
+    ) -> Result<Vec<(StateKey, StateRecord)>, StateError> {
+        let partition = owner.partition_key();
+        let mut found = Vec::new();
+        let mut start = None;
+        for _ in 0..INTENT_PAGES {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(OUTBOX_INDEX)
+                .key_condition_expression("#outbox = :owner AND #claimUntil <= :by")
+                .expression_attribute_names("#outbox", OUTBOX)
+                .expression_attribute_names("#claimUntil", CLAIM_UNTIL)
+                .expression_attribute_values(":owner", AttributeValue::S(partition.clone()))
+                .expression_attribute_values(":by", epoch_ms(by))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|error| self.call_error("Query", &partition, error))?;
+            for item in output.items() {
+                let pk = item.get(PK).and_then(|pk| pk.as_s().ok());
+                let Some((pk, key)) =
+                    pk.and_then(|pk| Some((pk, StateKey::from_partition_key(pk)?)))
+                else {
+                    tracing::warn!(key = ?pk, "outbox index: an item that is no intent's record; skipped");
+                    continue;
+                };
+                match self.parse(pk, item) {
+                    Ok(Some(record)) => found.push((key, record)),
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::warn!(error = %error, "outbox index: unreadable intent; skipped")
+                    }
+                }
+            }
+            start = output.last_evaluated_key().cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
     fn item(
         &self,
         pk: &str,
@@ -489,10 +702,44 @@ impl StateStore {
             ),
             Some(_) => return Err(malformed(format!("{EXPIRES_AT} is not a number"))),
         };
+        let intent = match item.get(OUTBOX) {
+            None => None,
+            Some(AttributeValue::S(owner)) => {
+                let owner = owner.strip_prefix("outbox#").ok_or_else(|| {
+                    malformed(format!("{OUTBOX} {owner:?} is not an outbox# key"))
+                })?;
+                let claim_until = match item.get(CLAIM_UNTIL) {
+                    Some(AttributeValue::N(value)) => value
+                        .parse::<i64>()
+                        .ok()
+                        .and_then(|ms| {
+                            OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                                .ok()
+                        })
+                        .ok_or_else(|| {
+                            malformed(format!("{CLAIM_UNTIL} {value:?} is not epoch milliseconds"))
+                        })?,
+                    _ => {
+                        return Err(malformed(format!(
+                            "{CLAIM_UNTIL} is missing or not a number"
+                        )));
+                    }
+                };
+                Some(PendingIntent {
+                    owner: StateKey::Outbox {
+                        owner: owner.to_owned(),
+                    },
+                    claim_until,
+                    body: text(INTENT)?,
+                })
+            }
+            Some(_) => return Err(malformed(format!("{OUTBOX} is not a string"))),
+        };
         Ok(Some(StateRecord {
             state,
             updated_at,
             expires_at,
+            intent,
         }))
     }
 
@@ -529,6 +776,19 @@ fn is_condition_failure<R>(
     error
         .as_service_error()
         .is_some_and(|error| error.is_conditional_check_failed_exception())
+}
+
+fn is_update_condition_failure<R>(
+    error: &SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>,
+) -> bool {
+    error
+        .as_service_error()
+        .is_some_and(|error| error.is_conditional_check_failed_exception())
+}
+
+/// A claim's end as the table keeps it (epoch milliseconds: a deadline is that precise).
+fn epoch_ms(at: OffsetDateTime) -> AttributeValue {
+    AttributeValue::N((at.unix_timestamp_nanos() / 1_000_000).to_string())
 }
 
 fn epoch(at: OffsetDateTime) -> AttributeValue {
@@ -596,5 +856,33 @@ mod tests {
             .partition_key(),
             "rate#ef56#1700000000"
         );
+        assert_eq!(
+            StateKey::Outbox {
+                owner: "grant-acceptor".into()
+            }
+            .partition_key(),
+            "outbox#grant-acceptor"
+        );
+    }
+
+    #[test]
+    fn the_records_an_intent_lives_on_read_back_from_their_partition_key() {
+        let arn = "arn:aws:license-manager::111122223333:grant:g-1";
+        for key in [
+            StateKey::Alert {
+                resource: format!("{arn}#Users#dry-run"),
+            },
+            StateKey::Notified {
+                arn: arn.into(),
+                version: "2#accepted#dry-run".into(),
+            },
+        ] {
+            assert_eq!(
+                StateKey::from_partition_key(&key.partition_key()),
+                Some(key)
+            );
+        }
+        assert_eq!(StateKey::from_partition_key("lease#t-1"), None);
+        assert_eq!(StateKey::from_partition_key("notified#no-version"), None);
     }
 }

@@ -31,6 +31,7 @@ fn kind_name(key: &StateKey) -> &'static str {
         StateKey::StickyLease { .. } => "StickyLease",
         StateKey::Idempotency { .. } => "Idempotency",
         StateKey::CustomerRate { .. } => "CustomerRate",
+        StateKey::Outbox { .. } => "Outbox",
     }
 }
 
@@ -54,6 +55,7 @@ fn kinds() -> Vec<StateKey> {
         StateKey::StickyLease { key: "k".into() },
         StateKey::Idempotency { key: "i".into() },
         StateKey::CustomerRate { key: "r".into() },
+        StateKey::Outbox { owner: "f".into() },
     ]
 }
 
@@ -125,6 +127,19 @@ fn strings(value: &Value) -> Vec<String> {
     }
 }
 
+/// The key prefix a `dynamodb:LeadingKeys` pattern allows: the kind's prefix when the pattern
+/// narrows one kind further (`outbox#grant-acceptor`: the function's own outbox partition),
+/// else the pattern without its `*`.
+fn kind_of_pattern(pattern: &str) -> String {
+    let pattern = pattern.trim_end_matches('*');
+    kinds()
+        .iter()
+        .map(StateKey::prefix)
+        .find(|prefix| pattern.starts_with(prefix))
+        .unwrap_or(pattern)
+        .to_owned()
+}
+
 /// Reads the DynamoDB statements of a function's `Policies`.
 fn table_access(policies: &Value) -> TableAccess {
     let mut access = TableAccess::default();
@@ -147,11 +162,9 @@ fn table_access(policies: &Value) -> TableAccess {
                 .unconditioned
                 .push(format!("{sid}: {}", actions.join(", ")));
         }
-        access.prefixes.extend(
-            leading
-                .into_iter()
-                .map(|pattern| pattern.trim_end_matches('*').to_owned()),
-        );
+        access
+            .prefixes
+            .extend(leading.iter().map(|pattern| kind_of_pattern(pattern)));
     }
     access
 }

@@ -315,3 +315,96 @@ async fn many_records_are_read_in_batches_like_one_at_a_time() {
     assert_eq!(records[&keys[1]], None, "expired");
     assert_eq!(records[&keys[4]], None, "absent");
 }
+
+#[tokio::test]
+async fn an_intent_is_found_through_the_outbox_index_only_once_its_claim_ended_and_until_settled() {
+    use license_automation::state::PendingIntent;
+    let moto = common::moto().await;
+    let client = common::dynamodb(&moto).await;
+    // The table as the template makes it, with the sparse outbox index.
+    local_test_kit::resources::create_state_table(&client, TABLE)
+        .await
+        .unwrap();
+    let store = StateStore::new(client, TABLE);
+    let owner = StateKey::Outbox {
+        owner: "license-events".into(),
+    };
+    let now = OffsetDateTime::now_utc();
+    let key = |n: u32| StateKey::Notified {
+        arn: format!("arn:aws:license-manager::111122223333:license:l-{n}"),
+        version: "1#expiring".into(),
+    };
+    let intent = |until| PendingIntent {
+        owner: owner.clone(),
+        claim_until: until,
+        body: r#"{"events":[]}"#.into(),
+    };
+    let ended = now - Duration::seconds(5);
+    let live = now + Duration::minutes(5);
+    assert_eq!(
+        store
+            .put_intent(&key(1), None, "pending", &intent(ended))
+            .await
+            .unwrap(),
+        WriteOutcome::Written
+    );
+    store
+        .put_intent(&key(2), None, "pending", &intent(live))
+        .await
+        .unwrap();
+    // A plain record never shows in the index.
+    store.put_if(&key(3), None, "sent", None).await.unwrap();
+    assert_eq!(
+        store
+            .put_intent(&key(1), None, "pending", &intent(live))
+            .await
+            .unwrap(),
+        WriteOutcome::LostRace,
+        "one intent per record"
+    );
+    let found = store.expired_intents(&owner, now).await.unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, key(1));
+    let pending = found[0].1.intent.clone().unwrap();
+    assert_eq!(pending.owner, owner);
+    assert_eq!(
+        pending.claim_until.unix_timestamp_nanos() / 1_000_000,
+        ended.unix_timestamp_nanos() / 1_000_000
+    );
+    let other = StateKey::Outbox {
+        owner: "grant-acceptor".into(),
+    };
+    assert!(store.expired_intents(&other, now).await.unwrap().is_empty());
+
+    // Taken over by one invocation only, then settled as sent (out of the index).
+    assert_eq!(
+        store.reclaim(&key(1), ended, live).await.unwrap(),
+        WriteOutcome::Written
+    );
+    assert_eq!(
+        store.reclaim(&key(1), ended, live).await.unwrap(),
+        WriteOutcome::LostRace
+    );
+    let day = now + Duration::days(1);
+    assert_eq!(
+        store
+            .settle(&key(1), live, Some(("sent", day)))
+            .await
+            .unwrap(),
+        WriteOutcome::Written
+    );
+    let record = store.get(&key(1)).await.unwrap().unwrap();
+    assert_eq!(record.state, "sent");
+    assert_eq!(record.intent, None);
+    assert_eq!(
+        record.expires_at.map(OffsetDateTime::unix_timestamp),
+        Some(day.unix_timestamp())
+    );
+    let later = now + Duration::minutes(10);
+    let found = store.expired_intents(&owner, later).await.unwrap();
+    assert_eq!(
+        found.into_iter().map(|(key, _)| key).collect::<Vec<_>>(),
+        [key(2)],
+        "only the record still pending"
+    );
+}

@@ -26,12 +26,12 @@ use futures_util::StreamExt as _;
 use lambda_runtime::LambdaEvent;
 use license_automation::events_in::{IncomingEvent, LicenseManagerDetailType, parse_event};
 use license_automation::events_out::publisher::{EventPublisher, MAX_ENTRIES_PER_CALL};
-use license_automation::ports::{
-    EventSink, PendingEvent, StateTable, aws_adapters, publish_pending,
-};
-use license_automation::state::StateStore;
+use license_automation::outbox::{self, Budget, Claim, Outbox};
+use license_automation::ports::{EventSink, StateTable, aws_adapters};
+use license_automation::state::{StateKey, StateStore};
 use serde::Serialize;
 use serde_json::Value;
+use time::OffsetDateTime;
 use trust::TrustPolicy;
 
 pub use config::Config;
@@ -43,6 +43,9 @@ pub use license_manager::{
 };
 pub use ports::GrantCalls;
 pub use reconcile::{GrantError, NOTIFIED_RECORD_TTL, Reconciler};
+
+/// This function's partition of the outbox index.
+const OUTBOX_OWNER: &str = "grant-acceptor";
 
 /// What started an invocation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -79,6 +82,13 @@ pub struct Summary {
     pub left: usize,
     /// Grants that could not be handled, or whose event could not be published.
     pub failed: usize,
+    /// Events that could not be published (their intents are re-driven by the next invocation).
+    pub publish_failed: usize,
+    /// Decisions of earlier invocations (that died or could not publish) carried out and
+    /// announced first.
+    pub redriven: usize,
+    /// Grants not started because the invocation's time was running out.
+    pub not_started: usize,
     /// Errors that will not heal without a person (AccessDenied, unrecognised credentials, a
     /// missing state table or bus); when any, the invocation fails naming them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -107,6 +117,8 @@ impl Summary {
             ("GrantsRejected", self.rejected),
             ("GrantsLeft", self.left),
             ("GrantsFailed", self.failed),
+            ("PublishFailed", self.publish_failed),
+            ("IntentsRedriven", self.redriven),
         ] {
             metrics::counter!(name).increment(u64::try_from(value).unwrap_or(u64::MAX));
         }
@@ -171,6 +183,7 @@ impl<L: GrantCalls, S: StateTable, P: EventSink> GrantAcceptor<L, S, P> {
     /// Handles one invocation: a `Grant Change` event, a scheduled event, or anything else
     /// (acknowledged). A malformed payload fails with an error naming what is wrong.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Summary, GrantAcceptorError> {
+        let budget = Budget::from_deadline_ms(event.context.deadline, OffsetDateTime::now_utc());
         let (trigger, account, hinted) = match parse_event(event.payload)? {
             IncomingEvent::LicenseManager(event)
                 if event.detail_type == LicenseManagerDetailType::GrantChange =>
@@ -205,24 +218,8 @@ impl<L: GrantCalls, S: StateTable, P: EventSink> GrantAcceptor<L, S, P> {
                 .map_err(GrantAcceptorError::ListGrants)?,
             _ => hinted,
         };
-        self.reconcile_all(trigger, account.as_deref(), grants)
+        self.reconcile_all(trigger, account.as_deref(), grants, budget)
             .await
-    }
-
-    /// Publishes a batch of decisions' events; for each that failed, forgets its "notified"
-    /// record (so a retry sends it) and returns the grant with the error and whether it needs
-    /// a person.
-    async fn publish(&self, batch: Vec<PendingEvent>) -> Vec<(String, String, bool)> {
-        publish_pending(&self.publisher, &self.state, batch)
-            .await
-            .failed
-            .into_iter()
-            .map(|entry| {
-                let grant = entry.resources.first().cloned().unwrap_or_default();
-                let error = format!("{} event not published: {entry}", entry.detail_type);
-                (grant, error, entry.needs_attention())
-            })
-            .collect()
     }
 
     fn ignored(&self) -> Summary {
@@ -238,38 +235,54 @@ impl<L: GrantCalls, S: StateTable, P: EventSink> GrantAcceptor<L, S, P> {
         trigger: Trigger,
         account: Option<&str>,
         grants: Vec<String>,
+        budget: Budget,
     ) -> Result<Summary, GrantAcceptorError> {
-        let (decided, mut pending) = tokio::sync::mpsc::unbounded_channel();
+        let outbox = Outbox::new(
+            &self.state,
+            &self.publisher,
+            StateKey::Outbox {
+                owner: OUTBOX_OWNER.to_owned(),
+            },
+            budget.deadline,
+        );
+        let (decided, mut pending) = tokio::sync::mpsc::unbounded_channel::<Claim>();
         let reconciler = Reconciler::new(
             &self.license_manager,
-            &self.state,
+            &outbox,
             &self.policy,
             self.dry_run,
             account,
             decided,
         );
+        // Decisions of earlier invocations whose claim ended are carried out and announced
+        // first, whatever their grants' status now.
+        let redriven = outbox.redrive(&reconciler).await;
         // MAX_CONCURRENCY bounds the License Manager calls in flight (the adapter's permits);
         // twice as many grants are in progress so that their state-table writes do not leave
         // License Manager capacity idle.
         let deciding = async move {
             let reconciler = &reconciler;
-            let results: Vec<(String, Result<GrantOutcome, GrantError>)> =
+            let results: Vec<(String, Option<Result<GrantOutcome, GrantError>>)> =
                 futures_util::stream::iter(grants)
                     .map(|arn| async move {
+                        if !budget.allows_new_work() {
+                            return (arn, None);
+                        }
                         let result = reconciler.reconcile(&arn).await;
-                        (arn, result)
+                        (arn, Some(result))
                     })
                     .buffer_unordered(self.max_concurrency.max(1) * 2)
                     .collect()
                     .await;
             (results, reconciler.attention())
         };
-        // Events are published while grants are decided, up to ten per PutEvents call.
-        let publishing = async {
+        // Events are delivered while grants are decided, up to ten per PutEvents call.
+        let outbox = &outbox;
+        let publishing = async move {
             let mut failed = Vec::new();
             let mut batch = Vec::new();
             while pending.recv_many(&mut batch, MAX_ENTRIES_PER_CALL).await > 0 {
-                failed.extend(self.publish(std::mem::take(&mut batch)).await);
+                failed.extend(outbox.deliver(std::mem::take(&mut batch)).await.failures);
             }
             failed
         };
@@ -278,13 +291,24 @@ impl<L: GrantCalls, S: StateTable, P: EventSink> GrantAcceptor<L, S, P> {
             trigger,
             dry_run: self.dry_run,
             examined: results.len(),
+            redriven: redriven.redriven,
             ..Summary::default()
         };
         let mut transient = Vec::new();
         let mut attention = state_attention;
-        for (arn, error, needs_attention) in unpublished {
-            summary.failed += 1;
-            tracing::error!(decision = "failed", grant_arn = %arn, error = %error, retried = true, needs_attention, "event not published");
+        for failure in redriven.failures.iter().chain(&unpublished) {
+            match failure.what {
+                outbox::Failed::Publish => {
+                    summary.failed += 1;
+                    summary.publish_failed += 1;
+                }
+                outbox::Failed::Effect | outbox::Failed::Intent => summary.failed += 1,
+                // The table itself: named in needs_attention, not a grant that failed.
+                outbox::Failed::State => {}
+            }
+            let (arn, error, needs_attention) =
+                (&failure.resource, &failure.error, failure.needs_attention);
+            tracing::error!(decision = "failed", grant_arn = %arn, error = %error, retried = true, needs_attention, "grant outbox");
             if needs_attention {
                 attention.push(format!("{arn}: {error}"));
             } else {
@@ -292,6 +316,10 @@ impl<L: GrantCalls, S: StateTable, P: EventSink> GrantAcceptor<L, S, P> {
             }
         }
         for (arn, result) in results {
+            let Some(result) = result else {
+                summary.not_started += 1;
+                continue;
+            };
             match result {
                 Ok(outcome) => summary.count(outcome),
                 Err(error) => {
@@ -306,6 +334,12 @@ impl<L: GrantCalls, S: StateTable, P: EventSink> GrantAcceptor<L, S, P> {
                     }
                 }
             }
+        }
+        if summary.not_started > 0 {
+            transient.push(format!(
+                "{} grants not started: the invocation's time ran out (the retry or next sweep decides them)",
+                summary.not_started
+            ));
         }
         summary.needs_attention.clone_from(&attention);
         summary.record_metrics();

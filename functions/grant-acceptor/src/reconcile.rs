@@ -3,7 +3,10 @@
 //!
 //! Every step is safe to repeat: actions depend on the grant's status as License Manager
 //! reports it (never accept twice), the activation's ClientToken is derived from the grant
-//! version, and events are sent once per grant version through a "notified" record (README,
+//! version, and each decision goes through the outbox ([`license_automation::outbox`]): the
+//! decision's event and its effect are recorded on the grant version's "notified" record
+//! before AcceptGrant, ActivateGrant or RejectGrant, so that an invocation that dies after the
+//! effect leaves the event for the next one to send, with the same `occurrenceId` (README,
 //! grant-acceptor).
 
 use std::collections::HashMap;
@@ -15,8 +18,11 @@ use license_automation::attention::Attention;
 use license_automation::events_out::catalogue::{
     GrantAccepted, GrantNotTrusted, GrantSubject, ProjectEvent, UntrustedOutcome, occurrence,
 };
-use license_automation::ports::{PendingEvent, StateTable, Undo};
-use license_automation::state::{Remembered, StateError, StateKey};
+use license_automation::outbox::{self, Claim, Effects, Intent, Outbox, PENDING, Recorded, Redo};
+use license_automation::ports::{EventSink, StateTable};
+use license_automation::state::{StateError, StateKey};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 use tokio::sync::mpsc::UnboundedSender;
@@ -36,6 +42,16 @@ pub enum GrantError {
     /// A License Manager call failed.
     #[error(transparent)]
     Call(#[from] LicenseManagerError),
+    /// Another invocation's outbox intent is pending on the grant version's record.
+    #[error(
+        "grant {grant_arn}: another invocation's intent is pending until {until}; retried after it"
+    )]
+    Busy {
+        /// The grant.
+        grant_arn: String,
+        /// When that invocation's claim ends.
+        until: OffsetDateTime,
+    },
     /// The grant or its license lacks what the decision needs.
     #[error("grant {grant_arn}: {reason}")]
     Unusable {
@@ -52,7 +68,7 @@ impl GrantError {
     pub fn needs_attention(&self) -> bool {
         match self {
             Self::Call(error) => error.needs_attention(),
-            Self::Unusable { .. } => false,
+            Self::Busy { .. } | Self::Unusable { .. } => false,
         }
     }
 
@@ -60,6 +76,7 @@ impl GrantError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Call(error) => error.kind != FailureKind::Permanent,
+            Self::Busy { .. } => true,
             Self::Unusable { .. } => false,
         }
     }
@@ -76,18 +93,47 @@ struct LicenseTrustFacts {
     product_sku: String,
 }
 
+/// What a decision does to a grant, as its outbox intent keeps it (so that a re-drive carries
+/// it out again from wherever the grant is then).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "do", rename_all = "camelCase")]
+enum Effect {
+    /// AcceptGrant, then ActivateGrant when `activate`.
+    Accept { grant: String, activate: bool },
+    /// ActivateGrant of the grant's current version.
+    Activate { grant: String },
+    /// RejectGrant.
+    Reject { grant: String },
+}
+
+impl Effect {
+    fn of(grant_arn: &str, plan: &GrantPlan) -> Option<Self> {
+        let grant = grant_arn.to_owned();
+        match plan {
+            GrantPlan::Accept { activate, .. } => Some(Self::Accept {
+                grant,
+                activate: *activate,
+            }),
+            GrantPlan::Activate { .. } => Some(Self::Activate { grant }),
+            GrantPlan::Reject { .. } => Some(Self::Reject { grant }),
+            GrantPlan::Leave { .. } | GrantPlan::Ignore { .. } => None,
+        }
+    }
+}
+
 /// Reconciles grants with one trust policy; shared by the concurrent grants of an invocation.
-pub struct Reconciler<'a, L, S> {
+pub struct Reconciler<'a, L, S, P> {
     license_manager: &'a L,
-    state: &'a S,
+    /// Where decisions are recorded before they are carried out.
+    outbox: &'a Outbox<'a, S, P>,
     policy: &'a TrustPolicy,
     dry_run: bool,
     /// The account the function runs in, when the event says.
     account: Option<&'a str>,
     /// Licenses read in this invocation (grants of one license share the read).
     licenses: Mutex<HashMap<String, Arc<LicenseRead>>>,
-    /// Where decisions' events go; the invocation publishes them in batches.
-    pending: UnboundedSender<PendingEvent>,
+    /// Decisions carried out, whose events the invocation delivers in batches.
+    pending: UnboundedSender<Claim>,
     /// State-table errors that need a person (the grants went on without the table).
     attention: Attention,
 }
@@ -101,19 +147,20 @@ fn grantee_account(principal: &str) -> Option<&str> {
         .flatten()
 }
 
-impl<'a, L: GrantCalls, S: StateTable> Reconciler<'a, L, S> {
-    /// A reconciler for one invocation; decisions' events go to `pending`.
+impl<'a, L: GrantCalls, S: StateTable, P: EventSink> Reconciler<'a, L, S, P> {
+    /// A reconciler for one invocation, recording decisions in `outbox`; the claims carried
+    /// out go to `pending`.
     pub fn new(
         license_manager: &'a L,
-        state: &'a S,
+        outbox: &'a Outbox<'a, S, P>,
         policy: &'a TrustPolicy,
         dry_run: bool,
         account: Option<&'a str>,
-        pending: UnboundedSender<PendingEvent>,
+        pending: UnboundedSender<Claim>,
     ) -> Self {
         Self {
             license_manager,
-            state,
+            outbox,
             policy,
             dry_run,
             account,
@@ -185,28 +232,107 @@ impl<'a, L: GrantCalls, S: StateTable> Reconciler<'a, L, S> {
             self.policy.untrusted,
             previously_active,
         );
-        self.act(&grant, &plan).await?;
-        if let Some(notice) = plan.notice() {
-            let subject = GrantSubject {
-                grant_arn: grant_arn.to_owned(),
-                license_arn: grant.license_arn().to_owned(),
-                account: grantee_account(grant.grantee_principal_arn())
-                    .or(self.account)
-                    .unwrap_or_default()
-                    .to_owned(),
-                granter_account: granter_account.to_owned(),
-                key_fingerprint: license.key_fingerprint.clone(),
-                issuer_name: license.issuer_name.clone(),
-                product_sku: license.product_sku.clone(),
-            };
-            let occurrence_id =
-                occurrence::grant_decision(grant_arn, grant.version(), notice, self.dry_run);
-            if let Some(event) = self.event(&plan, subject, occurrence_id) {
-                self.notify_once(&grant, notice, event).await;
+        let Some(notice) = plan.notice() else {
+            log(&grant, &plan, self.dry_run);
+            return Ok(plan.outcome());
+        };
+        let subject = GrantSubject {
+            grant_arn: grant_arn.to_owned(),
+            license_arn: grant.license_arn().to_owned(),
+            account: grantee_account(grant.grantee_principal_arn())
+                .or(self.account)
+                .unwrap_or_default()
+                .to_owned(),
+            granter_account: granter_account.to_owned(),
+            key_fingerprint: license.key_fingerprint.clone(),
+            issuer_name: license.issuer_name.clone(),
+            product_sku: license.product_sku.clone(),
+        };
+        let occurrence_id =
+            occurrence::grant_decision(grant_arn, grant.version(), notice, self.dry_run);
+        let dry_run = if self.dry_run { "#dry-run" } else { "" };
+        let intent = Intent {
+            key: StateKey::Notified {
+                arn: grant_arn.to_owned(),
+                version: format!("{}#{notice}{dry_run}", grant.version()),
+            },
+            effect: (!self.dry_run)
+                .then(|| Effect::of(grant_arn, &plan))
+                .flatten()
+                .and_then(|effect| serde_json::to_value(effect).ok()),
+            events: self
+                .event(&plan, subject, occurrence_id)
+                .into_iter()
+                .collect(),
+            sent_for: Some(NOTIFIED_RECORD_TTL),
+        };
+        // The decision and its event are recorded before the grant is touched: the same
+        // decision recorded before (its event sent) is not made again.
+        let claim = match self.outbox.record(intent.clone(), None, PENDING).await {
+            Ok(Recorded::Claimed(claim)) => claim,
+            Ok(Recorded::Done) => {
+                log(&grant, &plan, self.dry_run);
+                return Ok(plan.outcome());
             }
+            Ok(Recorded::Busy { until }) => {
+                return Err(GrantError::Busy {
+                    grant_arn: grant_arn.to_owned(),
+                    until,
+                });
+            }
+            Err(error) => {
+                self.state_failed(&error);
+                Outbox::<S, P>::unrecorded(intent)
+            }
+        };
+        if let Err(error) = self.act(&grant, &plan).await {
+            // Not done: a transient error or one that needs a person keeps the intent for the
+            // next invocation; a refusal for good forgets it (the next decision starts afresh).
+            let kept = if error.is_transient() || error.needs_attention() {
+                self.outbox.release(&claim).await
+            } else {
+                self.outbox.abandon(&claim).await
+            };
+            if let Err(state) = kept {
+                self.state_failed(&state);
+            }
+            return Err(error);
         }
+        // The receiver lives until every grant is done, so sending cannot fail.
+        let _ = self.pending.send(claim);
         log(&grant, &plan, self.dry_run);
         Ok(plan.outcome())
+    }
+
+    /// Carries a recorded effect out again, from wherever the grant is now.
+    async fn redo_effect(&self, effect: &Effect) -> Result<(), GrantError> {
+        match effect {
+            Effect::Accept { grant, activate } => {
+                let (version, already_active) = self.accept(grant).await?;
+                if *activate && !already_active {
+                    self.license_manager.activate_grant(grant, &version).await?;
+                }
+            }
+            Effect::Activate { grant } => {
+                let now = self.license_manager.get_grant(grant, None).await?;
+                match now.grant_status() {
+                    GrantStatus::Active => {}
+                    GrantStatus::Disabled => {
+                        self.license_manager
+                            .activate_grant(grant, now.version())
+                            .await?;
+                    }
+                    status => {
+                        return Err(GrantError::Unusable {
+                            grant_arn: grant.clone(),
+                            reason: format!("cannot be activated: it is {status}"),
+                        });
+                    }
+                }
+            }
+            Effect::Reject { grant } => self.reject(grant).await?,
+        }
+        Ok(())
     }
 
     /// Carries `plan` out (in a dry run: nothing).
@@ -337,30 +463,6 @@ impl<'a, L: GrantCalls, S: StateTable> Reconciler<'a, L, S> {
         Ok(None)
     }
 
-    /// Hands `event` to the invocation's publisher unless the same decision (`notice`:
-    /// accepted, ignored, rejected) was already reported for this grant version; a dry run's
-    /// events are remembered apart from the real ones, and a changed decision (a policy edit)
-    /// is reported. If the state table fails, the event is sent anyway: one repeated event
-    /// rather than silence.
-    async fn notify_once(&self, grant: &Grant, notice: &str, event: ProjectEvent) {
-        let dry_run = if self.dry_run { "#dry-run" } else { "" };
-        let key = StateKey::Notified {
-            arn: grant.grant_arn().to_owned(),
-            version: format!("{}#{notice}{dry_run}", grant.version()),
-        };
-        let expires_at = OffsetDateTime::now_utc() + NOTIFIED_RECORD_TTL;
-        let undo = match self.state.remember_once(&key, expires_at).await {
-            Ok(Remembered::AlreadySeen) => return,
-            Ok(Remembered::First) => Some(Undo::Forget(key)),
-            Err(error) => {
-                self.state_failed(&error);
-                None
-            }
-        };
-        // The receiver lives until every grant is done, so sending cannot fail.
-        let _ = self.pending.send(PendingEvent { undo, event });
-    }
-
     /// The facts of `license_arn`, read once per invocation even when many grants of the
     /// license ask at once; the inner error says what the license lacks.
     async fn license(
@@ -380,6 +482,33 @@ impl<'a, L: GrantCalls, S: StateTable> Reconciler<'a, L, S> {
         })
         .await
         .cloned()
+    }
+}
+
+impl<L: GrantCalls, S: StateTable, P: EventSink> Effects for Reconciler<'_, L, S, P> {
+    async fn redo(&self, effect: &Value) -> Redo {
+        let effect: Effect = match serde_json::from_value(effect.clone()) {
+            Ok(effect) => effect,
+            Err(error) => return Redo::Drop(format!("not an effect of this function: {error}")),
+        };
+        match self.redo_effect(&effect).await {
+            Ok(()) => Redo::Deliver {
+                extra: Vec::new(),
+                failure: None,
+            },
+            Err(error) if error.is_transient() || error.needs_attention() => {
+                let (Effect::Accept { grant, .. }
+                | Effect::Activate { grant }
+                | Effect::Reject { grant }) = effect;
+                Redo::Release(outbox::Failure {
+                    what: outbox::Failed::Effect,
+                    resource: grant,
+                    error: error.to_string(),
+                    needs_attention: error.needs_attention(),
+                })
+            }
+            Err(error) => Redo::Drop(error.to_string()),
+        }
     }
 }
 

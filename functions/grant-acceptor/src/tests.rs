@@ -341,7 +341,7 @@ async fn a_trusted_pending_grant_is_accepted_activated_and_reported_once() {
             .state()
             .state(&notified("g-1", "1#accepted"))
             .as_deref(),
-        Some("seen")
+        Some("sent")
     );
 
     // A replayed event finds the grant active: nothing to do, nothing new to say.
@@ -440,17 +440,118 @@ async fn an_unpublished_event_fails_the_invocation_and_the_retry_sends_it() {
     assert!(
         error
             .to_string()
-            .contains("Grant Not Trusted event not published")
+            .contains("Grant Not Trusted not published"),
+        "{error}"
     );
-    assert!(
-        acceptor.state().keys().is_empty(),
-        "the record was taken back"
-    );
+    let record = acceptor
+        .state()
+        .record(&notified("g-1", "1#ignored"))
+        .unwrap();
+    assert_eq!(record.state, "pending", "the decision stays in the outbox");
+    assert!(record.intent.is_some());
 
     acceptor.publisher().refuse(None);
     let retry = invoke(&acceptor, sweep_event()).await.unwrap();
-    assert_eq!(retry.failed, 0);
+    assert_eq!((retry.failed, retry.redriven), (0, 1));
     assert_eq!(acceptor.publisher().detail_types(), ["Grant Not Trusted"]);
+    assert_eq!(
+        acceptor
+            .state()
+            .state(&notified("g-1", "1#ignored"))
+            .as_deref(),
+        Some("sent")
+    );
+}
+
+#[tokio::test]
+async fn an_accepted_grant_whose_event_was_lost_is_announced_by_the_retry_with_its_first_id() {
+    // AcceptGrant and the activation succeed, then PutEvents fails: the retry finds the
+    // grant ACTIVE (at a later version) and must still send Grant Accepted, as the same
+    // occurrence the first invocation decided on.
+    let lm = FakeLicenseManager::new().with_grant("g-1", LICENSE, &[GrantStatus::PendingAccept]);
+    let acceptor = acceptor(lm, "ignore", false);
+    acceptor.publisher().refuse(Some(|_| true));
+    invoke(&acceptor, grant_change("g-1")).await.unwrap_err();
+    assert_eq!(
+        acceptor.license_manager().status("g-1"),
+        GrantStatus::Active
+    );
+    assert!(acceptor.publisher().published().is_empty());
+
+    acceptor.publisher().refuse(None);
+    let retry = invoke(&acceptor, grant_change("g-1")).await.unwrap();
+    assert_eq!(retry.redriven, 1);
+    assert_eq!(acceptor.publisher().detail_types(), ["Grant Accepted"]);
+    assert_eq!(
+        acceptor.publisher().published()[0].detail()["occurrenceId"],
+        format!("{}#1#accepted", grant_arn("g-1"))
+    );
+    invoke(&acceptor, grant_change("g-1")).await.unwrap();
+    assert_eq!(acceptor.publisher().published().len(), 1, "once");
+}
+
+#[tokio::test]
+async fn an_activation_that_failed_is_finished_by_the_next_invocation_under_the_first_id() {
+    // AcceptGrant succeeds, ActivateGrant fails transiently: the grant is DISABLED at the
+    // next version. The next invocation re-drives the recorded decision (activating the
+    // grant) instead of deciding anew about the next version.
+    let lm = FakeLicenseManager::new().with_grant("g-1", LICENSE, &[GrantStatus::PendingAccept]);
+    lm.fail(
+        "CreateGrantVersion",
+        &grant_arn("g-1"),
+        FailureKind::Transient,
+    );
+    let acceptor = acceptor(lm, "ignore", false);
+    let error = invoke(&acceptor, grant_change("g-1")).await.unwrap_err();
+    assert_eq!(error.error_type(), "TransientGrantFailures");
+    assert_eq!(
+        acceptor.license_manager().status("g-1"),
+        GrantStatus::Disabled
+    );
+    acceptor.license_manager().lock().failing.clear();
+
+    let retry = invoke(&acceptor, grant_change("g-1")).await.unwrap();
+    assert_eq!(retry.redriven, 1);
+    assert_eq!(
+        acceptor.license_manager().status("g-1"),
+        GrantStatus::Active
+    );
+    assert_eq!(acceptor.publisher().detail_types(), ["Grant Accepted"]);
+    assert_eq!(
+        acceptor.publisher().published()[0].detail()["occurrenceId"],
+        format!("{}#1#accepted", grant_arn("g-1"))
+    );
+}
+
+#[tokio::test]
+async fn a_grant_another_invocation_is_deciding_fails_this_one_for_a_retry() {
+    let lm = FakeLicenseManager::new().with_grant("g-1", LICENSE, &[GrantStatus::PendingAccept]);
+    let acceptor = acceptor(lm, "ignore", false);
+    // Another invocation's live claim on the decision.
+    let claim = license_automation::state::PendingIntent {
+        owner: StateKey::Outbox {
+            owner: "grant-acceptor".into(),
+        },
+        claim_until: time::OffsetDateTime::now_utc() + time::Duration::minutes(5),
+        body: r#"{"events":[]}"#.into(),
+    };
+    license_automation::ports::StateTable::put_intent(
+        acceptor.state(),
+        &notified("g-1", "1#accepted"),
+        None,
+        "pending",
+        &claim,
+    )
+    .await
+    .unwrap();
+    let error = invoke(&acceptor, grant_change("g-1")).await.unwrap_err();
+    assert_eq!(error.error_type(), "TransientGrantFailures");
+    assert!(error.to_string().contains("another invocation"), "{error}");
+    assert!(
+        acceptor.license_manager().changes().is_empty(),
+        "nothing done twice"
+    );
+    assert!(acceptor.publisher().published().is_empty());
 }
 
 #[tokio::test]

@@ -187,7 +187,7 @@ async fn an_event_that_cannot_be_published_fails_the_invocation_and_the_retry_se
     assert_eq!(error.error_type(), "NeedsAttention");
     let message = error.to_string();
     assert!(
-        message.contains("Grant Not Trusted event not published")
+        message.contains("Grant Not Trusted not published")
             && message.contains("ResourceNotFoundException"),
         "{message}"
     );

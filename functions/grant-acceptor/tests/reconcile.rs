@@ -20,7 +20,7 @@ fn summary(trigger: Trigger, counts: [usize; 6]) -> Summary {
         rejected,
         left,
         failed,
-        needs_attention: Vec::new(),
+        ..Summary::default()
     }
 }
 

@@ -40,10 +40,9 @@ use license_automation::attention::Attention;
 use license_automation::events_in::{
     IncomingEvent, LicenseManagerDetailType, LicenseManagerEvent, parse_event,
 };
-use license_automation::events_out::publisher::EventPublisher;
-use license_automation::ports::{
-    EventSink, PendingEvent, StateTable, aws_adapters, publish_pending,
-};
+use license_automation::events_out::publisher::{EventPublisher, MAX_ENTRIES_PER_CALL};
+use license_automation::outbox::{self, Budget, Claim, NoEffects, Outbox};
+use license_automation::ports::{EventSink, StateTable, aws_adapters};
 use license_automation::state::{StateKey, StateStore};
 use serde::Serialize;
 use serde_json::Value;
@@ -59,6 +58,9 @@ pub use watch::{EntitlementReport, LicenseChecker, LicenseReport, NOTIFIED_RECOR
 /// How long a processed event id is remembered: longer than EventBridge retries an event
 /// (24 hours at most) and than an event waits in the DLQ before someone redrives it.
 pub const PROCESSED_EVENT_TTL: time::Duration = time::Duration::days(15);
+
+/// This function's partition of the outbox index.
+const OUTBOX_OWNER: &str = "license-events";
 
 /// What an invocation did with its event (the audit line's `outcome`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -130,6 +132,15 @@ pub struct Summary {
     pub licenses: Vec<LicenseReport>,
     /// The typed events emitted, by detail-type.
     pub emitted: Vec<&'static str>,
+    /// Intents of earlier invocations (that died or could not publish) delivered first.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub redriven: usize,
+    /// Events that could not be published (their intents are re-driven by the next invocation).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub publish_failed: usize,
+    /// Licenses not checked because the invocation's time was running out.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub not_started: usize,
     /// Errors that will not heal without a person (AccessDenied, unrecognised credentials, a
     /// missing state table or bus); when any, the invocation fails naming them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -156,7 +167,20 @@ struct Failure {
     needs_attention: bool,
 }
 
+fn is_zero(count: &usize) -> bool {
+    *count == 0
+}
+
 impl Failure {
+    /// What the outbox could not do.
+    fn outbox(failure: &outbox::Failure) -> Self {
+        Self {
+            arn: failure.resource.clone(),
+            error: failure.error.clone(),
+            needs_attention: failure.needs_attention,
+        }
+    }
+
     /// A failed License Manager call about `arn`.
     fn call(arn: &str, error: &LicenseManagerError) -> Self {
         Self {
@@ -221,6 +245,7 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
     /// Handles one invocation: a License Manager event, the scheduled sweep, or anything else
     /// (acknowledged). A malformed payload fails with an error naming what is wrong.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Summary, LicenseEventsError> {
+        let budget = Budget::from_deadline_ms(event.context.deadline, OffsetDateTime::now_utc());
         let incoming = match parse_event(event.payload) {
             Ok(incoming) => incoming,
             Err(error) => {
@@ -230,15 +255,27 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
             }
         };
         match incoming {
-            IncomingEvent::LicenseManager(event) => self.on_event(event).await,
+            IncomingEvent::LicenseManager(event) => {
+                let mut summary = Summary::default();
+                let mut failures = self.redrive(budget, &mut summary).await;
+                let result = self.on_event(event, budget, summary).await;
+                match result {
+                    Ok((summary, more)) => {
+                        failures.extend(more);
+                        self.finish(summary, failures)
+                    }
+                    Err(summary) => self.finish(*summary, failures),
+                }
+            }
             IncomingEvent::Scheduled(envelope) => {
                 let mut summary = Summary {
                     event_id: envelope.id,
                     detail_type: envelope.detail_type,
                     ..Summary::default()
                 };
-                let result = self.sweep(&envelope.account, &mut summary).await;
-                self.finish(summary, result)
+                let mut failures = self.redrive(budget, &mut summary).await;
+                failures.extend(self.sweep(&envelope.account, budget, &mut summary).await);
+                self.finish(summary, failures)
             }
             IncomingEvent::Unrecognized(envelope) => {
                 let summary = Summary {
@@ -253,7 +290,40 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
         }
     }
 
-    async fn on_event(&self, event: LicenseManagerEvent) -> Result<Summary, LicenseEventsError> {
+    /// Delivers the intents of earlier invocations whose claim ended (before anything else).
+    async fn redrive(&self, budget: Budget, summary: &mut Summary) -> Vec<Failure> {
+        let delivery = self.outbox(budget).redrive(&NoEffects).await;
+        summary.redriven = delivery.redriven;
+        summary
+            .emitted
+            .extend(delivery.sent.iter().map(|event| event.detail_type()));
+        summary.publish_failed += delivery
+            .failures
+            .iter()
+            .filter(|failure| failure.what == outbox::Failed::Publish)
+            .count();
+        delivery.failures.iter().map(Failure::outbox).collect()
+    }
+
+    fn outbox(&self, budget: Budget) -> Outbox<'_, S, P> {
+        Outbox::new(
+            &self.state,
+            &self.publisher,
+            StateKey::Outbox {
+                owner: OUTBOX_OWNER.to_owned(),
+            },
+            budget.deadline,
+        )
+    }
+
+    /// Handles one License Manager event: the summary and its failures, or (a replay) the
+    /// summary to finish as it is.
+    async fn on_event(
+        &self,
+        event: LicenseManagerEvent,
+        budget: Budget,
+        redriven: Summary,
+    ) -> Result<(Summary, Vec<Failure>), Box<Summary>> {
         let hints = event.arn_hints();
         let envelope = &event.envelope;
         let mut summary = Summary {
@@ -265,7 +335,7 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
                 .chain(&hints.license_arns)
                 .cloned()
                 .collect(),
-            ..Summary::default()
+            ..redriven
         };
         let processed = StateKey::ProcessedEvent {
             id: envelope.id.clone(),
@@ -277,7 +347,7 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
         match self.state.get(&processed).await {
             Ok(Some(_)) => {
                 summary.outcome = EventOutcome::Replayed;
-                return self.finish(summary, Vec::new());
+                return Err(Box::new(summary));
             }
             Ok(None) => {}
             Err(error) => {
@@ -289,7 +359,7 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
         }
         let mut failures = if hints.is_empty() {
             tracing::info!(event_id = %envelope.id, "no license or grant ARN in the event: sweeping");
-            self.sweep(&envelope.account, &mut summary).await
+            self.sweep(&envelope.account, budget, &mut summary).await
         } else {
             let mut failures = Vec::new();
             let mut licenses: BTreeSet<String> = hints.license_arns;
@@ -332,7 +402,7 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
                 tokens: event.detail_type == LicenseManagerDetailType::LicenseTokenChange,
             };
             failures.extend(
-                self.check_licenses(&envelope.account, licenses, reads, &mut summary)
+                self.check_licenses(&envelope.account, licenses, reads, budget, &mut summary)
                     .await,
             );
             failures
@@ -347,45 +417,36 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
             }
         }
         failures.extend(Failure::attention(&attention));
-        self.finish(summary, failures)
+        Ok((summary, failures))
     }
 
-    /// Checks the named licenses concurrently and publishes what is due.
+    /// Checks the named licenses concurrently and publishes what is due as it goes.
     async fn check_licenses(
         &self,
         account: &str,
         arns: BTreeSet<String>,
         reads: Reads,
+        budget: Budget,
         summary: &mut Summary,
     ) -> Vec<Failure> {
-        let checker = self.checker(account);
+        let checker = self.checker(account, budget);
         let checker = &checker;
-        let results: Vec<_> = futures_util::stream::iter(arns)
-            .map(|arn| async move {
-                let result = checker.check_arn(&arn, reads).await;
-                (arn, result)
-            })
-            .buffer_unordered(self.max_concurrency.max(1))
-            .collect()
-            .await;
-        let mut failures = Vec::new();
-        let mut pending = Vec::new();
-        for (arn, result) in results {
-            match result {
-                Ok((report, due)) => {
-                    summary.licenses.push(report);
-                    pending.extend(due);
-                }
-                Err(error) => failures.push(Failure::call(&arn, &error)),
+        let checks = futures_util::stream::iter(arns).map(|arn| async move {
+            if !budget.allows_new_work() {
+                return None;
             }
-        }
-        failures.extend(self.publish(pending, summary).await);
-        failures.extend(Failure::attention(&checker.attention));
-        failures
+            let result = checker.check_arn(&arn, reads).await;
+            Some(match result {
+                Ok((report, due)) => Ok((report, due)),
+                Err(error) => Err(Failure::call(&arn, &error)),
+            })
+        });
+        self.publish_as_checked(checker, checks, summary).await
     }
 
-    /// Checks every license the account issued or received, for status and expiry.
-    async fn sweep(&self, account: &str, summary: &mut Summary) -> Vec<Failure> {
+    /// Checks every license the account issued or received, for status and expiry,
+    /// publishing what is due as it goes.
+    async fn sweep(&self, account: &str, budget: Budget, summary: &mut Summary) -> Vec<Failure> {
         let (issued, received) = tokio::join!(
             self.license_manager.list_licenses(),
             self.license_manager.list_received_licenses()
@@ -405,31 +466,85 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
             ),
             Err(error) => failures.push(Failure::call("", &error)),
         }
-        let checker = self.checker(account);
+        let checker = self.checker(account, budget);
         let checker = &checker;
-        let checked: Vec<_> = futures_util::stream::iter(facts)
-            .map(|facts| async move {
-                let mut report = LicenseReport::default();
-                let due = checker.check(&facts, &[], &mut report).await;
-                (report, due)
-            })
-            .buffer_unordered(self.max_concurrency.max(1))
-            .collect()
-            .await;
-        let mut pending = Vec::new();
-        for (report, due) in checked {
-            summary.licenses.push(report);
-            pending.extend(due);
+        let checks = futures_util::stream::iter(facts).map(|facts| async move {
+            if !budget.allows_new_work() {
+                return None;
+            }
+            let mut report = LicenseReport::default();
+            let due = checker.check(&facts, &[], &mut report).await;
+            Some(Ok((report, due)))
+        });
+        failures.extend(self.publish_as_checked(checker, checks, summary).await);
+        failures
+    }
+
+    /// Runs `checks` (at most `MAX_CONCURRENCY` at once) and delivers their claims in batches
+    /// of up to ten events as they complete, so that a sweep cut short by its deadline has
+    /// sent what it found. A check the budget did not start yields `None`.
+    async fn publish_as_checked<F>(
+        &self,
+        checker: &LicenseChecker<'_, L, S, P>,
+        checks: impl futures_util::Stream<Item = F>,
+        summary: &mut Summary,
+    ) -> Vec<Failure>
+    where
+        F: std::future::Future<Output = Option<Result<(LicenseReport, Vec<Claim>), Failure>>>,
+    {
+        let mut failures = Vec::new();
+        let mut batch: Vec<Claim> = Vec::new();
+        let mut checks = std::pin::pin!(checks.buffer_unordered(self.max_concurrency.max(1)));
+        while let Some(checked) = checks.next().await {
+            match checked {
+                None => summary.not_started += 1,
+                Some(Ok((report, due))) => {
+                    summary.licenses.push(report);
+                    batch.extend(due);
+                }
+                Some(Err(failure)) => failures.push(failure),
+            }
+            let events: usize = batch.iter().map(|claim| claim.intent.events.len()).sum();
+            if events >= MAX_ENTRIES_PER_CALL {
+                failures.extend(
+                    self.deliver(checker, std::mem::take(&mut batch), summary)
+                        .await,
+                );
+            }
         }
-        failures.extend(self.publish(pending, summary).await);
+        failures.extend(self.deliver(checker, batch, summary).await);
+        if summary.not_started > 0 {
+            failures.push(Failure {
+                arn: String::new(),
+                error: format!(
+                    "{} licenses not checked: the invocation's time ran out",
+                    summary.not_started
+                ),
+                needs_attention: false,
+            });
+        }
+        failures.extend(
+            checker
+                .busy
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .drain(..)
+                .map(|error| Failure {
+                    arn: String::new(),
+                    error,
+                    needs_attention: false,
+                }),
+        );
         failures.extend(Failure::attention(&checker.attention));
         failures
     }
 
-    fn checker<'a>(&'a self, account: &'a str) -> LicenseChecker<'a, L, S> {
+    fn checker<'a>(&'a self, account: &'a str, budget: Budget) -> LicenseChecker<'a, L, S, P> {
         LicenseChecker {
             license_manager: &self.license_manager,
             state: &self.state,
+            outbox: self.outbox(budget),
+            busy: std::sync::Mutex::default(),
             account,
             warning_days: self.warning_days,
             now: OffsetDateTime::now_utc(),
@@ -437,22 +552,23 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
         }
     }
 
-    /// Publishes the events due; for each that failed, takes its state record back (so a
-    /// retry sends it) and returns it as a failure.
-    async fn publish(&self, pending: Vec<PendingEvent>, summary: &mut Summary) -> Vec<Failure> {
-        let delivery = publish_pending(&self.publisher, &self.state, pending).await;
+    /// Delivers `claims` through the outbox; what was not published is kept there for the
+    /// next invocation and returned as failures.
+    async fn deliver(
+        &self,
+        checker: &LicenseChecker<'_, L, S, P>,
+        claims: Vec<Claim>,
+        summary: &mut Summary,
+    ) -> Vec<Failure> {
+        if claims.is_empty() {
+            return Vec::new();
+        }
+        let delivery = checker.outbox.deliver(claims).await;
         summary
             .emitted
             .extend(delivery.sent.iter().map(|event| event.detail_type()));
-        delivery
-            .failed
-            .into_iter()
-            .map(|entry| Failure {
-                arn: entry.resources.first().cloned().unwrap_or_default(),
-                error: format!("{} not published: {entry}", entry.detail_type),
-                needs_attention: entry.needs_attention(),
-            })
-            .collect()
+        summary.publish_failed += delivery.failures.len();
+        delivery.failures.iter().map(Failure::outbox).collect()
     }
 
     /// Logs the audit line, records the metrics and turns failures into the invocation's error.
@@ -488,6 +604,8 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
         for detail_type in &summary.emitted {
             metrics::counter!("EventsEmitted", "EventType" => *detail_type).increment(1);
         }
+        metrics::counter!("PublishFailed")
+            .increment(u64::try_from(summary.publish_failed).unwrap_or(u64::MAX));
         let line = |failure: &Failure| format!("{}: {}", failure.arn, failure.error);
         let (attention, transient): (Vec<&Failure>, Vec<&Failure>) =
             failures.iter().partition(|failure| failure.needs_attention);

@@ -9,6 +9,7 @@ use aws_sdk_licensemanager::types::{
 };
 use lambda_runtime::{Context, LambdaEvent};
 use license_automation::memory::{MemoryEventSink, MemoryStateTable};
+use license_automation::state::StateKey;
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -35,6 +36,8 @@ struct Fake {
     received: ReceivedStatus,
     grant: GrantStatus,
     consumed: String,
+    /// Licenses this account issued (the sweep lists them).
+    issued: Vec<License>,
 }
 
 fn license(status: LicenseStatus, version: usize, end: OffsetDateTime) -> License {
@@ -83,6 +86,7 @@ impl FakeLicenseManager {
                 received: ReceivedStatus::Active,
                 grant: GrantStatus::Active,
                 consumed: "0".to_owned(),
+                issued: Vec::new(),
             }),
         }
     }
@@ -159,7 +163,7 @@ impl LicenseCalls for FakeLicenseManager {
     }
 
     async fn list_licenses(&self) -> Result<Vec<License>, LicenseManagerError> {
-        Ok(Vec::new())
+        Ok(self.lock().issued.clone())
     }
 
     async fn list_received_licenses(&self) -> Result<Vec<GrantedLicense>, LicenseManagerError> {
@@ -256,6 +260,66 @@ async fn a_deactivated_license_is_reported_once_naming_the_status_before() {
 }
 
 #[tokio::test]
+async fn the_sweep_publishes_as_it_goes_in_batches_of_at_most_ten() {
+    let lm = FakeLicenseManager::new();
+    let end = OffsetDateTime::now_utc() + time::Duration::days(5);
+    lm.lock().issued = (0..25)
+        .map(|n| {
+            License::builder()
+                .license_arn(format!("{LICENSE}-{n}"))
+                .status(LicenseStatus::Available)
+                .version("1")
+                .product_sku("acme-pro")
+                .validity(
+                    DatetimeRange::builder()
+                        .begin("2026-01-01T00:00:00Z")
+                        .end(end.format(&Rfc3339).unwrap())
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        })
+        .collect();
+    let handler = handler(lm);
+    let summary = invoke(&handler, fixture("scheduled")).await.unwrap();
+    assert_eq!(summary.emitted.len(), 25);
+    let calls = handler.publisher().calls();
+    assert_eq!(calls.iter().sum::<usize>(), 25);
+    assert!(calls.iter().all(|events| *events <= 10), "{calls:?}");
+    assert!(calls.len() >= 3, "published as it went: {calls:?}");
+    assert!(
+        handler
+            .state()
+            .keys()
+            .iter()
+            .all(|key| key.starts_with("alert#")
+                || handler
+                    .state()
+                    .record(&StateKey::from_partition_key(key).unwrap())
+                    .unwrap()
+                    .state
+                    == "sent"),
+        "every once-record is settled"
+    );
+}
+
+#[tokio::test]
+async fn a_sweep_out_of_time_starts_nothing_new_and_fails_so_the_next_one_checks() {
+    let handler = handler(FakeLicenseManager::new());
+    let mut event = LambdaEvent {
+        payload: fixture("scheduled"),
+        context: Context::default(),
+    };
+    event.context.deadline = u64::try_from(
+        (OffsetDateTime::now_utc() + time::Duration::milliseconds(500)).unix_timestamp_nanos()
+            / 1_000_000,
+    )
+    .unwrap();
+    let error = handler.handle(event).await.unwrap_err();
+    assert!(error.to_string().contains("time ran out"), "{error}");
+}
+
+#[tokio::test]
 async fn the_sweep_warns_of_an_expiring_license_once_per_version() {
     let lm = FakeLicenseManager::new();
     lm.new_version(LicenseStatus::Available, 10);
@@ -290,7 +354,7 @@ async fn the_sweep_warns_of_an_expiring_license_once_per_version() {
 }
 
 #[tokio::test]
-async fn an_overage_not_published_is_taken_back_and_sent_by_the_retry() {
+async fn an_overage_not_published_stays_in_the_outbox_and_the_retry_sends_it() {
     let lm = FakeLicenseManager::new();
     lm.lock().consumed = "11".to_owned();
     let handler = handler(lm);
@@ -303,12 +367,17 @@ async fn an_overage_not_published_is_taken_back_and_sent_by_the_retry() {
             .contains("Entitlement Overage not published"),
         "{error}"
     );
+    let pending: Vec<_> = handler
+        .state()
+        .keys()
+        .into_iter()
+        .filter(|key| key.ends_with("#Users"))
+        .collect();
+    assert_eq!(pending.len(), 1, "the crossing is recorded");
+    let key = StateKey::from_partition_key(&pending[0]).unwrap();
     assert!(
-        handler
-            .state()
-            .keys()
-            .iter()
-            .all(|key| !key.ends_with("#Users"))
+        handler.state().record(&key).unwrap().intent.is_some(),
+        "its event pending"
     );
 
     handler.publisher().refuse(None);
@@ -318,7 +387,9 @@ async fn an_overage_not_published_is_taken_back_and_sent_by_the_retry() {
         EventOutcome::Processed,
         "not taken for a replay"
     );
+    assert_eq!(retry.redriven, 1, "the recorded event is re-driven");
     assert_eq!(retry.emitted, ["Entitlement Overage"]);
+    assert!(handler.state().record(&key).unwrap().intent.is_none());
     assert_eq!(retry.licenses[0].usage[0].consumed, "11");
     let still_over = invoke(&handler, with_id(fixture("consumption"), "e-3"))
         .await

@@ -1,6 +1,7 @@
 //! One license's check: read what License Manager says about it now, assess which typed
-//! events are due ([`crate::decide`]), send each once (through the state table), and report
-//! what was read for the audit line.
+//! events are due ([`crate::decide`]), record each as an outbox intent on its once-record
+//! ([`license_automation::outbox`]), and report what was read for the audit line. The
+//! handler delivers the claims in batches.
 
 use aws_sdk_licensemanager::types::EntitlementUsage;
 use license_automation::arn;
@@ -10,8 +11,9 @@ use license_automation::events_out::catalogue::{
     EntitlementOverage, LicenseExpiring, LicenseStatusChanged, ProjectEvent,
 };
 use license_automation::limits::{Level, overage_due};
-use license_automation::ports::{PendingEvent, StateTable, Undo};
-use license_automation::state::{Remembered, StateError, StateKey, WriteOutcome};
+use license_automation::outbox::{self, Claim, Intent, Outbox, Recorded};
+use license_automation::ports::{EventSink, StateTable};
+use license_automation::state::{StateError, StateKey};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -69,13 +71,17 @@ pub struct LicenseReport {
 }
 
 /// What the checks of one invocation share: License Manager (`L`), the state table (`S`),
-/// the account and the time.
+/// the outbox (to the bus, `P`), the account and the time.
 #[derive(Debug)]
-pub struct LicenseChecker<'a, L, S> {
+pub struct LicenseChecker<'a, L, S, P> {
     /// License Manager.
     pub license_manager: &'a L,
     /// The state table.
     pub state: &'a S,
+    /// The outbox the events are recorded in.
+    pub outbox: Outbox<'a, S, P>,
+    /// Records holding another invocation's intent (retried after it): their keys.
+    pub busy: std::sync::Mutex<Vec<String>>,
     /// The account the function runs in (from the event).
     pub account: &'a str,
     /// `EXPIRY_WARNING_DAYS`.
@@ -95,7 +101,7 @@ pub struct Reads {
     pub tokens: bool,
 }
 
-impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
+impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseChecker<'_, L, S, P> {
     /// Logs a state-table error; notes it when it needs a person.
     fn state_failed(&self, error: &StateError) {
         warn_state(error);
@@ -111,7 +117,7 @@ impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
         &self,
         arn: &str,
         reads: Reads,
-    ) -> Result<(LicenseReport, Vec<PendingEvent>), LicenseManagerError> {
+    ) -> Result<(LicenseReport, Vec<Claim>), LicenseManagerError> {
         let license = match self.license_manager.get_license(arn, None).await {
             Ok(license) => license,
             Err(error) if error.kind == FailureKind::Permanent && !error.needs_attention() => {
@@ -164,14 +170,14 @@ impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
         Ok((report, due))
     }
 
-    /// Sends what [`decide::assess`] finds due for `facts` (and `usage`, when read) once,
-    /// filling in `report`.
+    /// Records what [`decide::assess`] finds due for `facts` (and `usage`, when read) once,
+    /// filling in `report`; the claims to deliver.
     pub async fn check(
         &self,
         facts: &LicenseFacts,
         usage: &[EntitlementUsage],
         report: &mut LicenseReport,
-    ) -> Vec<PendingEvent> {
+    ) -> Vec<Claim> {
         report.license_arn.clone_from(&facts.arn);
         report.resolved = true;
         report.status = Some(facts.status.clone());
@@ -197,7 +203,10 @@ impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
         if assessment.note.is_some() {
             report.note = assessment.note;
         }
-        report.emitted = out.iter().map(|p| p.event.detail_type()).collect();
+        report.emitted = out
+            .iter()
+            .flat_map(|claim| claim.intent.events.iter().map(ProjectEvent::detail_type))
+            .collect();
         out
     }
 
@@ -208,7 +217,7 @@ impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
         facts: &LicenseFacts,
         due: bool,
         report: &mut LicenseReport,
-    ) -> Option<PendingEvent> {
+    ) -> Option<Claim> {
         let status_key = StateKey::Alert {
             resource: format!("{}#status", facts.arn),
         };
@@ -238,13 +247,12 @@ impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
             arn: facts.arn.clone(),
             version: format!("{}#status#{}", facts.version, facts.status),
         };
-        let undo = self.remember(key).await?;
         if previous.is_none() {
             previous = self.status_of_previous_version(facts).await;
         }
-        Some(PendingEvent {
-            undo,
-            event: ProjectEvent::LicenseStatusChanged(LicenseStatusChanged {
+        self.once(
+            key,
+            ProjectEvent::LicenseStatusChanged(LicenseStatusChanged {
                 occurrence_id: occurrence::license_status(
                     &facts.arn,
                     &facts.version,
@@ -257,7 +265,8 @@ impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
                 version: Some(facts.version.clone()).filter(|v| !v.is_empty()),
                 time: self.now,
             }),
-        })
+        )
+        .await
     }
 
     /// The status of the license's version before this one, when it differs (a new version
@@ -278,15 +287,14 @@ impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
     }
 
     /// `License Expiring` once per license version.
-    async fn expiring(&self, facts: &LicenseFacts, expiring: Expiring) -> Option<PendingEvent> {
+    async fn expiring(&self, facts: &LicenseFacts, expiring: Expiring) -> Option<Claim> {
         let key = StateKey::Notified {
             arn: facts.arn.clone(),
             version: format!("{}#expiring", facts.version),
         };
-        let undo = self.remember(key).await?;
-        Some(PendingEvent {
-            undo,
-            event: ProjectEvent::LicenseExpiring(LicenseExpiring {
+        self.once(
+            key,
+            ProjectEvent::LicenseExpiring(LicenseExpiring {
                 occurrence_id: occurrence::license_expiring(&facts.arn, &facts.version),
                 license_arn: facts.arn.clone(),
                 account: self.account.to_owned(),
@@ -296,16 +304,13 @@ impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
                 warning_days: self.warning_days,
                 time: self.now,
             }),
-        })
+        )
+        .await
     }
 
     /// `Entitlement Overage` when an overage-allowed entitlement passed MaxCount since it was
     /// last seen (the rule and the record shared with soft-limit-monitor).
-    async fn overage(
-        &self,
-        facts: &LicenseFacts,
-        metered: MeteredEntitlement,
-    ) -> Option<PendingEvent> {
+    async fn overage(&self, facts: &LicenseFacts, metered: MeteredEntitlement) -> Option<Claim> {
         let MeteredEntitlement { name, unit, usage } = metered;
         let key = StateKey::Alert {
             resource: format!("{}#{name}", facts.arn),
@@ -332,27 +337,10 @@ impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
         if !overage_due(previously_over, usage) {
             return None;
         }
-        let exceeded = Level::Exceeded.as_str();
-        let undo = match self
-            .state
-            .put_if(&key, recorded.as_deref(), exceeded, None)
-            .await
-        {
-            Ok(WriteOutcome::Written) => Some(Undo::Restore {
-                key,
-                written: exceeded.to_owned(),
-                previous: recorded,
-            }),
-            // Another invocation (or soft-limit-monitor) recorded it first and alerts.
-            Ok(WriteOutcome::LostRace) => return None,
-            Err(error) => {
-                self.state_failed(&error);
-                None
-            }
-        };
-        Some(PendingEvent {
-            undo,
-            event: ProjectEvent::EntitlementOverage(EntitlementOverage {
+        let intent = Intent {
+            key,
+            effect: None,
+            events: vec![ProjectEvent::EntitlementOverage(EntitlementOverage {
                 occurrence_id,
                 license_arn: facts.arn.clone(),
                 entitlement_name: name,
@@ -361,24 +349,49 @@ impl<L: LicenseCalls, S: StateTable> LicenseChecker<'_, L, S> {
                 max_count: usage.count,
                 consumed: usage.consumed,
                 time: self.now,
-            }),
-        })
+            })],
+            sent_for: None,
+        };
+        if !readable {
+            return Some(Outbox::<S, P>::unrecorded(intent));
+        }
+        // Another invocation (or soft-limit-monitor) that records it first alerts.
+        self.claim(intent, recorded.as_deref(), Level::Exceeded.as_str())
+            .await
     }
 
-    /// Records `key` once: `None` when it was recorded before (nothing to emit),
-    /// `Some(undo)` when this is the first time, `Some(None)` when the table failed (emit
-    /// anyway: one repeated event rather than silence).
-    async fn remember(&self, key: StateKey) -> Option<Option<Undo>> {
-        match self
-            .state
-            .remember_once(&key, self.now + NOTIFIED_RECORD_TTL)
-            .await
-        {
-            Ok(Remembered::AlreadySeen) => None,
-            Ok(Remembered::First) => Some(Some(Undo::Forget(key))),
+    /// Records `event` once on the "notified" record `key` (for [`NOTIFIED_RECORD_TTL`] once
+    /// sent): the claim, or `None` when it was recorded before.
+    async fn once(&self, key: StateKey, event: ProjectEvent) -> Option<Claim> {
+        let intent = Intent {
+            key,
+            effect: None,
+            events: vec![event],
+            sent_for: Some(NOTIFIED_RECORD_TTL),
+        };
+        self.claim(intent, None, outbox::PENDING).await
+    }
+
+    /// Records `intent`: its claim, `None` when the record moved on (or holds another
+    /// invocation's intent: noted in [`busy`](Self::busy)), an unrecorded claim when the table
+    /// failed (the event goes out anyway: one repeat rather than silence).
+    async fn claim(&self, intent: Intent, expected: Option<&str>, state: &str) -> Option<Claim> {
+        match self.outbox.record(intent.clone(), expected, state).await {
+            Ok(Recorded::Claimed(claim)) => Some(claim),
+            Ok(Recorded::Done) => None,
+            Ok(Recorded::Busy { until }) => {
+                self.busy
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(format!(
+                        "{}: another invocation's intent is pending until {until}",
+                        intent.key.partition_key()
+                    ));
+                None
+            }
             Err(error) => {
                 self.state_failed(&error);
-                Some(None)
+                Some(Outbox::<S, P>::unrecorded(intent))
             }
         }
     }

@@ -29,10 +29,12 @@ use lambda_runtime::LambdaEvent;
 use license_automation::attention::Attention;
 use license_automation::events_in::{IncomingEvent, parse_event};
 use license_automation::events_out::publisher::EventPublisher;
+use license_automation::outbox::{self, Budget, Outbox};
 use license_automation::ports::{EventSink, StateTable, aws_adapters};
-use license_automation::state::StateStore;
+use license_automation::state::{StateKey, StateStore};
 use serde::Serialize;
 use serde_json::Value;
+use time::OffsetDateTime;
 
 pub use config::{Config, Enforcement};
 pub use decide::{OPT_OUT_TAG_KEY, OPT_OUT_TAG_VALUE, WatchMode, watched};
@@ -40,7 +42,10 @@ pub use error::SoftLimitMonitorError;
 pub use license_manager::{
     CallStats, FailureKind, LicenseEntitlements, LicenseManager, LicenseManagerError,
 };
-pub use limit::{LimitChecker, LimitError, LimitTally};
+pub use limit::{Hardening, LimitChecker, LimitError, LimitTally};
+
+/// This function's partition of the outbox index.
+const OUTBOX_OWNER: &str = "soft-limit-monitor";
 pub use ports::LimitCalls;
 
 /// What started an invocation.
@@ -77,6 +82,15 @@ pub struct Summary {
     pub enforced: usize,
     /// Limits or listings that could not be checked.
     pub failed: usize,
+    /// Enforcements that failed (each announced with `Soft Limit Enforcement Failed`).
+    pub enforcement_failed: usize,
+    /// Events that could not be published (their intents are re-driven by the next invocation).
+    pub publish_failed: usize,
+    /// Intents of earlier invocations (that died or could not publish) delivered first.
+    pub redriven: usize,
+    /// Limits not started because the invocation's time was running out (the next sweep
+    /// checks them).
+    pub not_started: usize,
     /// Errors that will not heal without a person (AccessDenied, unrecognised credentials, a
     /// missing state table or bus); when any, the invocation fails naming them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -92,6 +106,9 @@ impl Summary {
             ("LimitAlerts", self.alerted),
             ("LimitsEnforced", self.enforced),
             ("LimitsFailed", self.failed),
+            ("EnforcementFailed", self.enforcement_failed),
+            ("PublishFailed", self.publish_failed),
+            ("IntentsRedriven", self.redriven),
         ] {
             metrics::counter!(name).increment(u64::try_from(value).unwrap_or(u64::MAX));
         }
@@ -100,6 +117,32 @@ impl Summary {
     fn count(&mut self, tally: LimitTally) {
         self.alerted += tally.alerted;
         self.enforced += usize::from(tally.enforced);
+    }
+
+    /// Counts a limit that failed, by what failed, and adds it to `failures`.
+    fn count_error(&mut self, error: &LimitError, failures: &mut Failures, resource: &str) {
+        match error {
+            LimitError::Enforcement(_) => self.enforcement_failed += 1,
+            LimitError::Unpublished(unpublished) => self.publish_failed += unpublished.len(),
+            _ => {}
+        }
+        failures.add(
+            resource,
+            error,
+            error.is_transient(),
+            error.needs_attention(),
+        );
+    }
+
+    /// Counts what the re-drive of earlier intents could not do.
+    fn count_failures(&mut self, failures: &[outbox::Failure]) {
+        for failure in failures {
+            match failure.what {
+                outbox::Failed::Effect => self.enforcement_failed += 1,
+                outbox::Failed::Publish => self.publish_failed += 1,
+                outbox::Failed::State | outbox::Failed::Intent => {}
+            }
+        }
     }
 }
 
@@ -206,7 +249,8 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> SoftLimitMonitor<L, S, P> {
             }
         };
         let account = Some(account.as_str()).filter(|account| !account.is_empty());
-        self.sweep(account).await
+        let budget = Budget::from_deadline_ms(event.context.deadline, OffsetDateTime::now_utc());
+        self.sweep(account, budget).await
     }
 
     fn ignored(&self) -> Summary {
@@ -217,12 +261,39 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> SoftLimitMonitor<L, S, P> {
         }
     }
 
-    /// Checks every watched configuration and entitlement.
-    pub async fn sweep(&self, account: Option<&str>) -> Result<Summary, SoftLimitMonitorError> {
+    /// Re-drives the intents of earlier invocations whose claim ended, then checks every
+    /// watched configuration and entitlement while `budget` allows new work.
+    pub async fn sweep(
+        &self,
+        account: Option<&str>,
+        budget: Budget,
+    ) -> Result<Summary, SoftLimitMonitorError> {
+        let outbox = Outbox::new(
+            &self.state,
+            &self.publisher,
+            StateKey::Outbox {
+                owner: OUTBOX_OWNER.to_owned(),
+            },
+            budget.deadline,
+        );
+        let mut failures = Failures::default();
+        let redriven = outbox
+            .redrive(&Hardening {
+                license_manager: &self.license_manager,
+            })
+            .await;
+        for failure in &redriven.failures {
+            failures.add(
+                &failure.resource,
+                &failure.error,
+                !failure.needs_attention,
+                failure.needs_attention,
+            );
+        }
         let mut checker = LimitChecker {
             license_manager: &self.license_manager,
             state: &self.state,
-            publisher: &self.publisher,
+            outbox,
             warn_threshold_percent: self.warn_threshold_percent,
             enforcement: self.enforcement,
             dry_run: self.dry_run,
@@ -233,9 +304,10 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> SoftLimitMonitor<L, S, P> {
         let mut summary = Summary {
             trigger: Trigger::Sweep,
             dry_run: self.dry_run,
+            redriven: redriven.redriven,
             ..Summary::default()
         };
-        let mut failures = Failures::default();
+        summary.count_failures(&redriven.failures);
         // MAX_CONCURRENCY bounds the License Manager calls in flight (the adapter's permits);
         // twice as many limits are in progress so that state-table reads and writes do not
         // leave License Manager capacity idle.
@@ -273,21 +345,27 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> SoftLimitMonitor<L, S, P> {
                 let checker = &checker;
                 let results: Vec<_> = futures_util::stream::iter(&checked)
                     .map(|configuration| async move {
-                        (configuration, checker.configuration(configuration).await)
+                        if !budget.allows_new_work() {
+                            return (configuration, None);
+                        }
+                        (
+                            configuration,
+                            Some(checker.configuration(configuration).await),
+                        )
                     })
                     .buffer_unordered(in_progress)
                     .collect()
                     .await;
                 for (configuration, result) in results {
                     match result {
-                        Ok(outcome) => summary.count(outcome),
-                        Err(error) => failures.add(
+                        None => summary.not_started += 1,
+                        Some(Ok(outcome)) => summary.count(outcome),
+                        Some(Err(error)) => summary.count_error(
+                            &error,
+                            &mut failures,
                             configuration
                                 .license_configuration_arn()
                                 .unwrap_or_default(),
-                            &error,
-                            error.is_transient(),
-                            error.needs_attention(),
                         ),
                     }
                 }
@@ -304,27 +382,26 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> SoftLimitMonitor<L, S, P> {
                 let checker = &checker;
                 let results: Vec<_> = futures_util::stream::iter(&licenses)
                     .map(|license| async move {
+                        if !budget.allows_new_work() {
+                            return (license, None);
+                        }
                         let result = checker
                             .entitlements(&license.license_arn, &license.entitlements)
                             .await;
-                        (license, result)
+                        (license, Some(result))
                     })
                     .buffer_unordered(in_progress)
                     .collect()
                     .await;
                 for (license, result) in results {
                     match result {
-                        Ok((checked, outcome)) => {
+                        None => summary.not_started += 1,
+                        Some(Ok((checked, outcome))) => {
                             summary.entitlements += checked;
                             summary.count(outcome);
                         }
-                        Err(error) => {
-                            failures.add(
-                                &license.license_arn,
-                                &error,
-                                error.is_transient(),
-                                error.needs_attention(),
-                            );
+                        Some(Err(error)) => {
+                            summary.count_error(&error, &mut failures, &license.license_arn);
                         }
                     }
                 }
@@ -335,6 +412,13 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> SoftLimitMonitor<L, S, P> {
                 error.kind == FailureKind::Transient,
                 error.needs_attention(),
             ),
+        }
+        if summary.not_started > 0 {
+            let error = format!(
+                "{} limits not started: the invocation's time ran out (the next sweep checks them)",
+                summary.not_started
+            );
+            failures.add("time budget", &error, true, false);
         }
         summary.examined = summary.configurations + summary.entitlements;
         summary.failed = failures.count;

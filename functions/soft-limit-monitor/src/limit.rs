@@ -2,10 +2,13 @@
 //! enforcement, and the alert.
 //!
 //! The last level of each limit is kept in the state table (`alert#<resource>`), written
-//! conditionally on the level this invocation read: of two invocations that see the same
-//! crossing, one writes and alerts, the other loses the race and stays quiet. A state table
-//! that cannot be read or written costs at most one repeated alert, never silence. An alert
-//! that cannot be published puts the stored level back, so the retry alerts.
+//! conditionally on the level this invocation read, together with an outbox intent
+//! ([`license_automation::outbox`]): the crossing's alert and, under `harden`, the enforcement
+//! to carry out. Of two invocations that see the same crossing, one writes and alerts, the
+//! other loses the race and stays quiet. The crossing is recorded before hardening; the alert
+//! goes out whether or not enforcement succeeds, with `Soft Limit Enforced` or `Soft Limit
+//! Enforcement Failed`; an intent whose invocation died is re-driven by the next sweep. A
+//! state table that cannot be read or written costs at most one repeated alert, never silence.
 
 use std::collections::HashMap;
 
@@ -14,11 +17,13 @@ use license_automation::attention::Attention;
 use license_automation::events_out::catalogue::occurrence::{self, CrossingFrom};
 use license_automation::events_out::catalogue::{
     EntitlementOverage, LimitedResource, ProjectEvent, SoftLimitCrossing, SoftLimitEnforced,
+    SoftLimitEnforcementFailed,
 };
-use license_automation::events_out::publisher::PublishError;
 use license_automation::limits::{Crossing, Level, Usage};
-use license_automation::ports::{EventSink, StateTable, Undo};
-use license_automation::state::{StateError, StateKey, StateRecord, WriteOutcome};
+use license_automation::outbox::{self, Claim, Effects, Intent, Outbox, Recorded, Redo};
+use license_automation::ports::{EventSink, StateTable};
+use license_automation::state::{StateError, StateKey, StateRecord};
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::config::Enforcement;
@@ -34,9 +39,23 @@ pub enum LimitError {
     /// A License Manager call failed.
     #[error(transparent)]
     Call(#[from] LicenseManagerError),
-    /// The alert could not be published (the stored level was put back for the retry).
+    /// Events were not published (their intent is kept: the next invocation sends them).
+    #[error("{}", .0.iter().map(|failure| failure.error.as_str()).collect::<Vec<_>>().join("; "))]
+    Unpublished(Vec<outbox::Failure>),
+    /// Enforcement failed: `Soft Limit Enforcement Failed` was published with the alert.
+    #[error("enforcement failed (announced with Soft Limit Enforcement Failed): {0}")]
+    Enforcement(LicenseManagerError),
+    /// Another invocation's outbox intent is pending on the limit's record.
+    #[error("{resource}: another invocation's intent is pending until {until}; retried after it")]
+    Busy {
+        /// The configuration or entitlement.
+        resource: String,
+        /// When that invocation's claim ends.
+        until: OffsetDateTime,
+    },
+    /// The state table failed while the intent was recorded.
     #[error(transparent)]
-    Publish(#[from] PublishError),
+    State(StateError),
     /// License Manager reported something this function cannot read.
     #[error("{resource}: {reason}")]
     Unusable {
@@ -52,9 +71,10 @@ impl LimitError {
     /// bus): the invocation fails so that its retries end in the dead-letter queue.
     pub fn needs_attention(&self) -> bool {
         match self {
-            Self::Call(error) => error.needs_attention(),
-            Self::Publish(error) => error.needs_attention(),
-            Self::Unusable { .. } => false,
+            Self::Call(error) | Self::Enforcement(error) => error.needs_attention(),
+            Self::Unpublished(failures) => failures.iter().any(|failure| failure.needs_attention),
+            Self::State(error) => error.needs_attention(),
+            Self::Busy { .. } | Self::Unusable { .. } => false,
         }
     }
 
@@ -62,7 +82,10 @@ impl LimitError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Call(error) => error.kind == FailureKind::Transient,
-            Self::Publish(_) => true,
+            // A failed enforcement fails the invocation, whatever the cause.
+            Self::Enforcement(_) | Self::Unpublished(_) | Self::Busy { .. } | Self::State(_) => {
+                true
+            }
             Self::Unusable { .. } => false,
         }
     }
@@ -85,8 +108,8 @@ pub struct LimitChecker<'a, L, S, P> {
     pub license_manager: &'a L,
     /// The state table.
     pub state: &'a S,
-    /// The project's bus.
-    pub publisher: &'a P,
+    /// The outbox the alerts and enforcements go through (to the project's bus).
+    pub outbox: Outbox<'a, S, P>,
     /// `WARN_THRESHOLD_PERCENT`.
     pub warn_threshold_percent: u8,
     /// `ENFORCEMENT`.
@@ -117,7 +140,7 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> LimitChecker<'_, L, S, P> {
         };
         let level = usage.level(self.warn_threshold_percent);
         let key = self.key(arn.to_owned());
-        let (prior, since) = self.read(&key).await;
+        let (prior, since) = self.read(&key).await?;
         let mode: WatchMode = watched(configuration);
         let Some(plan) = configuration_plan(mode, &prior, level, self.enforcement) else {
             return Ok(LimitTally::default());
@@ -130,7 +153,6 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> LimitChecker<'_, L, S, P> {
             .to_owned();
         let now = OffsetDateTime::now_utc();
         let crossing_id = crossing_id(&key, &prior, since, plan.store, now);
-        let enforced = plan.harden && self.enforce(arn).await?;
         let mut events = Vec::new();
         if let Some(alert) = plan.alert {
             let detail = SoftLimitCrossing {
@@ -151,44 +173,100 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> LimitChecker<'_, L, S, P> {
                 Crossing::Recovered => ProjectEvent::SoftLimitRecovered(detail),
             });
         }
-        if enforced {
-            events.push(ProjectEvent::SoftLimitEnforced(SoftLimitEnforced {
-                occurrence_id: occurrence::enforcement(&crossing_id),
-                license_configuration_arn: arn.to_owned(),
-                account,
-                count: usage.count,
-                consumed: usage.consumed,
-                percent: usage.percent(),
-                dry_run: self.dry_run,
-                time: now,
-            }));
+        let enforced = SoftLimitEnforced {
+            occurrence_id: occurrence::enforcement(&crossing_id),
+            license_configuration_arn: arn.to_owned(),
+            account,
+            count: usage.count,
+            consumed: usage.consumed,
+            percent: usage.percent(),
+            dry_run: self.dry_run,
+            time: now,
+        };
+        let harden = plan.harden && self.may_enforce(arn).await?;
+        let effect = (harden && !self.dry_run).then(|| Hardening::<L>::effect(&enforced));
+        if harden && self.dry_run {
+            tracing::info!(
+                license_configuration_arn = arn,
+                "dry run: would set LicenseCountHardLimit true"
+            );
+            events.push(ProjectEvent::SoftLimitEnforced(enforced));
         }
-        let published = self
-            .record_and_publish(&key, &prior, plan.store, &events)
-            .await?;
-        tracing::info!(
-            decision = if published {
-                plan.alert.map_or("quiet", alert_name)
-            } else {
-                "lost race"
-            },
-            license_configuration_arn = arn,
-            previous = prior.level().map(Level::as_str),
-            level = level.as_str(),
-            consumed = usage.consumed,
-            count = usage.count,
-            enforced,
-            dry_run = self.dry_run,
-            "soft limit"
-        );
-        Ok(if published {
-            LimitTally {
-                alerted: usize::from(plan.alert.is_some()),
-                enforced,
+        let intent = Intent {
+            key: key.clone(),
+            effect,
+            events,
+            sent_for: None,
+        };
+        // The crossing is recorded (with what it calls for) before anything is hardened.
+        let Some(mut claim) = self.record(intent, &prior, plan.store).await? else {
+            log_configuration(arn, "lost race", &prior, level, &usage, false, self.dry_run);
+            return Ok(LimitTally::default());
+        };
+        let mut failed = None;
+        if let Some(effect) = claim.intent.effect.clone() {
+            match (Hardening {
+                license_manager: self.license_manager,
+            })
+            .carry_out(&effect)
+            .await
+            {
+                Ok(event) => claim.announce(event),
+                Err((event, error)) => {
+                    claim.announce(event);
+                    failed = Some(error);
+                }
             }
-        } else {
-            LimitTally::default()
+        }
+        let hardened = harden && failed.is_none();
+        let delivery = self.outbox.deliver(vec![claim]).await;
+        log_configuration(
+            arn,
+            plan.alert.map_or("quiet", alert_name),
+            &prior,
+            level,
+            &usage,
+            hardened,
+            self.dry_run,
+        );
+        if let Some(error) = failed {
+            return Err(LimitError::Enforcement(error));
+        }
+        if !delivery.failures.is_empty() {
+            return Err(LimitError::Unpublished(delivery.failures));
+        }
+        Ok(LimitTally {
+            alerted: usize::from(plan.alert.is_some()),
+            enforced: hardened,
         })
+    }
+
+    /// Records `intent` with `level` on its record, conditionally on `prior`: the claim to
+    /// carry out, or `None` when another invocation recorded the crossing first. A table that
+    /// cannot be read or written records nothing (the alert goes out anyway).
+    async fn record(
+        &self,
+        intent: Intent,
+        prior: &Prior,
+        level: Level,
+    ) -> Result<Option<Claim>, LimitError> {
+        let Some(expected) = prior.expected() else {
+            return Ok(Some(Outbox::<S, P>::unrecorded(intent)));
+        };
+        let resource = intent.key.partition_key();
+        match self
+            .outbox
+            .record(intent.clone(), expected, level.as_str())
+            .await
+        {
+            Ok(Recorded::Claimed(claim)) => Ok(Some(claim)),
+            Ok(Recorded::Done) => Ok(None),
+            Ok(Recorded::Busy { until }) => Err(LimitError::Busy { resource, until }),
+            Err(error) => {
+                self.state_failed(&error);
+                Ok(Some(Outbox::<S, P>::unrecorded(intent)))
+            }
+        }
     }
 
     /// Checks the entitlements of `license_arn` that allow overage; how many were checked.
@@ -237,7 +315,7 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> LimitChecker<'_, L, S, P> {
             return Ok(0);
         };
         let key = self.key(format!("{license_arn}#{name}"));
-        let (prior, since) = self.read(&key).await;
+        let (prior, since) = self.read(&key).await?;
         let Some(plan) = entitlement_plan(&prior, usage) else {
             return Ok(0);
         };
@@ -259,9 +337,15 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> LimitChecker<'_, L, S, P> {
             })
             .into_iter()
             .collect();
-        let published = self
-            .record_and_publish(&key, &prior, plan.store, &events)
-            .await?;
+        let intent = Intent {
+            key,
+            effect: None,
+            events,
+            sent_for: None,
+        };
+        let claim = self.record(intent, &prior, plan.store).await?;
+        let published = claim.is_some();
+        let delivery = self.outbox.deliver(claim.into_iter().collect()).await;
         tracing::info!(
             decision = match (published, plan.overage) {
                 (false, _) => "lost race",
@@ -274,6 +358,9 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> LimitChecker<'_, L, S, P> {
             max_count = usage.count,
             "entitlement"
         );
+        if !delivery.failures.is_empty() {
+            return Err(LimitError::Unpublished(delivery.failures));
+        }
         Ok(usize::from(published && plan.overage))
     }
 
@@ -318,14 +405,22 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> LimitChecker<'_, L, S, P> {
     }
 
     /// The stored alert state of `key`, and when it was written (when there is a record).
-    async fn read(&self, key: &StateKey) -> (Prior, Option<OffsetDateTime>) {
+    /// A record with another invocation's intent pending is [`LimitError::Busy`] (an ended
+    /// claim was re-driven at the start of this invocation unless that failed).
+    async fn read(&self, key: &StateKey) -> Result<(Prior, Option<OffsetDateTime>), LimitError> {
         let read = match self.prefetched.get(key) {
             Some(record) => Ok(record.clone()),
             None => self.state.get(key).await,
         };
-        match read {
+        Ok(match read {
             Ok(None) => (Prior::Absent, None),
             Ok(Some(record)) => {
+                if let Some(intent) = &record.intent {
+                    return Err(LimitError::Busy {
+                        resource: key.partition_key(),
+                        until: intent.claim_until,
+                    });
+                }
                 let since = Some(record.updated_at);
                 match record.state.parse() {
                     Ok(level) => (Prior::Level(level), since),
@@ -336,12 +431,11 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> LimitChecker<'_, L, S, P> {
                 self.state_failed(&error);
                 (Prior::Unreadable, None)
             }
-        }
+        })
     }
 
-    /// Under `harden`, turns the configuration's limit hard unless its tag opts out; whether
-    /// it did (in a dry run: would have).
-    async fn enforce(&self, arn: &str) -> Result<bool, LimitError> {
+    /// Under `harden`: whether the configuration may be hardened (its tag does not opt out).
+    async fn may_enforce(&self, arn: &str) -> Result<bool, LimitError> {
         let tags = self.license_manager.tags(arn).await?;
         if decide::opted_out(&tags) {
             tracing::info!(
@@ -351,53 +445,141 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> LimitChecker<'_, L, S, P> {
             );
             return Ok(false);
         }
-        if self.dry_run {
-            tracing::info!(
-                license_configuration_arn = arn,
-                "dry run: would set LicenseCountHardLimit true"
-            );
-        } else {
-            self.license_manager.harden(arn).await?;
-        }
         Ok(true)
+    }
+}
+
+/// Hardening a configuration, as an outbox effect: `{"harden": <arn>, "enforced": <the
+/// Soft Limit Enforced detail>}`, carried out when recorded and again when re-driven.
+pub struct Hardening<'a, L> {
+    /// License Manager.
+    pub license_manager: &'a L,
+}
+
+impl<L: LimitCalls> Hardening<'_, L> {
+    /// The effect that hardens what `enforced` names and announces it.
+    fn effect(enforced: &SoftLimitEnforced) -> Value {
+        json!({
+            "harden": enforced.license_configuration_arn,
+            "enforced": ProjectEvent::SoftLimitEnforced(enforced.clone()).detail(),
+        })
     }
 
-    /// Stores `level` conditionally on `prior` and publishes `events`. `Ok(false)`: another
-    /// invocation stored it first (and alerts). A publishing failure puts `prior` back.
-    async fn record_and_publish(
+    /// Sets the limit hard: `Soft Limit Enforced`, or `Soft Limit Enforcement Failed` with
+    /// the error.
+    async fn carry_out(
         &self,
-        key: &StateKey,
-        prior: &Prior,
-        level: Level,
-        events: &[ProjectEvent],
-    ) -> Result<bool, LimitError> {
-        let mut written = false;
-        if let Some(expected) = prior.expected() {
-            match self.state.put_if(key, expected, level.as_str(), None).await {
-                Ok(WriteOutcome::Written) => written = true,
-                Ok(WriteOutcome::LostRace) => return Ok(false),
-                Err(error) => self.state_failed(&error),
-            }
-        }
-        if events.is_empty() {
-            return Ok(true);
-        }
-        if let Err(error) = self.publisher.publish(events).await {
-            if written && let Some(expected) = prior.expected() {
-                // Puts back the level stored before this check, so that a retry alerts again.
-                let undo = Undo::Restore {
-                    key: key.clone(),
-                    written: level.as_str().to_owned(),
-                    previous: expected.map(str::to_owned),
+        effect: &Value,
+    ) -> Result<ProjectEvent, (ProjectEvent, LicenseManagerError)> {
+        let enforced: Result<SoftLimitEnforced, String> =
+            match ProjectEvent::from_detail("Soft Limit Enforced", effect["enforced"].clone()) {
+                Ok(ProjectEvent::SoftLimitEnforced(enforced)) => Ok(enforced),
+                Ok(_) => Err("not a Soft Limit Enforced detail".to_owned()),
+                Err(error) => Err(error),
+            };
+        let arn = effect["harden"].as_str().unwrap_or_default();
+        let enforced = match enforced {
+            Ok(enforced) => enforced,
+            Err(reason) => {
+                // Only a record this code did not write could hold this.
+                let error = LicenseManagerError {
+                    operation: "UpdateLicenseConfiguration",
+                    target: arn.to_owned(),
+                    code: Some("UnreadableIntent".to_owned()),
+                    message: format!("the enforcement intent is unreadable: {reason}"),
+                    kind: FailureKind::Permanent,
+                    attempts: 0,
                 };
-                if let Err(error) = undo.apply(self.state).await {
-                    self.state_failed(&error);
-                }
+                let unknown = SoftLimitEnforced {
+                    occurrence_id: format!("{arn}#unreadable-intent"),
+                    license_configuration_arn: arn.to_owned(),
+                    account: String::new(),
+                    count: 0,
+                    consumed: 0,
+                    percent: 0.0,
+                    dry_run: false,
+                    time: OffsetDateTime::now_utc(),
+                };
+                return Err((failed_event(&unknown, &error), error));
             }
-            return Err(error.into());
+        };
+        match self.license_manager.harden(arn).await {
+            Ok(()) => Ok(ProjectEvent::SoftLimitEnforced(SoftLimitEnforced {
+                time: OffsetDateTime::now_utc(),
+                ..enforced
+            })),
+            Err(error) => {
+                tracing::error!(license_configuration_arn = arn, error = %error, "enforcement failed");
+                Err((failed_event(&enforced, &error), error))
+            }
         }
-        Ok(true)
     }
+}
+
+impl<L: LimitCalls + Sync> Effects for Hardening<'_, L> {
+    async fn redo(&self, effect: &Value) -> Redo {
+        match self.carry_out(effect).await {
+            Ok(event) => Redo::Deliver {
+                extra: vec![event],
+                failure: None,
+            },
+            Err((event, error)) => Redo::Deliver {
+                extra: vec![event],
+                failure: Some(outbox::Failure {
+                    what: outbox::Failed::Effect,
+                    resource: error.target.clone(),
+                    error: format!("enforcement failed (announced): {error}"),
+                    needs_attention: error.needs_attention(),
+                }),
+            },
+        }
+    }
+}
+
+/// `Soft Limit Enforcement Failed` for the enforcement `enforced` announced would have made.
+fn failed_event(enforced: &SoftLimitEnforced, error: &LicenseManagerError) -> ProjectEvent {
+    ProjectEvent::SoftLimitEnforcementFailed(SoftLimitEnforcementFailed {
+        occurrence_id: occurrence::enforcement_failed(
+            enforced
+                .occurrence_id
+                .strip_suffix("#enforced")
+                .unwrap_or(&enforced.occurrence_id),
+        ),
+        license_configuration_arn: enforced.license_configuration_arn.clone(),
+        account: enforced.account.clone(),
+        count: enforced.count,
+        consumed: enforced.consumed,
+        percent: enforced.percent,
+        error_code: error
+            .code
+            .clone()
+            .unwrap_or_else(|| "CallFailed".to_owned()),
+        error_message: error.message.clone(),
+        time: OffsetDateTime::now_utc(),
+    })
+}
+
+/// Logs one configuration's check as one JSON line.
+fn log_configuration(
+    arn: &str,
+    decision: &str,
+    prior: &Prior,
+    level: Level,
+    usage: &Usage,
+    enforced: bool,
+    dry_run: bool,
+) {
+    tracing::info!(
+        decision,
+        license_configuration_arn = arn,
+        previous = prior.level().map(Level::as_str),
+        level = level.as_str(),
+        consumed = usage.consumed,
+        count = usage.count,
+        enforced,
+        dry_run,
+        "soft limit"
+    );
 }
 
 /// The `occurrenceId` of the crossing from `prior` (written at `since`) to `level`.

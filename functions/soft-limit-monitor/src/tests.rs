@@ -271,23 +271,38 @@ async fn a_dry_run_hardens_nothing_and_keeps_its_alert_state_apart() {
 }
 
 #[tokio::test]
-async fn an_alert_not_published_puts_the_level_back_so_the_retry_alerts() {
+async fn an_alert_not_published_is_kept_in_the_outbox_and_the_retry_sends_the_same_occurrence() {
     let monitor = monitor(FakeLicenseManager::new(8), &[]);
     sweep(&monitor).await.unwrap();
     monitor.license_manager().consume(11);
     monitor.publisher().refuse(Some(|_| true));
     let error = sweep(&monitor).await.unwrap_err();
     assert_eq!(error.error_type(), "TransientLimitFailures");
-    assert_eq!(
-        monitor.state().state(&alert_key(CONFIGURATION)).as_deref(),
-        Some("warning"),
-        "the level read before is back"
-    );
+    let SoftLimitMonitorError::Transient { summary, .. } = &error else {
+        panic!("{error}");
+    };
+    assert_eq!(summary.publish_failed, 1);
+    let record = monitor.state().record(&alert_key(CONFIGURATION)).unwrap();
+    assert_eq!(record.state, "exceeded", "the crossing is recorded");
+    assert!(record.intent.is_some(), "with its alert pending");
     monitor.publisher().refuse(None);
-    sweep(&monitor).await.unwrap();
+    let retry = sweep(&monitor).await.unwrap();
+    assert_eq!(retry.redriven, 1);
+    assert_eq!(retry.alerted, 0, "the retry sees no new crossing");
     assert_eq!(
         monitor.publisher().detail_types(),
         ["Soft Limit Warning", "Soft Limit Exceeded"]
+    );
+    let occurrence = &occurrence_ids(&monitor)[1];
+    assert!(occurrence.contains("#warning@"), "{occurrence}");
+    assert!(
+        monitor
+            .state()
+            .record(&alert_key(CONFIGURATION))
+            .unwrap()
+            .intent
+            .is_none(),
+        "settled"
     );
 }
 
@@ -344,14 +359,75 @@ async fn a_refused_enforcement_fails_the_invocation_naming_it() {
     let SoftLimitMonitorError::NeedsAttention { summary, .. } = &error else {
         panic!("{error}");
     };
-    assert_eq!(summary.failed, 1);
+    assert_eq!((summary.failed, summary.enforcement_failed), (1, 1));
     assert!(
         summary.needs_attention[0].starts_with(CONFIGURATION)
             && summary.needs_attention[0].contains("AccessDeniedException"),
         "{summary:?}"
     );
-    // The entitlement was still checked and alerted.
-    assert_eq!(monitor.publisher().detail_types(), ["Entitlement Overage"]);
+    // The crossing is announced whether or not enforcement succeeds, with the failure and
+    // its error code; the entitlement was still checked and alerted.
+    let mut types = monitor.publisher().detail_types();
+    types.sort_unstable();
+    assert_eq!(
+        types,
+        [
+            "Entitlement Overage",
+            "Soft Limit Enforcement Failed",
+            "Soft Limit Exceeded"
+        ]
+    );
+    let failed = monitor
+        .publisher()
+        .published()
+        .into_iter()
+        .find(|event| event.detail_type() == "Soft Limit Enforcement Failed")
+        .unwrap();
+    assert_eq!(failed.detail()["errorCode"], "AccessDeniedException");
+    assert!(
+        failed.detail()["occurrenceId"]
+            .as_str()
+            .unwrap()
+            .ends_with("#enforcement-failed")
+    );
+    assert_eq!(
+        monitor.state().state(&alert_key(CONFIGURATION)).as_deref(),
+        Some("exceeded"),
+        "the crossing was recorded before hardening"
+    );
+}
+
+#[tokio::test]
+async fn a_hardened_configuration_whose_alert_was_not_delivered_is_announced_by_the_next_sweep() {
+    let monitor = monitor(FakeLicenseManager::new(11), &[("ENFORCEMENT", "harden")]);
+    // An invocation records the crossing and hardens, but its events are refused.
+    monitor.publisher().refuse(Some(|_| true));
+    let dead = LambdaEvent {
+        payload: serde_json::from_str(include_str!(
+            "../../../events/soft-limit-monitor/scheduled.json"
+        ))
+        .unwrap(),
+        context: {
+            let mut context = Context::default();
+            context.deadline = u64::try_from(
+                (time::OffsetDateTime::now_utc() + time::Duration::seconds(2))
+                    .unix_timestamp_nanos()
+                    / 1_000_000,
+            )
+            .unwrap();
+            context
+        },
+    };
+    monitor.handle(dead).await.unwrap_err();
+    assert_eq!(monitor.license_manager().lock().hardened.len(), 1);
+    monitor.publisher().refuse(None);
+    // Released at once: the next sweep re-drives it, hardening again (idempotent).
+    let summary = sweep(&monitor).await.unwrap();
+    assert_eq!(summary.redriven, 1);
+    assert_eq!(
+        monitor.publisher().detail_types(),
+        ["Soft Limit Exceeded", "Soft Limit Enforced"]
+    );
 }
 
 #[tokio::test]

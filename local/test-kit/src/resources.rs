@@ -5,8 +5,8 @@
 
 use anyhow::{Context as _, Result};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use serde_json::json;
 
@@ -32,6 +32,13 @@ pub const EVENTS_QUEUE: &str = "license-automation-events";
 pub const STATE_TABLE_KEY: &str = "pk";
 /// TTL attribute of the state table.
 pub const STATE_TABLE_TTL: &str = "expiresAt";
+/// The state table's sparse index of pending outbox intents (the template's `outbox` GSI):
+/// partition [`STATE_TABLE_OUTBOX_KEY`] (S), sort [`STATE_TABLE_CLAIM_KEY`] (N).
+pub const STATE_TABLE_OUTBOX_INDEX: &str = "outbox";
+/// Partition key of the outbox index: the owner's `outbox#<function>`, set while pending.
+pub const STATE_TABLE_OUTBOX_KEY: &str = "outbox";
+/// Sort key of the outbox index: when the intent's claim ends (epoch milliseconds).
+pub const STATE_TABLE_CLAIM_KEY: &str = "claimUntil";
 
 /// The resources the template creates, as created locally (by the demo's infrastructure step).
 #[derive(Debug, Clone)]
@@ -119,21 +126,38 @@ pub async fn route_events_to_queue(clients: &Clients) -> Result<String> {
 }
 
 /// Creates the state table `name` as the template does (key `pk` (S), on demand, TTL on
-/// `expiresAt`); returns its ARN.
+/// `expiresAt`, the sparse `outbox` index of pending intents); returns its ARN.
 pub async fn create_state_table(dynamodb: &aws_sdk_dynamodb::Client, name: &str) -> Result<String> {
-    let key = KeySchemaElement::builder()
-        .attribute_name(STATE_TABLE_KEY)
-        .key_type(KeyType::Hash)
-        .build()?;
-    let attribute = AttributeDefinition::builder()
-        .attribute_name(STATE_TABLE_KEY)
-        .attribute_type(ScalarAttributeType::S)
+    let key = |name: &str, key_type: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(key_type)
+            .build()
+    };
+    let attribute = |name: &str, kind: ScalarAttributeType| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(kind)
+            .build()
+    };
+    let outbox = GlobalSecondaryIndex::builder()
+        .index_name(STATE_TABLE_OUTBOX_INDEX)
+        .key_schema(key(STATE_TABLE_OUTBOX_KEY, KeyType::Hash)?)
+        .key_schema(key(STATE_TABLE_CLAIM_KEY, KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
         .build()?;
     let out = dynamodb
         .create_table()
         .table_name(name)
-        .key_schema(key)
-        .attribute_definitions(attribute)
+        .key_schema(key(STATE_TABLE_KEY, KeyType::Hash)?)
+        .attribute_definitions(attribute(STATE_TABLE_KEY, ScalarAttributeType::S)?)
+        .attribute_definitions(attribute(STATE_TABLE_OUTBOX_KEY, ScalarAttributeType::S)?)
+        .attribute_definitions(attribute(STATE_TABLE_CLAIM_KEY, ScalarAttributeType::N)?)
+        .global_secondary_indexes(outbox)
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await

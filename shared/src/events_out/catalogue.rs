@@ -4,7 +4,7 @@
 //! [`ProjectEvent`] is what the functions decide to say; [`crate::events_out::publisher`] puts
 //! it on the bus.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 /// Serialises a time as RFC 3339 in UTC (`...Z`), whatever offset it carries.
@@ -13,6 +13,13 @@ fn rfc3339_utc<S: serde::Serializer>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     time::serde::rfc3339::serialize(&at.to_offset(time::UtcOffset::UTC), serializer)
+}
+
+/// Reads a time written by [`rfc3339_utc`] (an event kept in an outbox intent).
+fn rfc3339_in<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<OffsetDateTime, D::Error> {
+    time::serde::rfc3339::deserialize(deserializer)
 }
 
 /// How each event's `occurrenceId` is made: from what the emitting function decided on, so
@@ -76,6 +83,12 @@ pub mod occurrence {
         format!("{crossing_id}#enforced")
     }
 
+    /// `Soft Limit Enforcement Failed`: the crossing's id (see [`crossing`]) whose enforcement
+    /// failed.
+    pub fn enforcement_failed(crossing_id: &str) -> String {
+        format!("{crossing_id}#enforcement-failed")
+    }
+
     /// `License Status Changed`: the license, its version and the status it changed to.
     pub fn license_status(license_arn: &str, version: &str, status: &str) -> String {
         format!("{license_arn}#{version}#status#{status}")
@@ -88,7 +101,7 @@ pub mod occurrence {
 }
 
 /// Which kind of resource a soft-limit alert is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum LimitedResource {
     /// A self-managed license configuration with a soft limit.
@@ -98,7 +111,7 @@ pub enum LimitedResource {
 }
 
 /// The grant a grant-acceptor decision is about, as both grant events carry it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GrantSubject {
     /// The grant.
@@ -118,7 +131,7 @@ pub struct GrantSubject {
 }
 
 /// `Grant Accepted`: a trusted grant was accepted (and activated unless the policy says not).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GrantAccepted {
     /// This occurrence's identity, the same on every redelivery (see [`occurrence`]).
@@ -131,12 +144,12 @@ pub struct GrantAccepted {
     /// Whether this was a dry run (nothing was changed).
     pub dry_run: bool,
     /// When the decision was made.
-    #[serde(serialize_with = "rfc3339_utc")]
+    #[serde(serialize_with = "rfc3339_utc", deserialize_with = "rfc3339_in")]
     pub time: OffsetDateTime,
 }
 
 /// What was done with a grant that matched no trust rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum UntrustedOutcome {
     /// Left pending.
@@ -146,7 +159,7 @@ pub enum UntrustedOutcome {
 }
 
 /// `Grant Not Trusted`: a pending grant matched no trust rule.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GrantNotTrusted {
     /// This occurrence's identity, the same on every redelivery (see [`occurrence`]).
@@ -161,12 +174,12 @@ pub struct GrantNotTrusted {
     /// Whether this was a dry run (nothing was changed).
     pub dry_run: bool,
     /// When the decision was made.
-    #[serde(serialize_with = "rfc3339_utc")]
+    #[serde(serialize_with = "rfc3339_utc", deserialize_with = "rfc3339_in")]
     pub time: OffsetDateTime,
 }
 
 /// `Soft Limit Warning` / `Exceeded` / `Recovered`: usage of a soft limit crossed a threshold.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SoftLimitCrossing {
     /// This occurrence's identity, the same on every redelivery (see [`occurrence`]).
@@ -189,12 +202,12 @@ pub struct SoftLimitCrossing {
     /// The configured warning threshold, in percent.
     pub warn_threshold_percent: u8,
     /// When it was observed.
-    #[serde(serialize_with = "rfc3339_utc")]
+    #[serde(serialize_with = "rfc3339_utc", deserialize_with = "rfc3339_in")]
     pub time: OffsetDateTime,
 }
 
 /// `Soft Limit Enforced`: enforcement turned a breached soft limit hard.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SoftLimitEnforced {
     /// This occurrence's identity, the same on every redelivery (see [`occurrence`]).
@@ -212,12 +225,39 @@ pub struct SoftLimitEnforced {
     /// Whether this was a dry run (nothing was changed).
     pub dry_run: bool,
     /// When it was enforced.
-    #[serde(serialize_with = "rfc3339_utc")]
+    #[serde(serialize_with = "rfc3339_utc", deserialize_with = "rfc3339_in")]
+    pub time: OffsetDateTime,
+}
+
+/// `Soft Limit Enforcement Failed`: enforcement could not turn a breached soft limit hard
+/// (the limit stays soft; the invocation fails, so its retries end in the dead-letter queue).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SoftLimitEnforcementFailed {
+    /// This occurrence's identity, the same on every redelivery (see [`occurrence`]).
+    pub occurrence_id: String,
+    /// The license configuration.
+    pub license_configuration_arn: String,
+    /// The account that owns it.
+    pub account: String,
+    /// The limit.
+    pub count: i64,
+    /// What is consumed now.
+    pub consumed: i64,
+    /// `consumed` as a percentage of `count`.
+    pub percent: f64,
+    /// License Manager's error code (e.g. `AccessDeniedException`, `ValidationException`),
+    /// or `CallFailed` when it did not answer.
+    pub error_code: String,
+    /// License Manager's message.
+    pub error_message: String,
+    /// When enforcement was tried.
+    #[serde(serialize_with = "rfc3339_utc", deserialize_with = "rfc3339_in")]
     pub time: OffsetDateTime,
 }
 
 /// `Entitlement Overage`: managed entitlement consumption passed MaxCount.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EntitlementOverage {
     /// This occurrence's identity, the same on every redelivery (see [`occurrence`]).
@@ -235,12 +275,12 @@ pub struct EntitlementOverage {
     /// What is consumed now.
     pub consumed: i64,
     /// When it was observed.
-    #[serde(serialize_with = "rfc3339_utc")]
+    #[serde(serialize_with = "rfc3339_utc", deserialize_with = "rfc3339_in")]
     pub time: OffsetDateTime,
 }
 
 /// `License Status Changed`: a license became deactivated, expired, deleted, ...
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LicenseStatusChanged {
     /// This occurrence's identity, the same on every redelivery (see [`occurrence`]).
@@ -258,12 +298,12 @@ pub struct LicenseStatusChanged {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// When the change was observed.
-    #[serde(serialize_with = "rfc3339_utc")]
+    #[serde(serialize_with = "rfc3339_utc", deserialize_with = "rfc3339_in")]
     pub time: OffsetDateTime,
 }
 
 /// `License Expiring`: a license's `Validity.End` is within the warning window.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LicenseExpiring {
     /// This occurrence's identity, the same on every redelivery (see [`occurrence`]).
@@ -275,14 +315,14 @@ pub struct LicenseExpiring {
     /// The license's product SKU.
     pub product_sku: String,
     /// The end of the license's validity.
-    #[serde(serialize_with = "rfc3339_utc")]
+    #[serde(serialize_with = "rfc3339_utc", deserialize_with = "rfc3339_in")]
     pub validity_end: OffsetDateTime,
     /// Whole days from `time` to `validity_end`.
     pub days_remaining: i64,
     /// The configured warning window, in days.
     pub warning_days: u32,
     /// When it was observed.
-    #[serde(serialize_with = "rfc3339_utc")]
+    #[serde(serialize_with = "rfc3339_utc", deserialize_with = "rfc3339_in")]
     pub time: OffsetDateTime,
 }
 
@@ -301,6 +341,8 @@ pub enum ProjectEvent {
     SoftLimitRecovered(SoftLimitCrossing),
     /// `Soft Limit Enforced`
     SoftLimitEnforced(SoftLimitEnforced),
+    /// `Soft Limit Enforcement Failed`
+    SoftLimitEnforcementFailed(SoftLimitEnforcementFailed),
     /// `Entitlement Overage`
     EntitlementOverage(EntitlementOverage),
     /// `License Status Changed`
@@ -319,6 +361,7 @@ impl ProjectEvent {
             Self::SoftLimitExceeded(_) => "Soft Limit Exceeded",
             Self::SoftLimitRecovered(_) => "Soft Limit Recovered",
             Self::SoftLimitEnforced(_) => "Soft Limit Enforced",
+            Self::SoftLimitEnforcementFailed(_) => "Soft Limit Enforcement Failed",
             Self::EntitlementOverage(_) => "Entitlement Overage",
             Self::LicenseStatusChanged(_) => "License Status Changed",
             Self::LicenseExpiring(_) => "License Expiring",
@@ -334,6 +377,7 @@ impl ProjectEvent {
             | Self::SoftLimitExceeded(detail)
             | Self::SoftLimitRecovered(detail) => serde_json::to_value(detail),
             Self::SoftLimitEnforced(detail) => serde_json::to_value(detail),
+            Self::SoftLimitEnforcementFailed(detail) => serde_json::to_value(detail),
             Self::EntitlementOverage(detail) => serde_json::to_value(detail),
             Self::LicenseStatusChanged(detail) => serde_json::to_value(detail),
             Self::LicenseExpiring(detail) => serde_json::to_value(detail),
@@ -355,6 +399,9 @@ impl ProjectEvent {
             | Self::SoftLimitExceeded(detail)
             | Self::SoftLimitRecovered(detail) => vec![detail.resource_arn.clone()],
             Self::SoftLimitEnforced(detail) => vec![detail.license_configuration_arn.clone()],
+            Self::SoftLimitEnforcementFailed(detail) => {
+                vec![detail.license_configuration_arn.clone()]
+            }
             Self::EntitlementOverage(detail) => vec![detail.license_arn.clone()],
             Self::LicenseStatusChanged(detail) => vec![detail.license_arn.clone()],
             Self::LicenseExpiring(detail) => vec![detail.license_arn.clone()],
@@ -370,10 +417,42 @@ impl ProjectEvent {
             | Self::SoftLimitExceeded(detail)
             | Self::SoftLimitRecovered(detail) => detail.time,
             Self::SoftLimitEnforced(detail) => detail.time,
+            Self::SoftLimitEnforcementFailed(detail) => detail.time,
             Self::EntitlementOverage(detail) => detail.time,
             Self::LicenseStatusChanged(detail) => detail.time,
             Self::LicenseExpiring(detail) => detail.time,
         }
+    }
+
+    /// The event back from its detail-type and `detail` (as [`detail`](Self::detail) wrote
+    /// it): how an outbox intent keeps the events it is to send. Errs naming the detail-type
+    /// and what is wrong with the detail.
+    pub fn from_detail(detail_type: &str, detail: serde_json::Value) -> Result<Self, String> {
+        fn read<T: serde::de::DeserializeOwned>(
+            detail_type: &str,
+            detail: serde_json::Value,
+        ) -> Result<T, String> {
+            serde_json::from_value(detail).map_err(|error| format!("{detail_type}: {error}"))
+        }
+        Ok(match detail_type {
+            "Grant Accepted" => Self::GrantAccepted(read(detail_type, detail)?),
+            "Grant Not Trusted" => Self::GrantNotTrusted(read(detail_type, detail)?),
+            "Soft Limit Warning" => Self::SoftLimitWarning(read(detail_type, detail)?),
+            "Soft Limit Exceeded" => Self::SoftLimitExceeded(read(detail_type, detail)?),
+            "Soft Limit Recovered" => Self::SoftLimitRecovered(read(detail_type, detail)?),
+            "Soft Limit Enforced" => Self::SoftLimitEnforced(read(detail_type, detail)?),
+            "Soft Limit Enforcement Failed" => {
+                Self::SoftLimitEnforcementFailed(read(detail_type, detail)?)
+            }
+            "Entitlement Overage" => Self::EntitlementOverage(read(detail_type, detail)?),
+            "License Status Changed" => Self::LicenseStatusChanged(read(detail_type, detail)?),
+            "License Expiring" => Self::LicenseExpiring(read(detail_type, detail)?),
+            other => {
+                return Err(format!(
+                    "{other:?} is not one of the project's detail-types"
+                ));
+            }
+        })
     }
 }
 
@@ -503,6 +582,25 @@ mod tests {
                 }),
             ),
             (
+                ProjectEvent::SoftLimitEnforcementFailed(SoftLimitEnforcementFailed {
+                    occurrence_id: "occurrence-1".into(),
+                    license_configuration_arn: CONFIGURATION.into(),
+                    account: "123456789012".into(),
+                    count: 10,
+                    consumed: 12,
+                    percent: 120.0,
+                    error_code: "AccessDeniedException".into(),
+                    error_message: "denied by an SCP".into(),
+                    time: NOW,
+                }),
+                json!({
+                    "occurrenceId": "occurrence-1", "licenseConfigurationArn": CONFIGURATION, "account": "123456789012",
+                    "count": 10, "consumed": 12, "percent": 120.0,
+                    "errorCode": "AccessDeniedException", "errorMessage": "denied by an SCP",
+                    "time": "2026-11-22T10:00:00Z",
+                }),
+            ),
+            (
                 ProjectEvent::EntitlementOverage(EntitlementOverage {
                     occurrence_id: "occurrence-1".into(),
                     license_arn: LICENSE.into(),
@@ -570,6 +668,7 @@ mod tests {
                 "Soft Limit Exceeded",
                 "Soft Limit Recovered",
                 "Soft Limit Enforced",
+                "Soft Limit Enforcement Failed",
                 "Entitlement Overage",
                 "License Status Changed",
                 "License Expiring",
@@ -579,6 +678,25 @@ mod tests {
             assert_eq!(event.detail(), expected, "{}", event.detail_type());
             assert_eq!(event.time(), NOW);
         }
+    }
+
+    #[test]
+    fn every_event_reads_back_from_its_detail_type_and_detail() {
+        for (event, _) in examples() {
+            assert_eq!(
+                ProjectEvent::from_detail(event.detail_type(), event.detail()),
+                Ok(event.clone()),
+                "{}",
+                event.detail_type()
+            );
+        }
+        let error =
+            ProjectEvent::from_detail("Grant Accepted", json!({"grantArn": GRANT})).unwrap_err();
+        assert!(
+            error.starts_with("Grant Accepted: missing field"),
+            "{error}"
+        );
+        assert!(ProjectEvent::from_detail("Grant Gone", json!({})).is_err());
     }
 
     #[test]
@@ -645,6 +763,7 @@ mod tests {
             occurrence::crossing(CONFIGURATION, from("warning", before), "ok"),
             occurrence::crossing(LICENSE, from("warning", before), "exceeded"),
             occurrence::enforcement(&exceeded),
+            occurrence::enforcement_failed(&exceeded),
         ] {
             assert_ne!(exceeded, other);
         }

@@ -26,6 +26,9 @@ pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 /// An entry EventBridge did not take, after all retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedEntry {
+    /// The event's position in the events given to [`EventPublisher::publish`]: how a caller
+    /// matches it (two entries can share a detail-type and resources).
+    pub index: usize,
     /// The event's detail-type.
     pub detail_type: &'static str,
     /// The ARNs the event was about.
@@ -131,17 +134,18 @@ impl EventPublisher {
         let mut failed = Vec::new();
         let mut pending = Vec::with_capacity(events.len());
         let mut sizes = Vec::with_capacity(events.len());
-        for event in events {
+        for (index, event) in events.iter().enumerate() {
             let entry = self.entry(event);
             let size = entry_size(&entry);
             if size > MAX_ENTRY_BYTES {
                 failed.push(failure(
+                    index,
                     event,
                     "TooLarge",
                     format!("entry is {size} bytes, EventBridge takes at most {MAX_ENTRY_BYTES}"),
                 ));
             } else {
-                pending.push((event, entry));
+                pending.push((index, event, entry));
                 sizes.push(size);
             }
         }
@@ -165,7 +169,7 @@ impl EventPublisher {
     /// Sends up to ten entries, retrying those that fail transiently; returns what still failed.
     async fn publish_batch(
         &self,
-        batch: &[(&ProjectEvent, PutEventsRequestEntry)],
+        batch: &[(usize, &ProjectEvent, PutEventsRequestEntry)],
     ) -> Vec<FailedEntry> {
         let mut failed = Vec::new();
         // Indexes into `batch` still to be sent, with the last error each one got.
@@ -176,7 +180,7 @@ impl EventPublisher {
             if attempt > 1 {
                 tokio::time::sleep(self.retry.jittered_backoff(attempt - 2)).await;
             }
-            let entries = pending.iter().map(|(index, ..)| batch[*index].1.clone());
+            let entries = pending.iter().map(|(index, ..)| batch[*index].2.clone());
             let output = match self
                 .client
                 .put_events()
@@ -191,11 +195,10 @@ impl EventPublisher {
                     // EventBridge's own code when it answered (e.g. a missing bus), so that
                     // what needs a person is recognised ([`FailedEntry::needs_attention`]).
                     let code = error.code().unwrap_or("CallFailed").to_owned();
-                    failed.extend(
-                        pending
-                            .iter()
-                            .map(|(index, ..)| failure(batch[*index].0, &code, message.clone())),
-                    );
+                    failed.extend(pending.iter().map(|(index, ..)| {
+                        let (position, event, _) = &batch[*index];
+                        failure(*position, event, &code, message.clone())
+                    }));
                     return failed;
                 }
             };
@@ -203,7 +206,8 @@ impl EventPublisher {
             let results = output.entries();
             let mut retry = Vec::new();
             for (position, (index, ..)) in pending.into_iter().enumerate() {
-                let event = batch[index].0;
+                let (original, event, _) = &batch[index];
+                let (original, event) = (*original, *event);
                 let Some(result) = results.get(position) else {
                     retry.push((
                         index,
@@ -217,7 +221,7 @@ impl EventPublisher {
                 };
                 let message = result.error_message().unwrap_or_default().to_owned();
                 if PERMANENT_ERROR_CODES.contains(&code) {
-                    failed.push(failure(event, code, message));
+                    failed.push(failure(original, event, code, message));
                 } else {
                     tracing::warn!(
                         detail_type = event.detail_type(),
@@ -238,6 +242,7 @@ impl EventPublisher {
         failed.extend(pending.into_iter().map(|(index, code, message)| {
             failure(
                 batch[index].0,
+                batch[index].1,
                 &code,
                 format!("{message} (still failing after {attempts} attempts)"),
             )
@@ -257,8 +262,9 @@ impl EventPublisher {
     }
 }
 
-fn failure(event: &ProjectEvent, code: &str, message: String) -> FailedEntry {
+fn failure(index: usize, event: &ProjectEvent, code: &str, message: String) -> FailedEntry {
     FailedEntry {
+        index,
         detail_type: event.detail_type(),
         resources: event.resources(),
         error_code: code.to_owned(),
