@@ -470,12 +470,13 @@ impl Report {
         out
     }
 
-    /// Prints the report; panics with it unless every crash point was reached and held.
+    /// Prints the report; panics with it unless every crash point whose fault was met held
+    /// (a run that made fewer calls than the fault-free one is listed, not failed).
     pub fn assert_all_held(&self) {
         let text = self.describe();
         println!("{text}");
         assert!(
-            self.held() == self.points.len(),
+            self.tried() > 0 && self.held() == self.tried(),
             "some crash points did not hold:\n{text}"
         );
     }
