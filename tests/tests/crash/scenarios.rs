@@ -54,7 +54,10 @@ pub enum Suite {
     },
     /// A PROVISIONAL checkout with an `Idempotency-Key`, retried by the customer's app as the
     /// answer says: one seat held in the end, and its token checks in to zero.
-    Checkout,
+    Checkout {
+        /// The checkout names its node (the sticky lease of a restarting app).
+        node: bool,
+    },
 }
 
 /// The ARNs and names a scenario set up.
@@ -97,10 +100,13 @@ impl Suite {
             Self::LicenseEvents {
                 trigger: LicenseTrigger::Sweep,
             } => "license-events (expiry sweep, retries, expiry sweep)".into(),
-            Self::Checkout => {
+            Self::Checkout { node: false } => {
                 "checkout-proxy (PROVISIONAL checkout with an Idempotency-Key, client retries)"
                     .into()
             }
+            Self::Checkout { node: true } => "checkout-proxy (PROVISIONAL checkout of a node \
+                 with an Idempotency-Key, client retries)"
+                .into(),
         }
     }
 
@@ -111,7 +117,7 @@ impl Suite {
             Self::SoftLimitMonitor { harden: false } => "soft-limit-alert",
             Self::SoftLimitMonitor { harden: true } => "soft-limit-harden",
             Self::LicenseEvents { .. } => "license-events",
-            Self::Checkout => "checkout",
+            Self::Checkout { .. } => "checkout",
         }
     }
 
@@ -121,7 +127,7 @@ impl Suite {
             Self::GrantAcceptor => "grant-acceptor",
             Self::SoftLimitMonitor { .. } => "soft-limit-monitor",
             Self::LicenseEvents { .. } => "license-events",
-            Self::Checkout => "checkout-proxy",
+            Self::Checkout { .. } => "checkout-proxy",
         }
     }
 
@@ -163,7 +169,7 @@ impl Suite {
                 scenario.insert("deactivated", deactivated);
                 scenario.insert("expiring", expiring);
             }
-            Self::Checkout => {
+            Self::Checkout { .. } => {
                 let license = issue_customer_license(customer, CUSTOMER, SEATS).await?;
                 scenario.insert("license", license);
             }
@@ -199,7 +205,7 @@ impl Suite {
                 let payload = local_stack::event_sources::scheduled_payload(&function, schedule)?;
                 Some((schedule, payload))
             }
-            Self::Checkout => None,
+            Self::Checkout { .. } => None,
         };
         if let Some((trigger, payload)) = first {
             let (record, first_calls) =
@@ -210,7 +216,8 @@ impl Suite {
                 observed.sweep = Some(world.sweep(self.binary()).await?);
             }
         } else {
-            let (answer, first_calls) = checkout_as_told(world).await?;
+            let node = matches!(self, Self::Checkout { node: true }).then_some("node-1");
+            let (answer, first_calls) = checkout_as_told(world, node).await?;
             observed.first_calls = first_calls;
             observed.answer = Some(answer);
         }
@@ -269,7 +276,9 @@ impl Suite {
                     &scenario["expiring"],
                 ));
             }
-            Self::Checkout => failures.extend(one_seat_then_none(world, scenario, observed).await?),
+            Self::Checkout { .. } => {
+                failures.extend(one_seat_then_none(world, scenario, observed).await?);
+            }
         }
         Ok(failures)
     }
@@ -409,7 +418,7 @@ const CLIENT_PATIENCE: Duration = Duration::from_secs(90);
 /// says: a 5xx (API Gateway's 500 for a function that crashed or timed out, 502-504), 429,
 /// or 409 `request-in-progress`, after `Retry-After` when given. The fault is lifted after the
 /// first answer. The final answer with the number of requests, and the first request's calls.
-async fn checkout_as_told(world: &World) -> Result<((Reply, u32), usize)> {
+async fn checkout_as_told(world: &World, node: Option<&str>) -> Result<((Reply, u32), usize)> {
     let caller = ApiCaller::new(&world.app, CUSTOMER)?;
     let key = format!("crash-point-{}", super::unique());
     let started = Instant::now();
@@ -421,7 +430,7 @@ async fn checkout_as_told(world: &World) -> Result<((Reply, u32), usize)> {
             .call(
                 "POST",
                 "/v1/checkout",
-                Some(checkout_body(1, None)),
+                Some(checkout_body(1, node)),
                 Some(&key),
             )
             .await;
