@@ -8,7 +8,7 @@ SHELL := bash
 # Function packages are the directories under functions/ (README, Layout).
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: help test test-rust test-fuzz lint fmt clippy cycles validate build deploy venv venv-dev venv-fuzz coverage-doc deploy-check deploy-org test-deploy-org
+.PHONY: help test test-rust test-crash test-fuzz lint fmt clippy cycles validate build deploy venv venv-dev venv-fuzz coverage-doc deploy-check deploy-org test-deploy-org
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -32,6 +32,13 @@ test-rust: venv-dev venv-fuzz ## all Rust tests (unit, emulator through the real
 	cargo build --workspace --bins
 	cargo test --workspace --all-targets
 	cargo test --workspace --doc
+
+# The crash-point suites (tests/tests/crash_*.rs) are also part of test-rust; this runs only them.
+CRASH_SUITES := $(basename $(notdir $(wildcard tests/tests/crash_*.rs)))
+
+test-crash: venv-dev ## crash points: every function's bootstrap dies before and after each call, then retries and sweeps run (CRASH_TIMEOUT_SECONDS, CRASH_PARALLEL)
+	cargo build --workspace --bins
+	cargo test -p integration-tests $(addprefix --test ,$(CRASH_SUITES)) -- --nocapture
 
 test-fuzz: ## schemathesis against checkout-proxy behind the local HTTP API (about a minute)
 	scripts/fuzz-checkout-api.sh

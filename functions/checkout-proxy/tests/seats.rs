@@ -29,6 +29,7 @@ fn from_call(call: u64, mode: FaultMode) -> Option<Fault> {
         call,
         mode,
         sticky: true,
+        after: None,
     })
 }
 

@@ -3,7 +3,8 @@
 //! - `GET /__fault-proxy/calls`: every call so far (`[{number, service, operation, status, fault}]`);
 //! - `PUT /__fault-proxy/fault` with a [`Fault`](crate::Fault) (`{"call": 3, "mode":
 //!   "drop-answer"}`, `{"call": 2, "mode": "error", "status": 400, "code":
-//!   "AccessDeniedException"}`) or `null` to forward every call;
+//!   "AccessDeniedException"}`, `{"call": 4, "mode": "drop-answer", "after": {"mode":
+//!   "hold-request"}}`) or `null` to forward every call;
 //! - `POST /__fault-proxy/release`: held calls end (answered 504);
 //! - `POST /__fault-proxy/reset`: calls and fault forgotten, held calls released.
 

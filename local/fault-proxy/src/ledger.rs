@@ -35,6 +35,26 @@ pub struct Fault {
     /// `true`: every call from `call` on fails this way, not only that one.
     #[serde(default)]
     pub sticky: bool,
+    /// How the calls after `call` fail, when not as `mode` (`sticky`): a crash right after
+    /// call k's effect is `{"mode": "drop-answer", "after": {"mode": "hold-request"}}`,
+    /// where nothing after call k reaches the upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<FaultMode>,
+}
+
+impl Fault {
+    /// The fault of call `number` under this fault, if any.
+    pub fn of_call(&self, number: u64) -> Option<FaultMode> {
+        if number == self.call {
+            Some(self.mode.clone())
+        } else if number > self.call {
+            self.after
+                .clone()
+                .or_else(|| self.sticky.then(|| self.mode.clone()))
+        } else {
+            None
+        }
+    }
 }
 
 /// One call the proxy saw.
@@ -111,11 +131,7 @@ impl Shared {
     pub(crate) fn begin(&self, service: String, operation: String) -> (u64, Option<FaultMode>) {
         let mut ledger = self.ledger();
         let number = ledger.calls.len() as u64 + 1;
-        let fault = ledger
-            .fault
-            .as_ref()
-            .filter(|f| f.call == number || (f.sticky && number > f.call))
-            .map(|f| f.mode.clone());
+        let fault = ledger.fault.as_ref().and_then(|f| f.of_call(number));
         ledger.calls.push(CallRecord {
             number,
             service,
@@ -134,5 +150,35 @@ impl Shared {
 
     pub(crate) fn release_held(&self) {
         self.release.send_modify(|generation| *generation += 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fault_applies_to_its_call_and_later_ones_as_asked() {
+        let fault = |sticky, after| Fault {
+            call: 2,
+            mode: FaultMode::DropAnswer,
+            sticky,
+            after,
+        };
+        let modes = |f: Fault| (1..=3).map(|n| f.of_call(n)).collect::<Vec<_>>();
+        let drop = Some(FaultMode::DropAnswer);
+        let hold = Some(FaultMode::HoldRequest);
+        assert_eq!(modes(fault(false, None)), [None, drop.clone(), None]);
+        assert_eq!(modes(fault(true, None)), [None, drop.clone(), drop.clone()]);
+        assert_eq!(
+            modes(fault(true, hold.clone())),
+            [None, drop, hold],
+            "after wins over sticky"
+        );
+        let parsed: Fault = serde_json::from_str(
+            r#"{"call": 2, "mode": "drop-answer", "after": {"mode": "hold-request"}}"#,
+        )
+        .expect("a fault");
+        assert_eq!(parsed, fault(false, Some(FaultMode::HoldRequest)));
     }
 }

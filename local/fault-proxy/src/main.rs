@@ -25,6 +25,10 @@ struct Cli {
     /// How that call fails: `hold-request`, `drop-answer` or `error:STATUS:CODE`.
     #[arg(long, value_parser = fault_mode)]
     fault_mode: Option<FaultMode>,
+    /// How every later call fails (same values; e.g. `hold-request` after a `drop-answer`: the
+    /// caller died right after the effect).
+    #[arg(long, requires = "fault_at", value_parser = fault_mode)]
+    fault_after: Option<FaultMode>,
     /// Seconds a held call stays open at most (then 504).
     #[arg(long, default_value_t = 600)]
     hold_limit_seconds: u64,
@@ -79,6 +83,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             call,
             mode,
             sticky: false,
+            after: cli.fault_after,
         }));
     }
     println!("fault-proxy listening on {}", proxy.url());

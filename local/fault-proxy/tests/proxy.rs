@@ -119,6 +119,7 @@ async fn a_dropped_answer_means_the_effect_happened_and_the_caller_never_heard()
         call: 1,
         mode: FaultMode::DropAnswer,
         sticky: false,
+        after: None,
     }));
     let error = create_configuration(&w.via_proxy, "lost-answer")
         .await
@@ -144,6 +145,7 @@ async fn a_held_request_never_reaches_the_upstream() {
         call: 1,
         mode: FaultMode::HoldRequest,
         sticky: false,
+        after: None,
     }));
     let error = create_configuration(&w.via_proxy, "never")
         .await
@@ -164,6 +166,7 @@ async fn an_injected_error_reaches_the_sdk_as_that_error_code() {
             code: "AccessDeniedException".into(),
         },
         sticky: true,
+        after: None,
     }));
     create_configuration(&w.via_proxy, "first")
         .await
@@ -183,6 +186,7 @@ async fn reset_renumbers_and_release_ends_a_held_call() {
         call: 1,
         mode: FaultMode::HoldRequest,
         sticky: false,
+        after: None,
     }));
     // A caller with no timeout of its own waits until the hold is released.
     let patient = {
@@ -212,5 +216,33 @@ async fn reset_renumbers_and_release_ends_a_held_call() {
         .expect("no fault after reset");
     assert_eq!(w.proxy.calls()[0].number, 1);
     assert_eq!(configuration_names(&w.direct).await, ["after"]);
+    w.emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_crash_after_the_effect_lets_nothing_later_through() {
+    let w = world().await;
+    w.proxy.set_fault(Some(Fault {
+        call: 1,
+        mode: FaultMode::DropAnswer,
+        sticky: false,
+        after: Some(FaultMode::HoldRequest),
+    }));
+    let error = create_configuration(&w.via_proxy, "done")
+        .await
+        .unwrap_err();
+    assert_eq!(error, "no code (timeout or dispatch)");
+    let error = create_configuration(&w.via_proxy, "never")
+        .await
+        .unwrap_err();
+    assert_eq!(error, "no code (timeout or dispatch)");
+    assert_eq!(
+        configuration_names(&w.direct).await,
+        ["done"],
+        "call 1's effect happened, call 2 never reached the emulator"
+    );
+    let calls = w.proxy.calls();
+    assert_eq!((calls[0].status, calls[1].status), (Some(200), None));
+    assert_eq!(calls[1].fault, Some(FaultMode::HoldRequest));
     w.emulator.shutdown().await;
 }

@@ -239,15 +239,19 @@ fn settle(shared: &Shared, request_id: &str, answer: Answer) -> Response {
     }
 }
 
-/// `errorType` / `errorMessage` of an error body, the header winning for the type.
+/// `errorType` / `errorMessage` of an error body; the header names the type only when the
+/// body does not (Lambda reports the body's: `lambda_runtime` sends the header `unhandled`
+/// with every error, whatever the function's error type).
 fn diagnostic(headers: &HeaderMap, body: &[u8]) -> (String, String) {
     let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let field = |name: &str| parsed.get(name).and_then(Value::as_str).map(str::to_owned);
-    let error_type = headers
-        .get("lambda-runtime-function-error-type")
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| field("errorType"))
+    let error_type = field("errorType")
+        .or_else(|| {
+            headers
+                .get("lambda-runtime-function-error-type")
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        })
         .unwrap_or_else(|| "Unhandled".to_owned());
     let error_message = field("errorMessage")
         .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(4096).collect());
@@ -278,4 +282,25 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bodys_error_type_wins_over_the_header() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "lambda-runtime-function-error-type",
+            axum::http::HeaderValue::from_static("unhandled"),
+        );
+        let body = br#"{"errorType": "NeedsAttention", "errorMessage": "AccessDenied"}"#;
+        assert_eq!(
+            diagnostic(&headers, body),
+            ("NeedsAttention".to_owned(), "AccessDenied".to_owned())
+        );
+        assert_eq!(diagnostic(&headers, b"{}").0, "unhandled");
+        assert_eq!(diagnostic(&HeaderMap::new(), b"oops").0, "Unhandled");
+    }
 }

@@ -4,6 +4,7 @@
 use anyhow::{Context as _, Result};
 use aws_sdk_licensemanager::types::{
     AllowedOperation, DatetimeRange, Entitlement, EntitlementUnit, GrantStatus, Issuer,
+    LicenseStatus,
 };
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
@@ -127,6 +128,32 @@ pub async fn issue_license(
     sku: &str,
     beneficiary: &str,
 ) -> Result<String> {
+    issue_license_lasting(isv, issuer, sku, beneficiary, 365).await
+}
+
+/// Like [`grant_from`], for a license that ends `days` from now; returns the license's and
+/// the grant's ARNs.
+pub async fn grant_lasting(
+    isv: &Account,
+    issuer: &str,
+    sku: &str,
+    grantee: &str,
+    days: i64,
+) -> Result<(String, String)> {
+    let license_arn = issue_license_lasting(isv, issuer, sku, grantee, days).await?;
+    let grant_arn = grant_to(isv, &license_arn, &format!("arn:aws:iam::{grantee}:root")).await?;
+    Ok((license_arn, grant_arn))
+}
+
+/// `isv` issues a license for `sku` under `issuer` (5 seats) to `beneficiary`, ending `days`
+/// from now; returns the license's ARN.
+async fn issue_license_lasting(
+    isv: &Account,
+    issuer: &str,
+    sku: &str,
+    beneficiary: &str,
+    days: i64,
+) -> Result<String> {
     let seats = Entitlement::builder()
         .name("Seats")
         .unit(EntitlementUnit::Count)
@@ -140,7 +167,7 @@ pub async fn issue_license(
         .product_sku(sku)
         .issuer(Issuer::builder().name(issuer).build()?)
         .home_region(REGION)
-        .validity(validity_from_now(Some(365))?)
+        .validity(validity_from_now(Some(days))?)
         .entitlements(seats)
         .beneficiary(beneficiary)
         .consumption_configuration(
@@ -151,4 +178,85 @@ pub async fn issue_license(
         .await
         .map_err(sdk_error)?;
     Ok(license.license_arn().context("no LicenseArn")?.to_owned())
+}
+
+/// The grantee accepts `grant_arn` and activates it (AcceptGrant, then CreateGrantVersion
+/// ACTIVE), as grant-acceptor does for a trusted issuer.
+pub async fn accept_and_activate(grantee: &Account, grant_arn: &str) -> Result<()> {
+    let accepted = grantee
+        .license_manager
+        .accept_grant()
+        .grant_arn(grant_arn)
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    grantee
+        .license_manager
+        .create_grant_version()
+        .grant_arn(grant_arn)
+        .source_version(
+            accepted
+                .version()
+                .context("AcceptGrant returned no Version")?,
+        )
+        .status(GrantStatus::Active)
+        .client_token(client_token())
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    Ok(())
+}
+
+/// The issuer gives `license_arn` a new version with `status` (e.g. DEACTIVATED), the rest
+/// unchanged.
+pub async fn set_license_status(
+    issuer: &Account,
+    license_arn: &str,
+    status: LicenseStatus,
+) -> Result<()> {
+    let current = issuer
+        .license_manager
+        .get_license()
+        .license_arn(license_arn)
+        .send()
+        .await
+        .map_err(sdk_error)?
+        .license
+        .context("GetLicense returned no license")?;
+    let missing = |member: &str| anyhow::anyhow!("license {license_arn} has no {member}");
+    issuer
+        .license_manager
+        .create_license_version()
+        .license_arn(license_arn)
+        .source_version(current.version().ok_or_else(|| missing("Version"))?)
+        .license_name(
+            current
+                .license_name()
+                .ok_or_else(|| missing("LicenseName"))?,
+        )
+        .product_name(
+            current
+                .product_name()
+                .ok_or_else(|| missing("ProductName"))?,
+        )
+        .issuer(
+            Issuer::builder()
+                .name(
+                    current
+                        .issuer()
+                        .and_then(|issuer| issuer.name())
+                        .ok_or_else(|| missing("Issuer.Name"))?,
+                )
+                .build()?,
+        )
+        .home_region(current.home_region().unwrap_or(REGION))
+        .set_validity(current.validity().cloned())
+        .set_entitlements(Some(current.entitlements().to_vec()))
+        .set_consumption_configuration(current.consumption_configuration().cloned())
+        .status(status)
+        .client_token(client_token())
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    Ok(())
 }

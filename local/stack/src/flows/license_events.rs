@@ -13,7 +13,7 @@ use aws_sdk_licensemanager::types::{
 };
 use local_test_kit::bus;
 use local_test_kit::clients::{Account, REGION, sdk_error};
-use local_test_kit::licenses::{client_token, validity_from_now};
+use local_test_kit::licenses::{client_token, set_license_status, validity_from_now};
 use serde_json::Value;
 
 use crate::context::{Context, Flow, FlowFuture};
@@ -52,7 +52,7 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
             "the ISV deactivates a license it granted to the customer (CreateLicenseVersion DEACTIVATED): the customer's stack reports it",
             async {
                 let license = granted_license(&isv, &customer, "Acme Insights", "acme-insights", 365).await?;
-                deactivate(&isv, &license).await?;
+                set_license_status(&isv, &license, LicenseStatus::Deactivated).await?;
                 let event = wait_for(&sqs, &events_queue, "License Status Changed", &license).await?;
                 let mut details = format!("{license} is DEACTIVATED\n");
                 details.push_str(&invocations(context));
@@ -177,45 +177,6 @@ async fn granted_license(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// CreateLicenseVersion with status DEACTIVATED, the license otherwise unchanged.
-async fn deactivate(isv: &Account, license_arn: &str) -> Result<()> {
-    let current = isv
-        .license_manager
-        .get_license()
-        .license_arn(license_arn)
-        .send()
-        .await
-        .map_err(sdk_error)?
-        .license
-        .context("GetLicense returned no license")?;
-    isv.license_manager
-        .create_license_version()
-        .license_arn(license_arn)
-        .source_version(current.version().context("no Version")?)
-        .license_name(current.license_name().context("no LicenseName")?)
-        .product_name(current.product_name().context("no ProductName")?)
-        .issuer(
-            Issuer::builder()
-                .name(super::scenario::ISSUER_NAME)
-                .build()?,
-        )
-        .home_region(REGION)
-        .validity(current.validity().context("no Validity")?.clone())
-        .set_entitlements(Some(current.entitlements().to_vec()))
-        .consumption_configuration(
-            current
-                .consumption_configuration()
-                .context("no ConsumptionConfiguration")?
-                .clone(),
-        )
-        .status(LicenseStatus::Deactivated)
-        .client_token(client_token())
-        .send()
-        .await
-        .map_err(sdk_error)?;
-    Ok(())
 }
 
 /// Reads the project's bus until an event of `detail_type` about `license_arn` arrives
