@@ -382,7 +382,14 @@ impl<'a, S: StateTable, P: EventSink> Outbox<'a, S, P> {
                             tracing::warn!(key = %claim.intent.key.partition_key(), "outbox: the claim was taken over before it was settled; its events may be sent again")
                         }
                         Err(error) => {
-                            tracing::warn!(error = %error, "outbox: sent but not settled; the events will be sent again")
+                            tracing::warn!(error = %error, "outbox: sent but not settled; the events will be sent again");
+                            // Sent, but a table that refuses us will refuse every later settle
+                            // too: that needs a person, so the invocation fails (to the DLQ).
+                            if error.needs_attention() {
+                                delivery
+                                    .failures
+                                    .push(Failure::state(&claim.intent.key, &error));
+                            }
                         }
                     }
                 }
