@@ -25,6 +25,7 @@ pub mod arn;
 pub mod attention;
 pub mod aws;
 pub mod calls;
+pub mod coalesce;
 pub mod config;
 pub mod deadline;
 pub mod events_in;

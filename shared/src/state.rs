@@ -107,6 +107,12 @@ pub enum StateKey {
         /// The function (`grant-acceptor`, `soft-limit-monitor`, `license-events`).
         owner: String,
     },
+    /// One function's sweep for events that name no ARN: whose is running, until when
+    /// ([`crate::coalesce`]).
+    Sweep {
+        /// The function (`grant-acceptor`, `license-events`).
+        owner: String,
+    },
 }
 
 impl StateKey {
@@ -123,6 +129,7 @@ impl StateKey {
             Self::Idempotency { .. } => "idempotency#",
             Self::CustomerRate { .. } => "rate#",
             Self::Outbox { .. } => "outbox#",
+            Self::Sweep { .. } => "sweep#",
         }
     }
 
@@ -154,7 +161,7 @@ impl StateKey {
             Self::StickyLease { key } | Self::Idempotency { key } | Self::CustomerRate { key } => {
                 format!("{prefix}{key}")
             }
-            Self::Outbox { owner } => format!("{prefix}{owner}"),
+            Self::Outbox { owner } | Self::Sweep { owner } => format!("{prefix}{owner}"),
         }
     }
 }

@@ -32,6 +32,7 @@ fn kind_name(key: &StateKey) -> &'static str {
         StateKey::Idempotency { .. } => "Idempotency",
         StateKey::CustomerRate { .. } => "CustomerRate",
         StateKey::Outbox { .. } => "Outbox",
+        StateKey::Sweep { .. } => "Sweep",
     }
 }
 
@@ -56,6 +57,7 @@ fn kinds() -> Vec<StateKey> {
         StateKey::Idempotency { key: "i".into() },
         StateKey::CustomerRate { key: "r".into() },
         StateKey::Outbox { owner: "f".into() },
+        StateKey::Sweep { owner: "f".into() },
     ]
 }
 

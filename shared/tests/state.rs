@@ -408,3 +408,56 @@ async fn an_intent_is_found_through_the_outbox_index_only_once_its_claim_ended_a
         "only the record still pending"
     );
 }
+
+#[tokio::test]
+async fn racing_events_without_an_arn_coalesce_into_one_sweep_on_dynamodb() {
+    use license_automation::coalesce::{self, End, Start};
+    let moto = common::moto().await;
+    let (_, store) = store(&moto).await;
+    let key = StateKey::Sweep {
+        owner: "license-events".into(),
+    };
+    let deadline = OffsetDateTime::now_utc() + Duration::minutes(5);
+    // Eight events at once through the real client: exactly one sweeps.
+    let mut racing = tokio::task::JoinSet::new();
+    for n in 1..=8 {
+        let (store, key) = (store.clone(), key.clone());
+        racing.spawn(async move {
+            let event = format!("e-{n}");
+            let start = coalesce::start(&store, &key, &event, deadline)
+                .await
+                .unwrap();
+            (event, start)
+        });
+    }
+    let starts = racing.join_all().await;
+    let sweepers: Vec<&String> = starts
+        .iter()
+        .filter(|(_, start)| *start == Start::Sweep)
+        .map(|(event, _)| event)
+        .collect();
+    assert_eq!(sweepers.len(), 1, "{starts:?}");
+    let sweeper = sweepers[0].clone();
+    for (_, start) in starts.iter().filter(|(_, start)| *start != Start::Sweep) {
+        assert_eq!(
+            start,
+            &Start::Coalesced {
+                into: sweeper.clone()
+            }
+        );
+    }
+    // It sweeps once more for the seven, then the record is idle.
+    assert_eq!(
+        coalesce::end(&store, &key, &sweeper, deadline)
+            .await
+            .unwrap(),
+        End::Again
+    );
+    assert_eq!(
+        coalesce::end(&store, &key, &sweeper, deadline)
+            .await
+            .unwrap(),
+        End::Done
+    );
+    assert_eq!(store.get(&key).await.unwrap().unwrap().state, "idle");
+}

@@ -24,11 +24,12 @@ pub mod trust;
 
 use futures_util::StreamExt as _;
 use lambda_runtime::LambdaEvent;
+use license_automation::coalesce::{self, End, Start};
 use license_automation::events_in::{IncomingEvent, LicenseManagerDetailType, parse_event};
 use license_automation::events_out::publisher::{EventPublisher, MAX_ENTRIES_PER_CALL};
 use license_automation::outbox::{self, Budget, Claim, Outbox};
 use license_automation::ports::{EventSink, StateTable, aws_adapters};
-use license_automation::state::{StateKey, StateStore};
+use license_automation::state::{StateError, StateKey, StateStore};
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -44,8 +45,8 @@ pub use license_manager::{
 pub use ports::GrantCalls;
 pub use reconcile::{GrantError, NOTIFIED_RECORD_TTL, Reconciler};
 
-/// This function's partition of the outbox index.
-const OUTBOX_OWNER: &str = "grant-acceptor";
+/// This function's name: its partition of the outbox index and its sweep record.
+const FUNCTION: &str = "grant-acceptor";
 
 /// What started an invocation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -56,6 +57,9 @@ pub enum Trigger {
     Event,
     /// A schedule, or a `Grant Change` event without a grant ARN: every actionable grant.
     Sweep,
+    /// A `Grant Change` event without a grant ARN that arrived while another such event's
+    /// sweep ran: that sweep runs once more instead (`coalescedInto`).
+    Coalesced,
     /// An event this function does not act on (acknowledged with a log line).
     Ignored,
 }
@@ -89,10 +93,20 @@ pub struct Summary {
     pub redriven: usize,
     /// Grants not started because the invocation's time was running out.
     pub not_started: usize,
+    /// The event whose running sweep this one's was coalesced into.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coalesced_into: Option<String>,
+    /// Sweeps run once more because events without a grant ARN arrived during the sweep.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub swept_again: usize,
     /// Errors that will not heal without a person (AccessDenied, unrecognised credentials, a
     /// missing state table or bus); when any, the invocation fails naming them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub needs_attention: Vec<String>,
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }
 
 impl Summary {
@@ -184,42 +198,106 @@ impl<L: GrantCalls, S: StateTable, P: EventSink> GrantAcceptor<L, S, P> {
     /// (acknowledged). A malformed payload fails with an error naming what is wrong.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Summary, GrantAcceptorError> {
         let budget = Budget::from_deadline_ms(event.context.deadline, OffsetDateTime::now_utc());
-        let (trigger, account, hinted) = match parse_event(event.payload)? {
+        match parse_event(event.payload)? {
             IncomingEvent::LicenseManager(event)
                 if event.detail_type == LicenseManagerDetailType::GrantChange =>
             {
                 let grants: Vec<String> = event.arn_hints().grant_arns.into_iter().collect();
-                let trigger = if grants.is_empty() {
+                let account = Some(event.envelope.account.as_str());
+                if grants.is_empty() {
                     tracing::info!(event_id = %event.envelope.id, "Grant Change without a grant ARN: sweeping");
-                    Trigger::Sweep
+                    self.sweep_for_event(&event.envelope.id, account, budget)
+                        .await
                 } else {
-                    Trigger::Event
-                };
-                (trigger, Some(event.envelope.account), grants)
+                    self.reconcile_all(Trigger::Event, account, grants, budget)
+                        .await
+                }
             }
             IncomingEvent::Scheduled(envelope) => {
-                let account = Some(envelope.account).filter(|account| !account.is_empty());
-                (Trigger::Sweep, account, Vec::new())
+                let account = Some(envelope.account.as_str()).filter(|account| !account.is_empty());
+                self.sweep(account, budget).await
             }
             IncomingEvent::LicenseManager(event) => {
                 tracing::info!(event_id = %event.envelope.id, detail_type = event.detail_type.as_str(), "not a Grant Change; acknowledged");
-                return Ok(self.ignored());
+                Ok(self.ignored())
             }
             IncomingEvent::Unrecognized(envelope) => {
                 tracing::info!(event_id = %envelope.id, source = %envelope.source, detail_type = %envelope.detail_type, "not an event this function acts on; acknowledged");
-                return Ok(self.ignored());
+                Ok(self.ignored())
             }
-        };
-        let grants = match trigger {
-            Trigger::Sweep => self
-                .license_manager
-                .list_received_grants(&ACTIONABLE_STATUSES)
-                .await
-                .map_err(GrantAcceptorError::ListGrants)?,
-            _ => hinted,
-        };
-        self.reconcile_all(trigger, account.as_deref(), grants, budget)
+        }
+    }
+
+    /// Reconciles every actionable received grant.
+    async fn sweep(
+        &self,
+        account: Option<&str>,
+        budget: Budget,
+    ) -> Result<Summary, GrantAcceptorError> {
+        let grants = self
+            .license_manager
+            .list_received_grants(&ACTIONABLE_STATUSES)
             .await
+            .map_err(GrantAcceptorError::ListGrants)?;
+        self.reconcile_all(Trigger::Sweep, account, grants, budget)
+            .await
+    }
+
+    /// The sweep a `Grant Change` without a grant ARN calls for, coalesced with the sweeps of
+    /// other such events (README, "Coalesced sweeps"): while one runs, the others only ask it
+    /// to run once more.
+    async fn sweep_for_event(
+        &self,
+        event_id: &str,
+        account: Option<&str>,
+        budget: Budget,
+    ) -> Result<Summary, GrantAcceptorError> {
+        let record = StateKey::Sweep {
+            owner: FUNCTION.to_owned(),
+        };
+        match coalesce::start(&self.state, &record, event_id, budget.deadline).await {
+            Ok(Start::Coalesced { into }) => {
+                tracing::info!(event_id, coalesced_into = %into, "a sweep is running: it sweeps once more for this event");
+                metrics::counter!("SweepsCoalesced").increment(1);
+                return Ok(Summary {
+                    trigger: Trigger::Coalesced,
+                    dry_run: self.dry_run,
+                    coalesced_into: Some(into),
+                    ..Summary::default()
+                });
+            }
+            Ok(Start::Sweep) => {}
+            // Without the record the sweep runs uncoalesced, which is always safe.
+            Err(error) => {
+                tracing::warn!(error = %error, "sweep record unavailable: sweeping without coalescing");
+                let summary = self.sweep(account, budget).await?;
+                return if error.needs_attention() {
+                    Err(sweep_record_failed(summary, &error))
+                } else {
+                    Ok(summary)
+                };
+            }
+        }
+        let mut swept_again = 0;
+        loop {
+            let mut summary = self.sweep(account, budget).await?;
+            summary.swept_again = swept_again;
+            match coalesce::end(&self.state, &record, event_id, budget.deadline).await {
+                Ok(End::Done) => return Ok(summary),
+                Ok(End::Again) if budget.allows_new_work() => swept_again += 1,
+                Ok(End::Again) => {
+                    return Err(GrantAcceptorError::Transient {
+                        summary,
+                        failures: vec![
+                            "events asked for another sweep while this one ran, and the time ran out: the retry sweeps"
+                                .to_owned(),
+                        ],
+                    });
+                }
+                // The record still names this sweep: only its retry can end it well.
+                Err(error) => return Err(sweep_record_failed(summary, &error)),
+            }
+        }
     }
 
     fn ignored(&self) -> Summary {
@@ -241,7 +319,7 @@ impl<L: GrantCalls, S: StateTable, P: EventSink> GrantAcceptor<L, S, P> {
             &self.state,
             &self.publisher,
             StateKey::Outbox {
-                owner: OUTBOX_OWNER.to_owned(),
+                owner: FUNCTION.to_owned(),
             },
             budget.deadline,
         );
@@ -358,6 +436,23 @@ impl<L: GrantCalls, S: StateTable, P: EventSink> GrantAcceptor<L, S, P> {
                 summary,
                 failures: transient,
             })
+        }
+    }
+}
+
+/// The invocation's failure when the sweep record could not be read or written.
+fn sweep_record_failed(mut summary: Summary, error: &StateError) -> GrantAcceptorError {
+    let failure = format!("sweep record: {error}");
+    if error.needs_attention() {
+        summary.needs_attention.push(failure.clone());
+        GrantAcceptorError::NeedsAttention {
+            summary,
+            failures: vec![failure],
+        }
+    } else {
+        GrantAcceptorError::Transient {
+            summary,
+            failures: vec![failure],
         }
     }
 }

@@ -37,6 +37,8 @@ struct Fake {
     calls: Vec<String>,
     /// Calls that fail: (operation, ARN) → how.
     failing: HashMap<(&'static str, String), (FailureKind, &'static str)>,
+    /// How long ListReceivedGrants takes (other invocations run meanwhile).
+    list_takes: std::time::Duration,
 }
 
 fn grant(arn: &str, license: &str, status: GrantStatus, version: usize) -> Grant {
@@ -184,6 +186,10 @@ impl GrantCalls for FakeLicenseManager {
         statuses: &[GrantStatus],
     ) -> Result<Vec<String>, LicenseManagerError> {
         self.call("ListReceivedGrants", "")?;
+        let takes = self.lock().list_takes;
+        if !takes.is_zero() {
+            tokio::time::sleep(takes).await;
+        }
         let inner = self.lock();
         let mut arns: Vec<String> = inner
             .grants
@@ -641,4 +647,78 @@ async fn a_missing_state_table_fails_the_invocation_after_the_events_are_sent() 
         "{error}"
     );
     assert_eq!(acceptor.publisher().detail_types(), ["Grant Not Trusted"]);
+}
+
+/// A `Grant Change` naming no grant (License Manager sends some), with its own event id.
+fn grant_change_without_arn(event_id: &str) -> Value {
+    let mut event = grant_change("g-1");
+    event["id"] = Value::String(event_id.to_owned());
+    event["resources"] = serde_json::json!([]);
+    event["detail"] = serde_json::json!({"status": "PENDING_ACCEPT"});
+    event
+}
+
+#[tokio::test]
+async fn events_without_a_grant_arn_during_a_sweep_coalesce_into_one_more_sweep() {
+    let lm = FakeLicenseManager::new().with_grant("g-1", LICENSE, &[GrantStatus::PendingAccept]);
+    lm.lock().list_takes = std::time::Duration::from_millis(50);
+    let acceptor = acceptor(lm, "ignore", false);
+    // Five such events at once: the first sweeps; the four others arrive while it lists.
+    let (first, others) = tokio::join!(
+        invoke(&acceptor, grant_change_without_arn("e-1")),
+        futures_util::future::join_all(
+            (2..=5).map(|n| invoke(&acceptor, grant_change_without_arn(&format!("e-{n}"))))
+        )
+    );
+    let first = first.unwrap();
+    assert_eq!((first.trigger, first.swept_again), (Trigger::Sweep, 1));
+    for other in others {
+        let other = other.unwrap();
+        assert_eq!(other.trigger, Trigger::Coalesced);
+        assert_eq!(other.coalesced_into.as_deref(), Some("e-1"));
+        assert_eq!(other.examined, 0);
+    }
+    // Two sweeps for five events: the first, and one that started after the other four.
+    let lists = acceptor
+        .license_manager()
+        .lock()
+        .calls
+        .iter()
+        .filter(|call| call.starts_with("ListReceivedGrants"))
+        .count();
+    assert_eq!(lists, 2);
+    assert_eq!(
+        acceptor.license_manager().status("g-1"),
+        GrantStatus::Active
+    );
+    assert_eq!(acceptor.publisher().detail_types(), ["Grant Accepted"]);
+    // Idle again: the next such event sweeps itself.
+    let next = invoke(&acceptor, grant_change_without_arn("e-6"))
+        .await
+        .unwrap();
+    assert_eq!((next.trigger, next.swept_again), (Trigger::Sweep, 0));
+}
+
+#[tokio::test]
+async fn a_sweep_that_failed_leaves_its_coalesced_events_to_its_retry() {
+    let lm = FakeLicenseManager::new().with_grant("g-1", LICENSE, &[GrantStatus::PendingAccept]);
+    lm.lock().list_takes = std::time::Duration::from_millis(50);
+    lm.fail("ListReceivedGrants", "", FailureKind::Transient);
+    let acceptor = acceptor(lm, "ignore", false);
+    let (first, second) = tokio::join!(
+        invoke(&acceptor, grant_change_without_arn("e-1")),
+        invoke(&acceptor, grant_change_without_arn("e-2"))
+    );
+    assert!(first.is_err(), "the sweep failed: {first:?}");
+    assert_eq!(second.unwrap().trigger, Trigger::Coalesced);
+    // Lambda retries e-1: it takes its record back and sweeps.
+    acceptor.license_manager().lock().failing.clear();
+    let retry = invoke(&acceptor, grant_change_without_arn("e-1"))
+        .await
+        .unwrap();
+    assert_eq!(retry.trigger, Trigger::Sweep);
+    assert_eq!(
+        acceptor.license_manager().status("g-1"),
+        GrantStatus::Active
+    );
 }

@@ -37,13 +37,14 @@ use futures_util::StreamExt as _;
 use lambda_runtime::LambdaEvent;
 use license_automation::arn;
 use license_automation::attention::Attention;
+use license_automation::coalesce::{self, End, Start};
 use license_automation::events_in::{
     IncomingEvent, LicenseManagerDetailType, LicenseManagerEvent, parse_event,
 };
 use license_automation::events_out::publisher::{EventPublisher, MAX_ENTRIES_PER_CALL};
 use license_automation::outbox::{self, Budget, Claim, NoEffects, Outbox};
 use license_automation::ports::{EventSink, StateTable, aws_adapters};
-use license_automation::state::{StateKey, StateStore};
+use license_automation::state::{StateError, StateKey, StateStore};
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -59,8 +60,8 @@ pub use watch::{EntitlementReport, LicenseChecker, LicenseReport, NOTIFIED_RECOR
 /// (24 hours at most) and than an event waits in the DLQ before someone redrives it.
 pub const PROCESSED_EVENT_TTL: time::Duration = time::Duration::days(15);
 
-/// This function's partition of the outbox index.
-const OUTBOX_OWNER: &str = "license-events";
+/// This function's name: its partition of the outbox index and its sweep record.
+const FUNCTION: &str = "license-events";
 
 /// What an invocation did with its event (the audit line's `outcome`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -73,6 +74,9 @@ pub enum EventOutcome {
     Unresolved,
     /// The same event id was processed before: nothing done.
     Replayed,
+    /// An event without an ARN that arrived while another such event's sweep ran: that sweep
+    /// runs once more instead (`coalescedInto`).
+    Coalesced,
     /// Not an event this function acts on (acknowledged with a log line).
     Ignored,
     /// A transient failure: the invocation fails and is retried.
@@ -85,6 +89,7 @@ impl EventOutcome {
             Self::Processed => "processed",
             Self::Unresolved => "unresolved",
             Self::Replayed => "replayed",
+            Self::Coalesced => "coalesced",
             Self::Ignored => "ignored",
             Self::Failed => "failed",
         }
@@ -141,6 +146,13 @@ pub struct Summary {
     /// Licenses not checked because the invocation's time was running out.
     #[serde(skip_serializing_if = "is_zero")]
     pub not_started: usize,
+    /// The event whose running sweep this one's was coalesced into.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coalesced_into: Option<String>,
+    /// Sweeps run once more because events without an ARN arrived during the sweep (the
+    /// licenses reported are the last sweep's).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub swept_again: usize,
     /// Errors that will not heal without a person (AccessDenied, unrecognised credentials, a
     /// missing state table or bus); when any, the invocation fails naming them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -186,6 +198,15 @@ impl Failure {
         Self {
             arn: arn.to_owned(),
             error: error.to_string(),
+            needs_attention: error.needs_attention(),
+        }
+    }
+
+    /// The sweep record could not be read or written.
+    fn sweep_record(error: &StateError) -> Self {
+        Self {
+            arn: String::new(),
+            error: format!("sweep record: {error}"),
             needs_attention: error.needs_attention(),
         }
     }
@@ -310,7 +331,7 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
             &self.state,
             &self.publisher,
             StateKey::Outbox {
-                owner: OUTBOX_OWNER.to_owned(),
+                owner: FUNCTION.to_owned(),
             },
             budget.deadline,
         )
@@ -359,7 +380,8 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
         }
         let mut failures = if hints.is_empty() {
             tracing::info!(event_id = %envelope.id, "no license or grant ARN in the event: sweeping");
-            self.sweep(&envelope.account, budget, &mut summary).await
+            self.sweep_for_event(&envelope.id, &envelope.account, budget, &mut summary)
+                .await
         } else {
             let mut failures = Vec::new();
             let mut licenses: BTreeSet<String> = hints.license_arns;
@@ -478,6 +500,62 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
         });
         failures.extend(self.publish_as_checked(checker, checks, summary).await);
         failures
+    }
+
+    /// The sweep an event without an ARN calls for, coalesced with the sweeps of other such
+    /// events (README, "Coalesced sweeps"): while one runs, the others only ask it to run once
+    /// more.
+    async fn sweep_for_event(
+        &self,
+        event_id: &str,
+        account: &str,
+        budget: Budget,
+        summary: &mut Summary,
+    ) -> Vec<Failure> {
+        let record = StateKey::Sweep {
+            owner: FUNCTION.to_owned(),
+        };
+        match coalesce::start(&self.state, &record, event_id, budget.deadline).await {
+            Ok(Start::Coalesced { into }) => {
+                tracing::info!(event_id, coalesced_into = %into, "a sweep is running: it sweeps once more for this event");
+                metrics::counter!("SweepsCoalesced").increment(1);
+                summary.outcome = EventOutcome::Coalesced;
+                summary.coalesced_into = Some(into);
+                return Vec::new();
+            }
+            Ok(Start::Sweep) => {}
+            // Without the record the sweep runs uncoalesced, which is always safe.
+            Err(error) => {
+                tracing::warn!(error = %error, "sweep record unavailable: sweeping without coalescing");
+                let mut failures = self.sweep(account, budget, summary).await;
+                if error.needs_attention() {
+                    failures.push(Failure::sweep_record(&error));
+                }
+                return failures;
+            }
+        }
+        loop {
+            let failures = self.sweep(account, budget, summary).await;
+            // A failed sweep keeps the record: its retry takes it back and sweeps again.
+            if !failures.is_empty() {
+                return failures;
+            }
+            match coalesce::end(&self.state, &record, event_id, budget.deadline).await {
+                Ok(End::Done) => return failures,
+                Ok(End::Again) if budget.allows_new_work() => {
+                    summary.swept_again += 1;
+                    summary.licenses.clear();
+                }
+                Ok(End::Again) => {
+                    return vec![Failure {
+                        arn: String::new(),
+                        error: "events asked for another sweep while this one ran, and the time ran out: the retry sweeps".to_owned(),
+                        needs_attention: false,
+                    }];
+                }
+                Err(error) => return vec![Failure::sweep_record(&error)],
+            }
+        }
     }
 
     /// Runs `checks` (at most `MAX_CONCURRENCY` at once) and delivers their claims in batches

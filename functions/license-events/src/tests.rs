@@ -38,6 +38,10 @@ struct Fake {
     consumed: String,
     /// Licenses this account issued (the sweep lists them).
     issued: Vec<License>,
+    /// ListLicenses calls: one per sweep.
+    sweeps: usize,
+    /// How long ListLicenses takes (other invocations run meanwhile).
+    list_takes: std::time::Duration,
 }
 
 fn license(status: LicenseStatus, version: usize, end: OffsetDateTime) -> License {
@@ -87,6 +91,8 @@ impl FakeLicenseManager {
                 grant: GrantStatus::Active,
                 consumed: "0".to_owned(),
                 issued: Vec::new(),
+                sweeps: 0,
+                list_takes: std::time::Duration::ZERO,
             }),
         }
     }
@@ -163,6 +169,14 @@ impl LicenseCalls for FakeLicenseManager {
     }
 
     async fn list_licenses(&self) -> Result<Vec<License>, LicenseManagerError> {
+        let takes = {
+            let mut inner = self.lock();
+            inner.sweeps += 1;
+            inner.list_takes
+        };
+        if !takes.is_zero() {
+            tokio::time::sleep(takes).await;
+        }
         Ok(self.lock().issued.clone())
     }
 
@@ -214,6 +228,9 @@ fn fixture(name: &str) -> Value {
         "grant-change" => include_str!("../../../events/license-events/grant-change.json"),
         "scheduled" => include_str!("../../../events/license-events/scheduled.json"),
         "unrecognized" => include_str!("../../../events/license-events/unrecognized.json"),
+        "without-hint" => {
+            include_str!("../../../events/license-events/license-change-without-hint.json")
+        }
         _ => panic!("no fixture {name}"),
     };
     serde_json::from_str(text).unwrap()
@@ -462,4 +479,38 @@ async fn an_unknown_license_is_unresolved_and_another_event_is_ignored() {
     let ignored = invoke(&handler, fixture("unrecognized")).await.unwrap();
     assert_eq!(ignored.outcome, EventOutcome::Ignored);
     assert!(handler.publisher().published().is_empty());
+}
+
+#[tokio::test]
+async fn events_without_an_arn_during_a_sweep_coalesce_into_one_more_sweep() {
+    let lm = FakeLicenseManager::new();
+    lm.lock().list_takes = std::time::Duration::from_millis(50);
+    let handler = handler(lm);
+    let event = |id: &str| with_id(fixture("without-hint"), id);
+    let (first, others) = tokio::join!(
+        invoke(&handler, event("e-1")),
+        futures_util::future::join_all((2..=5).map(|n| invoke(&handler, event(&format!("e-{n}")))))
+    );
+    let first = first.unwrap();
+    assert_eq!(
+        (first.outcome, first.swept_again),
+        (EventOutcome::Processed, 1)
+    );
+    assert_eq!(
+        first.licenses.len(),
+        1,
+        "the last sweep's licenses: {first:?}"
+    );
+    for other in others {
+        let other = other.unwrap();
+        assert_eq!(other.outcome, EventOutcome::Coalesced);
+        assert_eq!(other.coalesced_into.as_deref(), Some("e-1"));
+        assert!(other.licenses.is_empty());
+    }
+    // Two sweeps for five events: the first, and one that started after the other four.
+    assert_eq!(handler.license_manager().lock().sweeps, 2);
+    // A coalesced event is done: its replay does nothing.
+    let replay = invoke(&handler, event("e-3")).await.unwrap();
+    assert_eq!(replay.outcome, EventOutcome::Replayed);
+    assert_eq!(handler.license_manager().lock().sweeps, 2);
 }
