@@ -2,6 +2,9 @@
 //! runtime's deadline for the invocation (`LambdaEvent.context.deadline`, epoch milliseconds)
 //! less a margin to answer or flush, and never later than a cap.
 //!
+//! The event functions' [`Budget`] adds when to stop starting new work (a quarter of the time
+//! left, kept to flush the outbox) to the same deadline.
+//!
 //! A handler runs its work inside [`Deadline::scope`]; the License Manager call gate
 //! ([`crate::calls::CallGate`]) then starts no attempt and sleeps no backoff past the
 //! deadline, and bounds each attempt by what is left ([`Deadline::current`]).
@@ -82,6 +85,64 @@ impl Deadline {
     }
 }
 
+/// An invocation's time: its deadline (the runtime's, for this invocation) and the moment it
+/// stops starting new work, early enough to flush its outbox and report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// The invocation's deadline: every claim it writes ends here.
+    pub deadline: OffsetDateTime,
+    /// No new work starts after this.
+    pub stop_at: OffsetDateTime,
+}
+
+impl Budget {
+    /// Time kept back at least, for publishing and settling what is under way.
+    pub const MIN_RESERVE: time::Duration = time::Duration::milliseconds(1_500);
+    /// Time kept back at most.
+    pub const MAX_RESERVE: time::Duration = time::Duration::seconds(10);
+    /// Used when the runtime gives no deadline (a direct call in a test): Lambda's longest.
+    pub const NO_DEADLINE: time::Duration = time::Duration::minutes(15);
+
+    /// The budget of an invocation whose runtime deadline is `deadline_ms` (epoch
+    /// milliseconds, `LambdaEvent.context.deadline`; 0: none), seen at `now`. A quarter of the
+    /// time left is kept back, between [`Self::MIN_RESERVE`] and [`Self::MAX_RESERVE`].
+    pub fn from_deadline_ms(deadline_ms: u64, now: OffsetDateTime) -> Self {
+        let deadline = Some(deadline_ms)
+            .filter(|ms| *ms > 0)
+            .and_then(|ms| {
+                OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+            })
+            .unwrap_or(now + Self::NO_DEADLINE);
+        let left: time::Duration = deadline - now;
+        let reserve = (left / 4_i32).clamp(Self::MIN_RESERVE, Self::MAX_RESERVE);
+        Self {
+            deadline,
+            stop_at: deadline - reserve,
+        }
+    }
+
+    /// Whether new work may still start.
+    pub fn allows_new_work(&self) -> bool {
+        OffsetDateTime::now_utc() < self.stop_at
+    }
+
+    /// The [`Deadline`] of the invocation's License Manager calls: its deadline less
+    /// [`Self::MIN_RESERVE`], kept for publishing and settling what the calls did.
+    pub fn calls_deadline(&self) -> Deadline {
+        let left = self.deadline - OffsetDateTime::now_utc() - Self::MIN_RESERVE;
+        Deadline::after(Duration::try_from(left).unwrap_or(Duration::ZERO))
+    }
+
+    /// Runs `work` within [`Self::calls_deadline`] ([`Deadline::scope`]): the call gate starts
+    /// no attempt and sleeps no backoff past it, so a call that hangs fails in time for the
+    /// outbox to settle and the invocation to report, rather than being cut off by Lambda.
+    pub async fn scope<F: Future>(self, work: F) -> F::Output {
+        // Boxed: a handler's whole future nested in the task-local scope is deep enough to
+        // overflow rustc's query depth when it computes the layout of the runtime's future.
+        self.calls_deadline().scope(Box::pin(work)).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +200,42 @@ mod tests {
         let seen = deadline.scope(async { Deadline::current() }).await;
         assert_eq!(seen, Some(deadline));
         assert_eq!(Deadline::current(), None);
+    }
+
+    #[test]
+    fn the_budget_keeps_a_quarter_of_the_time_back_within_bounds() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let ms = |at: OffsetDateTime| u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap();
+        let cases = [
+            // (time left, time kept back)
+            (time::Duration::seconds(8), time::Duration::seconds(2)),
+            (time::Duration::seconds(4), Budget::MIN_RESERVE),
+            (time::Duration::seconds(300), Budget::MAX_RESERVE),
+        ];
+        for (left, reserve) in cases {
+            let budget = Budget::from_deadline_ms(ms(now + left), now);
+            assert_eq!(budget.deadline, now + left);
+            assert_eq!(budget.stop_at, now + left - reserve, "{left}");
+        }
+        let none = Budget::from_deadline_ms(0, now);
+        assert_eq!(none.deadline, now + Budget::NO_DEADLINE);
+        let real_now = OffsetDateTime::now_utc();
+        assert!(!Budget::from_deadline_ms(ms(real_now), real_now).allows_new_work());
+        let later = real_now + time::Duration::minutes(1);
+        assert!(Budget::from_deadline_ms(ms(later), real_now).allows_new_work());
+    }
+
+    #[tokio::test]
+    async fn a_budget_s_calls_end_its_minimum_reserve_before_its_deadline() {
+        let now = OffsetDateTime::now_utc();
+        let in_ten_seconds = now + time::Duration::seconds(10);
+        let ms = u64::try_from(in_ten_seconds.unix_timestamp_nanos() / 1_000_000).unwrap();
+        let budget = Budget::from_deadline_ms(ms, now);
+        let calls = budget.scope(async { Deadline::current() }).await.unwrap();
+        let left = calls.remaining();
+        assert!(left <= Duration::from_millis(8_500), "{left:?}");
+        assert!(left > Duration::from_millis(8_000), "{left:?}");
+        let spent = Budget::from_deadline_ms(1, now);
+        assert!(spent.calls_deadline().is_past());
     }
 }

@@ -26,8 +26,9 @@
 //! and the events published without an intent: one repeated event rather than silence.
 //!
 //! Which intents a decision of the table's make is the pure [`decide_lost_race`] and
-//! [`settled`]; [`Budget`] says when an invocation stops starting new work so that its outbox
-//! is flushed before its deadline.
+//! [`settled`]; the invocation's
+//! [`Budget`](crate::deadline::Budget) says when it stops starting new work so that its
+//! outbox is flushed before its deadline.
 
 use std::future::Future;
 
@@ -501,48 +502,6 @@ impl<'a, S: StateTable, P: EventSink> Outbox<'a, S, P> {
     }
 }
 
-/// An invocation's time: its deadline (the runtime's, for this invocation) and the moment it
-/// stops starting new work, early enough to flush its outbox and report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Budget {
-    /// The invocation's deadline: every claim it writes ends here.
-    pub deadline: OffsetDateTime,
-    /// No new work starts after this.
-    pub stop_at: OffsetDateTime,
-}
-
-impl Budget {
-    /// Time kept back at least, for publishing and settling what is under way.
-    pub const MIN_RESERVE: time::Duration = time::Duration::milliseconds(1_500);
-    /// Time kept back at most.
-    pub const MAX_RESERVE: time::Duration = time::Duration::seconds(10);
-    /// Used when the runtime gives no deadline (a direct call in a test): Lambda's longest.
-    pub const NO_DEADLINE: time::Duration = time::Duration::minutes(15);
-
-    /// The budget of an invocation whose runtime deadline is `deadline_ms` (epoch
-    /// milliseconds, `LambdaEvent.context.deadline`; 0: none), seen at `now`. A quarter of the
-    /// time left is kept back, between [`Self::MIN_RESERVE`] and [`Self::MAX_RESERVE`].
-    pub fn from_deadline_ms(deadline_ms: u64, now: OffsetDateTime) -> Self {
-        let deadline = Some(deadline_ms)
-            .filter(|ms| *ms > 0)
-            .and_then(|ms| {
-                OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
-            })
-            .unwrap_or(now + Self::NO_DEADLINE);
-        let left: time::Duration = deadline - now;
-        let reserve = (left / 4_i32).clamp(Self::MIN_RESERVE, Self::MAX_RESERVE);
-        Self {
-            deadline,
-            stop_at: deadline - reserve,
-        }
-    }
-
-    /// Whether new work may still start.
-    pub fn allows_new_work(&self) -> bool {
-        OffsetDateTime::now_utc() < self.stop_at
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -640,29 +599,6 @@ mod tests {
         let day = time::Duration::days(1);
         assert_eq!(settled(Some(day), now), Some((SENT, now + day)));
         assert_eq!(settled(None, now), None);
-    }
-
-    #[test]
-    fn the_budget_keeps_a_quarter_of_the_time_back_within_bounds() {
-        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
-        let ms = |at: OffsetDateTime| u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap();
-        let cases = [
-            // (time left, time kept back)
-            (time::Duration::seconds(8), time::Duration::seconds(2)),
-            (time::Duration::seconds(4), Budget::MIN_RESERVE),
-            (time::Duration::seconds(300), Budget::MAX_RESERVE),
-        ];
-        for (left, reserve) in cases {
-            let budget = Budget::from_deadline_ms(ms(now + left), now);
-            assert_eq!(budget.deadline, now + left);
-            assert_eq!(budget.stop_at, now + left - reserve, "{left}");
-        }
-        let none = Budget::from_deadline_ms(0, now);
-        assert_eq!(none.deadline, now + Budget::NO_DEADLINE);
-        let real_now = OffsetDateTime::now_utc();
-        assert!(!Budget::from_deadline_ms(ms(real_now), real_now).allows_new_work());
-        let later = real_now + time::Duration::minutes(1);
-        assert!(Budget::from_deadline_ms(ms(later), real_now).allows_new_work());
     }
 
     #[tokio::test]

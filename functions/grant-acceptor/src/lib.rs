@@ -25,9 +25,10 @@ pub mod trust;
 use futures_util::StreamExt as _;
 use lambda_runtime::LambdaEvent;
 use license_automation::coalesce::{self, End, Start};
+use license_automation::deadline::Budget;
 use license_automation::events_in::{IncomingEvent, LicenseManagerDetailType, parse_event};
 use license_automation::events_out::publisher::{EventPublisher, MAX_ENTRIES_PER_CALL};
-use license_automation::outbox::{self, Budget, Claim, Outbox};
+use license_automation::outbox::{self, Claim, Outbox};
 use license_automation::ports::{EventSink, StateTable, aws_adapters};
 use license_automation::state::{StateError, StateKey, StateStore};
 use serde::Serialize;
@@ -198,7 +199,16 @@ impl<L: GrantCalls, S: StateTable, P: EventSink> GrantAcceptor<L, S, P> {
     /// (acknowledged). A malformed payload fails with an error naming what is wrong.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Summary, GrantAcceptorError> {
         let budget = Budget::from_deadline_ms(event.context.deadline, OffsetDateTime::now_utc());
-        match parse_event(event.payload)? {
+        budget.scope(self.dispatch(event.payload, budget)).await
+    }
+
+    /// What [`Self::handle`] does, within the invocation's budget.
+    async fn dispatch(
+        &self,
+        payload: Value,
+        budget: Budget,
+    ) -> Result<Summary, GrantAcceptorError> {
+        match parse_event(payload)? {
             IncomingEvent::LicenseManager(event)
                 if event.detail_type == LicenseManagerDetailType::GrantChange =>
             {

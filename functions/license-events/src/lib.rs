@@ -38,11 +38,12 @@ use lambda_runtime::LambdaEvent;
 use license_automation::arn;
 use license_automation::attention::Attention;
 use license_automation::coalesce::{self, End, Start};
+use license_automation::deadline::Budget;
 use license_automation::events_in::{
     IncomingEvent, LicenseManagerDetailType, LicenseManagerEvent, parse_event,
 };
 use license_automation::events_out::publisher::{EventPublisher, MAX_ENTRIES_PER_CALL};
-use license_automation::outbox::{self, Budget, Claim, NoEffects, Outbox};
+use license_automation::outbox::{self, Claim, NoEffects, Outbox};
 use license_automation::ports::{EventSink, StateTable, aws_adapters};
 use license_automation::state::{StateError, StateKey, StateStore};
 use serde::Serialize;
@@ -267,7 +268,16 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
     /// (acknowledged). A malformed payload fails with an error naming what is wrong.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Summary, LicenseEventsError> {
         let budget = Budget::from_deadline_ms(event.context.deadline, OffsetDateTime::now_utc());
-        let incoming = match parse_event(event.payload) {
+        budget.scope(self.dispatch(event.payload, budget)).await
+    }
+
+    /// What [`Self::handle`] does, within the invocation's budget.
+    async fn dispatch(
+        &self,
+        payload: Value,
+        budget: Budget,
+    ) -> Result<Summary, LicenseEventsError> {
+        let incoming = match parse_event(payload) {
             Ok(incoming) => incoming,
             Err(error) => {
                 tracing::error!(audit = true, outcome = "malformed", error = %error, "license event");

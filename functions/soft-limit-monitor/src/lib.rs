@@ -27,9 +27,10 @@ use std::collections::HashMap;
 use futures_util::StreamExt as _;
 use lambda_runtime::LambdaEvent;
 use license_automation::attention::Attention;
+use license_automation::deadline::Budget;
 use license_automation::events_in::{IncomingEvent, parse_event};
 use license_automation::events_out::publisher::EventPublisher;
-use license_automation::outbox::{self, Budget, Outbox};
+use license_automation::outbox::{self, Outbox};
 use license_automation::ports::{EventSink, StateTable, aws_adapters};
 use license_automation::state::{StateKey, StateStore};
 use serde::Serialize;
@@ -250,7 +251,7 @@ impl<L: LimitCalls, S: StateTable, P: EventSink> SoftLimitMonitor<L, S, P> {
         };
         let account = Some(account.as_str()).filter(|account| !account.is_empty());
         let budget = Budget::from_deadline_ms(event.context.deadline, OffsetDateTime::now_utc());
-        self.sweep(account, budget).await
+        budget.scope(self.sweep(account, budget)).await
     }
 
     fn ignored(&self) -> Summary {
