@@ -345,11 +345,14 @@ impl Drop for Runtime {
     }
 }
 
-async fn local_function(
+/// The host configuration of `definition` running in `account`: its bootstrap from the
+/// bin directory, the template's environment with the local endpoints, timeout, memory, logs
+/// (`<log dir>/<logical id>.log`). Concurrency is left at the host's default.
+pub fn host_config(
     definition: &FunctionDef,
-    clients: &MotoClients,
     options: &RuntimeOptions,
-) -> Result<LocalFunction> {
+    account: &str,
+) -> Result<FunctionConfig> {
     let bootstrap = options.bin_dir.join(&definition.binary);
     if !bootstrap.is_file() {
         bail!(
@@ -376,11 +379,20 @@ async fn local_function(
     config.timeout = definition.timeout;
     config.memory_mb = definition.memory_mb;
     config.region = REGION.to_owned();
-    config.account = CUSTOMER_ACCOUNT.to_owned();
+    config.account = account.to_owned();
     config.secret_access_key = LOCAL_SECRET_KEY.to_owned();
     config.log_format.clone_from(&definition.log_format);
     config.log_level.clone_from(&definition.log_level);
     config.log_file = Some(log_path(&options.log_dir, &definition.logical_id));
+    Ok(config)
+}
+
+async fn local_function(
+    definition: &FunctionDef,
+    clients: &MotoClients,
+    options: &RuntimeOptions,
+) -> Result<LocalFunction> {
+    let mut config = host_config(definition, options, CUSTOMER_ACCOUNT)?;
     config.concurrency = concurrency(definition, &options.concurrency)?;
     let dead_letter_queue_url = match &definition.dead_letter_queue_arn {
         Some(arn) => Some(queue_url_of_arn(&clients.sqs, arn).await?),
@@ -616,8 +628,13 @@ async fn fire_schedule(
 /// The event EventBridge Scheduler delivers: the schedule's `Input` with its context
 /// attributes filled in, or `{}` when it has none.
 pub fn scheduled_payload(function: &LocalFunction, schedule: &str) -> Result<Value> {
-    let input = function
-        .definition
+    scheduled_event(&function.definition, CUSTOMER_ACCOUNT, schedule)
+}
+
+/// The event schedule `schedule` of `definition`, a function in `account`, delivers (see
+/// [`scheduled_payload`]).
+pub fn scheduled_event(definition: &FunctionDef, account: &str, schedule: &str) -> Result<Value> {
+    let input = definition
         .events
         .iter()
         .find_map(|event| match &event.trigger {
@@ -632,8 +649,8 @@ pub fn scheduled_payload(function: &LocalFunction, schedule: &str) -> Result<Val
         .replace_nanosecond(0)
         .unwrap_or_else(|_| OffsetDateTime::now_utc());
     let schedule_arn = format!(
-        "arn:aws:scheduler:{REGION}:{CUSTOMER_ACCOUNT}:schedule/default/{}-{schedule}",
-        function.definition.logical_id
+        "arn:aws:scheduler:{REGION}:{account}:schedule/default/{}-{schedule}",
+        definition.logical_id
     );
     let filled = input
         .replace(

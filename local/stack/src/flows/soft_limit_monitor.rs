@@ -178,7 +178,7 @@ fn extra_instances() -> std::ops::Range<i64> {
 }
 
 /// Starts (`add`) or stops using configuration `arn` on the customer's instance `n`.
-async fn specify(customer: &Account, arn: &str, n: i64, add: bool) -> Result<()> {
+pub(crate) async fn specify(customer: &Account, arn: &str, n: i64, add: bool) -> Result<()> {
     let specification = LicenseSpecification::builder()
         .license_configuration_arn(arn)
         .build()?;
