@@ -200,8 +200,8 @@ fn accounts(text: &str) -> Result<NonZeroUsize, String> {
         .and_then(NonZeroUsize::new)
         .ok_or_else(|| {
             format!(
-                "--accounts {text:?}: the organization needs at least one member account \
-                 (a whole number N >= 1)"
+                "{text:?} is not a number of member accounts: the organization needs at \
+                 least one (a whole number N >= 1)"
             )
         })
 }
@@ -525,4 +525,37 @@ pub fn environment(stack: &Stack, context: &Context) -> Vec<(&'static str, Strin
         variables.push(("LOCAL_ISSUER_URL", app.stack_file.issuer_url.clone()));
     }
     variables
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, String> {
+        Cli::try_parse_from(std::iter::once("local-stack").chain(args.iter().copied()))
+            .map_err(|err| err.to_string())
+    }
+
+    #[test]
+    fn an_organization_of_no_accounts_is_refused_with_the_reason() {
+        let err = parse(&["--accounts", "0"]).err().unwrap_or_default();
+        assert!(
+            err.contains("'0' for '--accounts <N>': \"0\" is not a number of member accounts: the organization needs at least one"),
+            "{err}"
+        );
+        let err = parse(&["--accounts", "five"]).err().unwrap_or_default();
+        assert!(err.contains("N >= 1"), "{err}");
+    }
+
+    #[test]
+    fn accounts_choose_the_organization_demo_and_its_absence_the_single_account_one() {
+        let cli = parse(&["--accounts", "5"]).unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(cli.options.accounts.map(NonZeroUsize::get), Some(5));
+        let org = cli.options.org_options(NonZeroUsize::MIN);
+        assert_eq!(org.central_template, PathBuf::from("central.yaml"));
+        let cli = parse(&[]).unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(cli.options.accounts, None);
+        // The organization demo ends by itself: it cannot keep running or fire schedules.
+        assert!(parse(&["--accounts", "2", "--keep-running"]).is_err());
+    }
 }
