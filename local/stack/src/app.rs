@@ -37,6 +37,8 @@ use crate::template::{LocalResource, Locals, Template};
 
 /// The stack name the template is deployed under locally (`AWS::StackName`).
 pub const STACK_NAME: &str = "license-automation";
+/// The local name of the template's `AlertsRule` (and of the queue its topic relay reads).
+pub const ALERTS_RULE: &str = "license-automation-AlertsRule";
 /// The audience (`JwtAudience`) of the checkout API's tokens locally.
 pub const LOCAL_AUDIENCE: &str = "license-automation-local";
 /// How long the HTTP API waits for a function, as API Gateway's HTTP API does.
@@ -303,7 +305,8 @@ pub fn locals_in(account: &str, infra: &Infra, parameters: BTreeMap<String, Stri
             .collect(),
     };
     let dead_letter_queue_arn = format!("arn:aws:sqs:{REGION}:{account}:{DEAD_LETTER_QUEUE}");
-    let alerts_rule_arn = format!("arn:aws:events:{REGION}:{account}:rule/{EVENT_BUS}/alerts");
+    let alerts_rule_arn =
+        format!("arn:aws:events:{REGION}:{account}:rule/{EVENT_BUS}/{ALERTS_RULE}");
     let key_arn = format!("arn:aws:kms:{REGION}:{account}:key/local");
     let central_forward_role = format!("{STACK_NAME}-CentralForwardRole");
     let central_forward_role_arn = format!("arn:aws:iam::{account}:role/{central_forward_role}");
@@ -339,7 +342,7 @@ pub fn locals_in(account: &str, infra: &Infra, parameters: BTreeMap<String, Stri
         ),
         (
             "AlertsRule".to_owned(),
-            resource("alerts", &[("Arn", &alerts_rule_arn)]),
+            resource(ALERTS_RULE, &[("Arn", &alerts_rule_arn)]),
         ),
         (
             "AlertTopicKey".to_owned(),

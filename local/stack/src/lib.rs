@@ -397,6 +397,7 @@ impl StopSignals {
 
 /// Stops the application, then the servers.
 pub async fn stop(context: &mut Context, stack: Stack) {
+    context.relays.clear();
     if let Some(app) = context.app.take() {
         app.stop().await;
     }

@@ -292,15 +292,19 @@ impl Steps<'_> {
     async fn central_stack(&self, recorder: &mut Recorder) -> Result<Central> {
         let clients = self.clients;
         let central_template = read(&self.options.central_template)?;
-        let central_locals = central_locals();
         let pattern = |rule: &str| {
-            Template::resource_property(&central_template, &central_locals, rule, "/EventPattern")?
-                .with_context(|| {
-                    format!(
-                        "{} has no {rule} with an EventPattern",
-                        self.options.central_template.display()
-                    )
-                })
+            Template::resource_property(
+                &central_template,
+                &central_locals(""),
+                rule,
+                "/EventPattern",
+            )?
+            .with_context(|| {
+                format!(
+                    "{} has no {rule} with an EventPattern",
+                    self.options.central_template.display()
+                )
+            })
         };
         let bus_arn = recorder
             .step(&format!("create the central bus {CENTRAL_STACK}"), async {
@@ -336,19 +340,19 @@ impl Steps<'_> {
             .step(
                 "AlertsRule: alerts to the central alert topic (relayed: moto's EventBridge has no SNS targets), a queue subscribed to it",
                 async {
-                    let pattern = pattern("AlertsRule")?;
                     let (topic_arn, queue_url) =
                         topic_with_queue(clients, CENTRAL_ALERT_TOPIC, CENTRAL_ALERTS_QUEUE).await?;
-                    let relay = TopicRelay::start(
+                    let relay = TopicRelay::start_for_template_rule(
                         &relay_clients(clients),
+                        &central_template,
+                        &central_locals(&topic_arn),
+                        "AlertsRule",
                         CENTRAL_ALERTS_RULE,
-                        Some(CENTRAL_STACK),
-                        &pattern,
-                        &topic_arn,
                     )
                     .await?;
                     let details = format!(
-                        "rule {CENTRAL_ALERTS_RULE} {pattern}\n-> relay -> topic {topic_arn}\n-> queue {queue_url}"
+                        "rule {CENTRAL_ALERTS_RULE} {}\n-> relay -> topic {topic_arn}\n-> queue {queue_url}",
+                        relay.pattern
                     );
                     done((relay, queue_url), details)
                 },
@@ -632,10 +636,10 @@ fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// What central.yaml's intrinsic functions resolve to locally.
-fn central_locals() -> Locals {
+/// What central.yaml's intrinsic functions resolve to locally, the alert topic being
+/// `topic_arn`.
+fn central_locals(topic_arn: &str) -> Locals {
     let bus_arn = format!("arn:aws:events:{REGION}:{MANAGEMENT_ACCOUNT}:event-bus/{CENTRAL_STACK}");
-    let topic_arn = format!("arn:aws:sns:{REGION}:{MANAGEMENT_ACCOUNT}:{CENTRAL_ALERT_TOPIC}");
     Locals {
         parameters: BTreeMap::from([("OrganizationId".to_owned(), ORGANIZATION_ID.to_owned())]),
         resources: BTreeMap::from([
@@ -652,7 +656,7 @@ fn central_locals() -> Locals {
             (
                 "AlertTopic".to_owned(),
                 LocalResource {
-                    reference: topic_arn,
+                    reference: topic_arn.to_owned(),
                     attributes: BTreeMap::new(),
                 },
             ),

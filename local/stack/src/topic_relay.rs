@@ -11,11 +11,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result, ensure};
 use local_test_kit::clients::sdk_error;
 use local_test_kit::queues::route_rule_to_queue;
 use serde_json::Value;
 use tokio::task::JoinHandle;
+
+use crate::template::{Locals, Template};
 
 /// How long a ReceiveMessage of the relay waits for an event (long polling).
 const POLL_WAIT_SECONDS: i32 = 1;
@@ -35,6 +37,10 @@ pub struct RelayClients {
 pub struct TopicRelay {
     /// The rule's name (its queue has the same name).
     pub rule: String,
+    /// The bus the rule is on (`None`: the default bus).
+    pub bus: Option<String>,
+    /// The rule's event pattern.
+    pub pattern: Value,
     /// The topic events are published to.
     pub topic_arn: String,
     relayed: Arc<AtomicU64>,
@@ -62,10 +68,42 @@ impl TopicRelay {
         ));
         Ok(Self {
             rule: rule.to_owned(),
+            bus: bus.map(str::to_owned),
+            pattern: pattern.clone(),
             topic_arn: topic_arn.to_owned(),
             relayed,
             task,
         })
+    }
+
+    /// Starts the relay of rule `logical_id` of a template's text (its `EventPattern`,
+    /// `EventBusName` and first target's `Arn`, the topic, resolved against `locals`) under
+    /// the local name `rule`.
+    pub async fn start_for_template_rule(
+        clients: &RelayClients,
+        template: &str,
+        locals: &Locals,
+        logical_id: &str,
+        rule: &str,
+    ) -> Result<Self> {
+        let property = |pointer: &str| -> Result<Value> {
+            Template::resource_property(template, locals, logical_id, pointer)?
+                .with_context(|| format!("the template's {logical_id} has no {pointer}"))
+        };
+        let text = |pointer: &str| -> Result<String> {
+            property(pointer)?
+                .as_str()
+                .map(str::to_owned)
+                .with_context(|| format!("the template's {logical_id}{pointer} is not a string"))
+        };
+        let pattern = property("/EventPattern")?;
+        let bus = text("/EventBusName")?;
+        let topic_arn = text("/Targets/0/Arn")?;
+        ensure!(
+            topic_arn.starts_with("arn:aws:sns:"),
+            "the template's {logical_id} targets {topic_arn}, not an SNS topic"
+        );
+        Self::start(clients, rule, Some(&bus), &pattern, &topic_arn).await
     }
 
     /// How many events were published to the topic so far.
