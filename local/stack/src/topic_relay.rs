@@ -187,6 +187,44 @@ mod tests {
 
     use super::*;
 
+    #[tokio::test]
+    async fn a_rule_whose_target_is_not_a_topic_is_refused_by_name() {
+        let clients =
+            local_test_kit::clients::Clients::connect("http://127.0.0.1:9", "http://127.0.0.1:9")
+                .await;
+        let clients = RelayClients {
+            events: clients.events,
+            sqs: clients.sqs,
+            sns: clients.sns,
+        };
+        let template = "Resources:\n  QueueRule:\n    Type: AWS::Events::Rule\n    Properties:\n      \
+                        EventBusName: bus\n      EventPattern: {source: [x]}\n      Targets:\n        \
+                        - {Id: q, Arn: 'arn:aws:sqs:us-east-1:123456789012:q'}\n";
+        let locals = Locals::default();
+        let refused =
+            TopicRelay::start_for_template_rule(&clients, template, &locals, "QueueRule", "r")
+                .await;
+        let message = refused
+            .err()
+            .map(|err| format!("{err:#}"))
+            .unwrap_or_default();
+        assert!(
+            message.contains("QueueRule targets arn:aws:sqs:"),
+            "{message}"
+        );
+        let missing =
+            TopicRelay::start_for_template_rule(&clients, template, &locals, "NoSuchRule", "r")
+                .await;
+        let message = missing
+            .err()
+            .map(|err| format!("{err:#}"))
+            .unwrap_or_default();
+        assert!(
+            message.contains("NoSuchRule has no /EventPattern"),
+            "{message}"
+        );
+    }
+
     #[test]
     fn the_event_is_read_back_from_the_notification_envelope() {
         let event = json!({"detail-type": "Soft Limit Warning", "account": "210000000001"});
