@@ -470,21 +470,7 @@ async fn poll(
     records: broadcast::Sender<InvocationRecord>,
 ) {
     loop {
-        let received = sqs
-            .receive_message()
-            .queue_url(&queue_url)
-            .wait_time_seconds(POLL_WAIT_SECONDS)
-            .max_number_of_messages(10)
-            .send()
-            .await;
-        let messages = match received {
-            Ok(out) => out.messages.unwrap_or_default(),
-            Err(err) => {
-                tracing::warn!(queue = %queue_url, error = %sdk_error(err), "cannot poll");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
+        let messages = receive_batch(&sqs, &queue_url).await;
         // The events of a batch run at once, as far as the function's concurrency allows (the
         // others wait for an environment); the next batch is taken once this one is done, so
         // no event outlives its visibility timeout in the queue.
@@ -505,19 +491,51 @@ async fn poll(
                         Value::String(message.body().unwrap_or_default().to_owned())
                     });
                 invoke_async(&function, &trigger, payload, &sqs, &records).await;
-                if let Some(receipt) = message.receipt_handle()
-                    && let Err(err) = sqs
-                        .delete_message()
-                        .queue_url(&queue_url)
-                        .receipt_handle(receipt)
-                        .send()
-                        .await
-                {
-                    tracing::warn!(queue = %queue_url, error = %sdk_error(err), "cannot delete a handled event");
-                }
+                delete_handled(&sqs, &queue_url, &message).await;
             });
         }
         while batch.join_next().await.is_some() {}
+    }
+}
+
+/// One long poll of up to 10 messages of a rule's queue; none (after a pause) when the
+/// receive fails, which is logged.
+pub(crate) async fn receive_batch(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+) -> Vec<aws_sdk_sqs::types::Message> {
+    let received = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .wait_time_seconds(POLL_WAIT_SECONDS)
+        .max_number_of_messages(10)
+        .send()
+        .await;
+    match received {
+        Ok(out) => out.messages.unwrap_or_default(),
+        Err(err) => {
+            tracing::warn!(queue = %queue_url, error = %sdk_error(err), "cannot poll");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Vec::new()
+        }
+    }
+}
+
+/// Deletes a message once handled; a failure is logged (the message comes back later).
+pub(crate) async fn delete_handled(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    message: &aws_sdk_sqs::types::Message,
+) {
+    if let Some(receipt) = message.receipt_handle()
+        && let Err(err) = sqs
+            .delete_message()
+            .queue_url(queue_url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+    {
+        tracing::warn!(queue = %queue_url, error = %sdk_error(err), "cannot delete a handled message");
     }
 }
 

@@ -25,8 +25,8 @@ use license_manager_local::organization::Organization;
 use local_test_kit::bus;
 use local_test_kit::clients::{Account, CUSTOMER_ACCOUNT, Clients, REGION, sdk_error};
 use local_test_kit::licenses::{grant_to, issue_license};
-use local_test_kit::queues::{create_queue, queue_arn, route_rule_to_queue};
-use local_test_kit::resources::{EVENT_BUS, Infra, create_infra};
+use local_test_kit::queues::route_rule_to_queue;
+use local_test_kit::resources::{EVENT_BUS, Infra, create_infra, create_topic_with_queue};
 use serde_json::{Value, json};
 
 use crate::app::{local_trust_policy, locals_in};
@@ -298,18 +298,13 @@ impl Steps<'_> {
         let clients = self.clients;
         let central_template = read(&self.options.central_template)?;
         let pattern = |rule: &str| {
-            Template::resource_property(
+            Template::required_property(
                 &central_template,
                 &central_locals(""),
                 rule,
                 "/EventPattern",
-            )?
-            .with_context(|| {
-                format!(
-                    "{} has no {rule} with an EventPattern",
-                    self.options.central_template.display()
-                )
-            })
+            )
+            .with_context(|| self.options.central_template.display().to_string())
         };
         let bus_arn = recorder
             .step(&format!("create the central bus {CENTRAL_STACK}"), async {
@@ -346,7 +341,7 @@ impl Steps<'_> {
                 "AlertsRule: alerts to the central alert topic (relayed: moto's EventBridge has no SNS targets), a queue subscribed to it",
                 async {
                     let (topic_arn, queue_url) =
-                        topic_with_queue(clients, CENTRAL_ALERT_TOPIC, CENTRAL_ALERTS_QUEUE).await?;
+                        create_topic_with_queue(clients, CENTRAL_ALERT_TOPIC, CENTRAL_ALERTS_QUEUE).await?;
                     let relay = TopicRelay::start_for_template_rule(
                         &relay_clients(clients),
                         &central_template,
@@ -680,31 +675,6 @@ fn relay_clients(clients: &Clients) -> RelayClients {
     }
 }
 
-/// Creates topic `topic` and subscribes queue `queue` to it; the topic's ARN and the queue's URL.
-async fn topic_with_queue(clients: &Clients, topic: &str, queue: &str) -> Result<(String, String)> {
-    let topic_arn = clients
-        .sns
-        .create_topic()
-        .name(topic)
-        .send()
-        .await
-        .map_err(sdk_error)?
-        .topic_arn
-        .context("no TopicArn")?;
-    let queue_url = create_queue(&clients.sqs, queue).await?;
-    let queue_arn = queue_arn(&clients.sqs, &queue_url).await?;
-    clients
-        .sns
-        .subscribe()
-        .topic_arn(&topic_arn)
-        .protocol("sqs")
-        .endpoint(&queue_arn)
-        .send()
-        .await
-        .map_err(sdk_error)?;
-    Ok((topic_arn, queue_url))
-}
-
 /// template.yaml's `CentralForwardRule`, resolved.
 struct ForwardRule {
     pattern: Value,
@@ -714,31 +684,23 @@ struct ForwardRule {
 }
 
 fn forward_rule(template: &str, locals: &Locals, path: &Path) -> Result<ForwardRule> {
-    let property = |pointer: &str| -> Result<Value> {
-        Template::resource_property(template, locals, "CentralForwardRule", pointer)?.with_context(|| {
-            format!(
-                "{}: CentralForwardRule has no {pointer} (or its condition does not hold with CentralEventBusArn set)",
-                path.display()
-            )
+    let read = || -> Result<ForwardRule> {
+        let text = |pointer: &str| {
+            Template::required_string(template, locals, "CentralForwardRule", pointer)
+        };
+        Ok(ForwardRule {
+            pattern: Template::required_property(
+                template,
+                locals,
+                "CentralForwardRule",
+                "/EventPattern",
+            )?,
+            target_id: text("/Targets/0/Id")?,
+            target_arn: text("/Targets/0/Arn")?,
+            role_arn: text("/Targets/0/RoleArn")?,
         })
     };
-    let text = |pointer: &str| -> Result<String> {
-        property(pointer)?
-            .as_str()
-            .map(str::to_owned)
-            .with_context(|| {
-                format!(
-                    "{}: CentralForwardRule {pointer} is not a string",
-                    path.display()
-                )
-            })
-    };
-    Ok(ForwardRule {
-        pattern: property("/EventPattern")?,
-        target_id: text("/Targets/0/Id")?,
-        target_arn: text("/Targets/0/Arn")?,
-        role_arn: text("/Targets/0/RoleArn")?,
-    })
+    read().with_context(|| format!("{} with CentralEventBusArn set", path.display()))
 }
 
 async fn put_forward_rule(events: &aws_sdk_eventbridge::Client, rule: &ForwardRule) -> Result<()> {

@@ -9,18 +9,15 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
-use anyhow::{Context as _, Result, ensure};
+use anyhow::{Result, ensure};
 use local_test_kit::clients::sdk_error;
 use local_test_kit::queues::route_rule_to_queue;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
+use crate::event_sources::{delete_handled, receive_batch};
 use crate::template::{Locals, Template};
-
-/// How long a ReceiveMessage of the relay waits for an event (long polling).
-const POLL_WAIT_SECONDS: i32 = 1;
 
 /// The clients a relay uses: EventBridge and SQS to route the rule, SNS to publish.
 #[derive(Clone, Debug)]
@@ -86,19 +83,9 @@ impl TopicRelay {
         logical_id: &str,
         rule: &str,
     ) -> Result<Self> {
-        let property = |pointer: &str| -> Result<Value> {
-            Template::resource_property(template, locals, logical_id, pointer)?
-                .with_context(|| format!("the template's {logical_id} has no {pointer}"))
-        };
-        let text = |pointer: &str| -> Result<String> {
-            property(pointer)?
-                .as_str()
-                .map(str::to_owned)
-                .with_context(|| format!("the template's {logical_id}{pointer} is not a string"))
-        };
-        let pattern = property("/EventPattern")?;
-        let bus = text("/EventBusName")?;
-        let topic_arn = text("/Targets/0/Arn")?;
+        let pattern = Template::required_property(template, locals, logical_id, "/EventPattern")?;
+        let bus = Template::required_string(template, locals, logical_id, "/EventBusName")?;
+        let topic_arn = Template::required_string(template, locals, logical_id, "/Targets/0/Arn")?;
         ensure!(
             topic_arn.starts_with("arn:aws:sns:"),
             "the template's {logical_id} targets {topic_arn}, not an SNS topic"
@@ -127,22 +114,7 @@ async fn relay(
     relayed: Arc<AtomicU64>,
 ) {
     loop {
-        let received = clients
-            .sqs
-            .receive_message()
-            .queue_url(&queue_url)
-            .wait_time_seconds(POLL_WAIT_SECONDS)
-            .max_number_of_messages(10)
-            .send()
-            .await;
-        let messages = match received {
-            Ok(out) => out.messages.unwrap_or_default(),
-            Err(err) => {
-                tracing::warn!(queue = %queue_url, error = %sdk_error(err), "the topic relay cannot poll");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
+        let messages = receive_batch(&clients.sqs, &queue_url).await;
         for message in messages {
             let Some(body) = message.body() else { continue };
             let published = clients
@@ -158,17 +130,7 @@ async fn relay(
                 continue;
             }
             relayed.fetch_add(1, Ordering::Relaxed);
-            if let Some(receipt) = message.receipt_handle()
-                && let Err(err) = clients
-                    .sqs
-                    .delete_message()
-                    .queue_url(&queue_url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await
-            {
-                tracing::warn!(queue = %queue_url, error = %sdk_error(err), "the topic relay cannot delete a published event");
-            }
+            delete_handled(&clients.sqs, &queue_url, &message).await;
         }
     }
 }
