@@ -1,6 +1,6 @@
 # Local stack targets (included by the Makefile).
 
-.PHONY: bootstraps demo demo-keep test-boto3 bench bench-emulator
+.PHONY: bootstraps demo demo-keep demo-org test-boto3 bench bench-emulator
 
 # The functions' bootstraps the local stack runs (target/debug/<name>), and license-client,
 # which the demo's customer app runs under.
@@ -14,6 +14,13 @@ demo: bootstraps ## the local stack: moto, license-manager-local, the template's
 demo-keep: bootstraps ## the demo, then leave the stack running and print how to use it
 	scripts/venv.sh dev
 	cargo run -q -p local-stack -- --keep-running --schedules
+
+# Member accounts of `make demo-org` (`ACCOUNTS=20 make demo-org` to time a larger organization).
+ACCOUNTS ?= 5
+
+demo-org: bootstraps ## the organization locally: central stack, ACCOUNTS member stacks (default 5), org grant, central bus and topic
+	scripts/venv.sh dev
+	cargo run -q -p local-stack -- --accounts $(ACCOUNTS)
 
 test-boto3: ## build license-manager-local and run the boto3 suite against the binary
 	local/emulator/tests/boto3/run.sh

@@ -37,6 +37,8 @@ use crate::template::{LocalResource, Locals, Template};
 
 /// The stack name the template is deployed under locally (`AWS::StackName`).
 pub const STACK_NAME: &str = "license-automation";
+/// The local name of the template's `AlertsRule` (and of the queue its topic relay reads).
+pub const ALERTS_RULE: &str = "license-automation-AlertsRule";
 /// The audience (`JwtAudience`) of the checkout API's tokens locally.
 pub const LOCAL_AUDIENCE: &str = "license-automation-local";
 /// How long the HTTP API waits for a function, as API Gateway's HTTP API does.
@@ -264,7 +266,18 @@ fn service_unavailable() -> Value {
 /// trusts the demo's ISV (Acme, account 111122223333) for its `acme-*` products, and the
 /// checkout API's issuer: the stack's own account selling to its customers (Contoso).
 pub fn local_parameters(issuer_url: &str) -> BTreeMap<String, String> {
-    let trust_policy = json!({
+    BTreeMap::from([
+        ("JwtIssuer".to_owned(), issuer_url.to_owned()),
+        ("JwtAudience".to_owned(), LOCAL_AUDIENCE.to_owned()),
+        ("TrustPolicy".to_owned(), local_trust_policy().to_string()),
+        ("KeyFingerprint".to_owned(), local_key_fingerprint()),
+    ])
+}
+
+/// The local `TrustPolicy`: the demo's ISV (Acme, account 111122223333) for its `acme-*`
+/// products, accepted and activated.
+pub fn local_trust_policy() -> Value {
+    json!({
         "trusted": [{
             "keyFingerprint": "aws:111122223333:Acme:issuer-fingerprint",
             "issuerName": "Acme",
@@ -273,17 +286,17 @@ pub fn local_parameters(issuer_url: &str) -> BTreeMap<String, String> {
         }],
         "untrusted": "ignore",
         "activate": true,
-    });
-    BTreeMap::from([
-        ("JwtIssuer".to_owned(), issuer_url.to_owned()),
-        ("JwtAudience".to_owned(), LOCAL_AUDIENCE.to_owned()),
-        ("TrustPolicy".to_owned(), trust_policy.to_string()),
-        ("KeyFingerprint".to_owned(), local_key_fingerprint()),
-    ])
+    })
 }
 
-/// The local counterparts of the template's resources.
+/// The local counterparts of the template's resources, in the stack's account.
 pub fn locals(infra: &Infra, parameters: BTreeMap<String, String>) -> Locals {
+    locals_in(CUSTOMER_ACCOUNT, infra, parameters)
+}
+
+/// The local counterparts of the template's resources, with the stack in `account`
+/// (`AWS::AccountId`; the ARNs made here name it).
+pub fn locals_in(account: &str, infra: &Infra, parameters: BTreeMap<String, String>) -> Locals {
     let resource = |reference: &str, attributes: &[(&str, &str)]| LocalResource {
         reference: reference.to_owned(),
         attributes: attributes
@@ -291,11 +304,12 @@ pub fn locals(infra: &Infra, parameters: BTreeMap<String, String>) -> Locals {
             .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
             .collect(),
     };
-    let dead_letter_queue_arn =
-        format!("arn:aws:sqs:{REGION}:{CUSTOMER_ACCOUNT}:{DEAD_LETTER_QUEUE}");
+    let dead_letter_queue_arn = format!("arn:aws:sqs:{REGION}:{account}:{DEAD_LETTER_QUEUE}");
     let alerts_rule_arn =
-        format!("arn:aws:events:{REGION}:{CUSTOMER_ACCOUNT}:rule/{EVENT_BUS}/alerts");
-    let key_arn = format!("arn:aws:kms:{REGION}:{CUSTOMER_ACCOUNT}:key/local");
+        format!("arn:aws:events:{REGION}:{account}:rule/{EVENT_BUS}/{ALERTS_RULE}");
+    let key_arn = format!("arn:aws:kms:{REGION}:{account}:key/local");
+    let central_forward_role = format!("{STACK_NAME}-CentralForwardRole");
+    let central_forward_role_arn = format!("arn:aws:iam::{account}:role/{central_forward_role}");
     let resources = BTreeMap::from([
         (
             "EventBus".to_owned(),
@@ -328,7 +342,7 @@ pub fn locals(infra: &Infra, parameters: BTreeMap<String, String>) -> Locals {
         ),
         (
             "AlertsRule".to_owned(),
-            resource("alerts", &[("Arn", &alerts_rule_arn)]),
+            resource(ALERTS_RULE, &[("Arn", &alerts_rule_arn)]),
         ),
         (
             "AlertTopicKey".to_owned(),
@@ -338,12 +352,16 @@ pub fn locals(infra: &Infra, parameters: BTreeMap<String, String>) -> Locals {
             "CheckoutApi".to_owned(),
             resource(crate::http_api::LOCAL_API_ID, &[]),
         ),
+        (
+            "CentralForwardRole".to_owned(),
+            resource(&central_forward_role, &[("Arn", &central_forward_role_arn)]),
+        ),
     ]);
     Locals {
         parameters,
         resources,
         stack_name: STACK_NAME.to_owned(),
-        account: CUSTOMER_ACCOUNT.to_owned(),
+        account: account.to_owned(),
         region: REGION.to_owned(),
     }
 }

@@ -14,6 +14,7 @@ use tokio::sync::broadcast;
 use crate::app::{App, AppOptions};
 use crate::event_sources::InvocationRecord;
 use crate::report::Recorder;
+use crate::topic_relay::TopicRelay;
 
 /// What flows share: the clients and what earlier flows created.
 pub struct Context {
@@ -29,6 +30,8 @@ pub struct Context {
     pub app: Option<App>,
     /// The functions' invocations since the host flow ran (flows print what they caused).
     pub records: Option<Mutex<broadcast::Receiver<InvocationRecord>>>,
+    /// Rules whose SNS targets are relayed to their topics (stopped when dropped).
+    pub relays: Vec<TopicRelay>,
 }
 
 impl Context {
@@ -41,6 +44,7 @@ impl Context {
             settings: None,
             app: None,
             records: None,
+            relays: Vec::new(),
         }
     }
 

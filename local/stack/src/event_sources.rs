@@ -345,11 +345,14 @@ impl Drop for Runtime {
     }
 }
 
-async fn local_function(
+/// The host configuration of `definition` running in `account`: its bootstrap from the
+/// bin directory, the template's environment with the local endpoints, timeout, memory, logs
+/// (`<log dir>/<logical id>.log`). Concurrency is left at the host's default.
+pub fn host_config(
     definition: &FunctionDef,
-    clients: &MotoClients,
     options: &RuntimeOptions,
-) -> Result<LocalFunction> {
+    account: &str,
+) -> Result<FunctionConfig> {
     let bootstrap = options.bin_dir.join(&definition.binary);
     if !bootstrap.is_file() {
         bail!(
@@ -376,11 +379,20 @@ async fn local_function(
     config.timeout = definition.timeout;
     config.memory_mb = definition.memory_mb;
     config.region = REGION.to_owned();
-    config.account = CUSTOMER_ACCOUNT.to_owned();
+    config.account = account.to_owned();
     config.secret_access_key = LOCAL_SECRET_KEY.to_owned();
     config.log_format.clone_from(&definition.log_format);
     config.log_level.clone_from(&definition.log_level);
     config.log_file = Some(log_path(&options.log_dir, &definition.logical_id));
+    Ok(config)
+}
+
+async fn local_function(
+    definition: &FunctionDef,
+    clients: &MotoClients,
+    options: &RuntimeOptions,
+) -> Result<LocalFunction> {
+    let mut config = host_config(definition, options, CUSTOMER_ACCOUNT)?;
     config.concurrency = concurrency(definition, &options.concurrency)?;
     let dead_letter_queue_url = match &definition.dead_letter_queue_arn {
         Some(arn) => Some(queue_url_of_arn(&clients.sqs, arn).await?),
@@ -458,21 +470,7 @@ async fn poll(
     records: broadcast::Sender<InvocationRecord>,
 ) {
     loop {
-        let received = sqs
-            .receive_message()
-            .queue_url(&queue_url)
-            .wait_time_seconds(POLL_WAIT_SECONDS)
-            .max_number_of_messages(10)
-            .send()
-            .await;
-        let messages = match received {
-            Ok(out) => out.messages.unwrap_or_default(),
-            Err(err) => {
-                tracing::warn!(queue = %queue_url, error = %sdk_error(err), "cannot poll");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
+        let messages = receive_batch(&sqs, &queue_url).await;
         // The events of a batch run at once, as far as the function's concurrency allows (the
         // others wait for an environment); the next batch is taken once this one is done, so
         // no event outlives its visibility timeout in the queue.
@@ -493,19 +491,51 @@ async fn poll(
                         Value::String(message.body().unwrap_or_default().to_owned())
                     });
                 invoke_async(&function, &trigger, payload, &sqs, &records).await;
-                if let Some(receipt) = message.receipt_handle()
-                    && let Err(err) = sqs
-                        .delete_message()
-                        .queue_url(&queue_url)
-                        .receipt_handle(receipt)
-                        .send()
-                        .await
-                {
-                    tracing::warn!(queue = %queue_url, error = %sdk_error(err), "cannot delete a handled event");
-                }
+                delete_handled(&sqs, &queue_url, &message).await;
             });
         }
         while batch.join_next().await.is_some() {}
+    }
+}
+
+/// One long poll of up to 10 messages of a rule's queue; none (after a pause) when the
+/// receive fails, which is logged.
+pub(crate) async fn receive_batch(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+) -> Vec<aws_sdk_sqs::types::Message> {
+    let received = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .wait_time_seconds(POLL_WAIT_SECONDS)
+        .max_number_of_messages(10)
+        .send()
+        .await;
+    match received {
+        Ok(out) => out.messages.unwrap_or_default(),
+        Err(err) => {
+            tracing::warn!(queue = %queue_url, error = %sdk_error(err), "cannot poll");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Vec::new()
+        }
+    }
+}
+
+/// Deletes a message once handled; a failure is logged (the message comes back later).
+pub(crate) async fn delete_handled(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    message: &aws_sdk_sqs::types::Message,
+) {
+    if let Some(receipt) = message.receipt_handle()
+        && let Err(err) = sqs
+            .delete_message()
+            .queue_url(queue_url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+    {
+        tracing::warn!(queue = %queue_url, error = %sdk_error(err), "cannot delete a handled message");
     }
 }
 
@@ -616,8 +646,13 @@ async fn fire_schedule(
 /// The event EventBridge Scheduler delivers: the schedule's `Input` with its context
 /// attributes filled in, or `{}` when it has none.
 pub fn scheduled_payload(function: &LocalFunction, schedule: &str) -> Result<Value> {
-    let input = function
-        .definition
+    scheduled_event(&function.definition, CUSTOMER_ACCOUNT, schedule)
+}
+
+/// The event schedule `schedule` of `definition`, a function in `account`, delivers (see
+/// [`scheduled_payload`]).
+pub fn scheduled_event(definition: &FunctionDef, account: &str, schedule: &str) -> Result<Value> {
+    let input = definition
         .events
         .iter()
         .find_map(|event| match &event.trigger {
@@ -632,8 +667,8 @@ pub fn scheduled_payload(function: &LocalFunction, schedule: &str) -> Result<Val
         .replace_nanosecond(0)
         .unwrap_or_else(|_| OffsetDateTime::now_utc());
     let schedule_arn = format!(
-        "arn:aws:scheduler:{REGION}:{CUSTOMER_ACCOUNT}:schedule/default/{}-{schedule}",
-        function.definition.logical_id
+        "arn:aws:scheduler:{REGION}:{account}:schedule/default/{}-{schedule}",
+        definition.logical_id
     );
     let filled = input
         .replace(

@@ -15,9 +15,11 @@ pub mod failures;
 pub mod flows;
 pub mod http_api;
 pub mod issuer;
+pub mod organization;
 pub mod report;
 pub mod stack;
 pub mod template;
+pub mod topic_relay;
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -32,6 +34,7 @@ use local_test_kit::resources::{EVENT_BUS, EVENT_SOURCE, STATE_TABLE};
 use crate::app::{AppOptions, StackFile};
 use crate::context::{Context, Settings};
 use crate::issuer::TokenRequest;
+use crate::organization::OrgOptions;
 use crate::report::{Recorder, Summary};
 use crate::stack::{Stack, StackOptions};
 
@@ -136,9 +139,38 @@ pub struct Options {
     /// After the demo, leave the stack running and print the variables to use it.
     #[arg(long)]
     pub keep_running: bool,
+    /// Run the organization demo instead, with N member accounts (N >= 1): the central stack
+    /// and N member stacks, each member's functions with its own identity.
+    #[arg(long, value_name = "N", value_parser = accounts, conflicts_with_all = ["keep_running", "schedules"])]
+    pub accounts: Option<NonZeroUsize>,
+    /// The central stack's template (the organization demo's central bus, topic and rules).
+    #[arg(long, default_value = "central.yaml")]
+    pub central_template: PathBuf,
 }
 
 impl Options {
+    /// Where and how the stack's servers start.
+    pub fn stack_options(&self) -> StackOptions {
+        StackOptions {
+            moto_server: self.moto_server.clone(),
+            port: self.port,
+            state_file: self.state_file.clone(),
+            work_dir: self.work_dir.clone(),
+        }
+    }
+
+    /// The organization demo's options, with `accounts` member accounts.
+    pub fn org_options(&self, accounts: NonZeroUsize) -> OrgOptions {
+        OrgOptions {
+            accounts,
+            stack: self.stack_options(),
+            template: self.template.clone(),
+            central_template: self.central_template.clone(),
+            bin_dir: self.bin_dir.clone(),
+            parameters: self.parameters.iter().cloned().collect(),
+        }
+    }
+
     /// The application's options these command-line options describe.
     pub fn app_options(&self) -> AppOptions {
         AppOptions {
@@ -160,6 +192,18 @@ fn concurrency(text: &str) -> Result<(String, NonZeroUsize), String> {
         format!("--concurrency {text:?}: the concurrency must be a whole number above 0")
     })?;
     Ok((function, limit))
+}
+
+fn accounts(text: &str) -> Result<NonZeroUsize, String> {
+    text.parse::<usize>()
+        .ok()
+        .and_then(NonZeroUsize::new)
+        .ok_or_else(|| {
+            format!(
+                "{text:?} is not a number of member accounts: the organization needs at \
+                 least one (a whole number N >= 1)"
+            )
+        })
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {
@@ -220,15 +264,14 @@ pub async fn main(cli: Cli) -> Result<bool> {
 /// Starts the stack, runs the demo and stops the stack (also on error, Ctrl-C and SIGTERM,
 /// including while it starts). `Ok(true)` when every step passed.
 pub async fn run(options: Options) -> Result<bool> {
-    let stack_options = StackOptions {
-        moto_server: options.moto_server.clone(),
-        port: options.port,
-        state_file: options.state_file.clone(),
-        work_dir: options.work_dir.clone(),
+    let stack_options = options.stack_options();
+    let organization = match options.accounts {
+        Some(accounts) => organization::organization(&organization::member_accounts(accounts)),
+        None => stack::local_organization(),
     };
     let mut stop_signals = StopSignals::listen();
     let started = std::time::Instant::now();
-    let starting = Stack::start(&stack_options);
+    let starting = Stack::start_with(&stack_options, organization);
     let stack = tokio::select! {
         stack = starting => stack?,
         // Dropping the half-started stack kills moto's server (kill_on_drop).
@@ -250,6 +293,19 @@ pub async fn run(options: Options) -> Result<bool> {
         "  License Manager  {}  (license-manager-local)",
         stack.license_manager_url()
     );
+
+    if let Some(accounts) = options.accounts {
+        let org_options = options.org_options(accounts);
+        let outcome = tokio::select! {
+            outcome = organization::demo(&stack, &org_options, started) => Some(outcome),
+            () = stop_signals.requested() => None,
+        };
+        stack.stop().await;
+        let Some(outcome) = outcome else {
+            anyhow::bail!("interrupted: stopped moto's server and license-manager-local");
+        };
+        return Ok(outcome.summary.failed == 0);
+    }
 
     let app_options = options.app_options();
     let outcome = tokio::select! {
@@ -341,6 +397,7 @@ impl StopSignals {
 
 /// Stops the application, then the servers.
 pub async fn stop(context: &mut Context, stack: Stack) {
+    context.relays.clear();
     if let Some(app) = context.app.take() {
         app.stop().await;
     }
@@ -469,4 +526,37 @@ pub fn environment(stack: &Stack, context: &Context) -> Vec<(&'static str, Strin
         variables.push(("LOCAL_ISSUER_URL", app.stack_file.issuer_url.clone()));
     }
     variables
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, String> {
+        Cli::try_parse_from(std::iter::once("local-stack").chain(args.iter().copied()))
+            .map_err(|err| err.to_string())
+    }
+
+    #[test]
+    fn an_organization_of_no_accounts_is_refused_with_the_reason() {
+        let err = parse(&["--accounts", "0"]).err().unwrap_or_default();
+        assert!(
+            err.contains("'0' for '--accounts <N>': \"0\" is not a number of member accounts: the organization needs at least one"),
+            "{err}"
+        );
+        let err = parse(&["--accounts", "five"]).err().unwrap_or_default();
+        assert!(err.contains("N >= 1"), "{err}");
+    }
+
+    #[test]
+    fn accounts_choose_the_organization_demo_and_its_absence_the_single_account_one() {
+        let cli = parse(&["--accounts", "5"]).unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(cli.options.accounts.map(NonZeroUsize::get), Some(5));
+        let org = cli.options.org_options(NonZeroUsize::MIN);
+        assert_eq!(org.central_template, PathBuf::from("central.yaml"));
+        let cli = parse(&[]).unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(cli.options.accounts, None);
+        // The organization demo ends by itself: it cannot keep running or fire schedules.
+        assert!(parse(&["--accounts", "2", "--keep-running"]).is_err());
+    }
 }

@@ -44,14 +44,20 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Starts moto's server, then the emulator. If the emulator cannot start, moto is stopped.
+    /// Starts moto's server, then the emulator with [`local_organization`]. If the emulator
+    /// cannot start, moto is stopped.
     pub async fn start(options: &StackOptions) -> Result<Self> {
+        Self::start_with(options, local_organization()).await
+    }
+
+    /// Like [`Stack::start`], with the emulator knowing `organization` (also written to
+    /// [`ORGANIZATION_FILE`] in the work directory).
+    pub async fn start_with(options: &StackOptions, organization: Organization) -> Result<Self> {
         std::fs::create_dir_all(&options.work_dir)
             .with_context(|| format!("cannot create {}", options.work_dir.display()))?;
         let moto =
             MotoServer::start(&options.moto_server, &options.work_dir.join("moto.log")).await?;
         let public_key = std::path::absolute(options.work_dir.join("borrow-public-key.pem"))?;
-        let organization = local_organization();
         let organization_file = options.work_dir.join(ORGANIZATION_FILE);
         std::fs::write(
             &organization_file,

@@ -218,6 +218,32 @@ impl Template {
         }
     }
 
+    /// [`Template::resource_property`], required: an error naming the resource and the
+    /// property when either is absent or the resource's condition does not hold.
+    pub fn required_property(
+        text: &str,
+        locals: &Locals,
+        logical_id: &str,
+        pointer: &str,
+    ) -> Result<Value> {
+        Self::resource_property(text, locals, logical_id, pointer)?.with_context(|| {
+            format!("{logical_id} has no {pointer} (absent, or its Condition does not hold)")
+        })
+    }
+
+    /// [`Template::required_property`] that must be a string.
+    pub fn required_string(
+        text: &str,
+        locals: &Locals,
+        logical_id: &str,
+        pointer: &str,
+    ) -> Result<String> {
+        Self::required_property(text, locals, logical_id, pointer)?
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("{logical_id}{pointer} is not a string"))
+    }
+
     /// The function whose logical id or binary is `name`.
     pub fn function(&self, name: &str) -> Option<&FunctionDef> {
         self.functions

@@ -90,15 +90,25 @@ pub async fn create_bus(events: &aws_sdk_eventbridge::Client) -> Result<String> 
 /// Creates the alert topic [`ALERT_TOPIC`] and subscribes the queue [`ALERTS_QUEUE`] to it;
 /// returns the topic's ARN and the queue's URL.
 pub async fn create_alert_topic(clients: &Clients) -> Result<(String, String)> {
+    create_topic_with_queue(clients, ALERT_TOPIC, ALERTS_QUEUE).await
+}
+
+/// Creates the topic `topic` and subscribes the queue `queue` to it; returns the topic's ARN
+/// and the queue's URL.
+pub async fn create_topic_with_queue(
+    clients: &Clients,
+    topic: &str,
+    queue: &str,
+) -> Result<(String, String)> {
     let topic = clients
         .sns
         .create_topic()
-        .name(ALERT_TOPIC)
+        .name(topic)
         .send()
         .await
         .map_err(sdk_error)?;
     let topic_arn = topic.topic_arn().context("no TopicArn")?.to_owned();
-    let queue_url = create_queue(&clients.sqs, ALERTS_QUEUE).await?;
+    let queue_url = create_queue(&clients.sqs, queue).await?;
     let queue_arn = queue_arn(&clients.sqs, &queue_url).await?;
     clients
         .sns

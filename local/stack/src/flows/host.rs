@@ -5,11 +5,12 @@ use std::fmt::Write as _;
 
 use anyhow::{Context as _, Result};
 
-use crate::app::App;
+use crate::app::{ALERTS_RULE, App, locals};
 use crate::context::{Context, Flow, FlowFuture};
 use crate::event_sources::MotoClients;
 use crate::report::{Recorder, done};
 use crate::template::Trigger;
+use crate::topic_relay::{RelayClients, TopicRelay};
 
 /// The host flow.
 pub const FLOW: Flow = Flow {
@@ -56,6 +57,31 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
         .await?;
     context.records = Some(std::sync::Mutex::new(app.subscribe()));
     context.app = Some(app);
+    let relays = RelayClients {
+        events: context.clients.events.clone(),
+        sqs: context.clients.sqs.clone(),
+        sns: context.clients.sns.clone(),
+    };
+    let relay = recorder
+        .step(
+            "AlertsRule: the project's alerts to the alert topic (relayed: moto's EventBridge has no SNS targets)",
+            async {
+                let text = std::fs::read_to_string(&settings.app.template).with_context(|| {
+                    format!("cannot read {}", settings.app.template.display())
+                })?;
+                let locals = locals(&infra, settings.app.parameters.clone());
+                let relay =
+                    TopicRelay::start_for_template_rule(&relays, &text, &locals, "AlertsRule", ALERTS_RULE)
+                        .await?;
+                let details = format!(
+                    "rule {ALERTS_RULE} {}\n-> relay -> topic {}\n-> queue {}",
+                    relay.pattern, relay.topic_arn, infra.alerts_queue_url
+                );
+                done(relay, details)
+            },
+        )
+        .await?;
+    context.relays.push(relay);
     Ok(())
 }
 

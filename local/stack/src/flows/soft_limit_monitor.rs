@@ -3,7 +3,7 @@
 //! instances go away; each alert is printed once and a repeated sweep prints nothing. The
 //! local parameters keep `Enforcement=alert`; `--parameter Enforcement=harden` makes the
 //! EXCEEDED sweep also turn the limit hard (and emit `Soft Limit Enforced`); the hardened limit
-//! still recovers.
+//! still recovers. Each alert also reaches the alert topic, through the template's AlertsRule.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -18,6 +18,7 @@ use super::scenario::{CONFIGURATION_CONSUMED, CONFIGURATION_COUNT};
 use crate::context::{Context, Flow, FlowFuture};
 use crate::event_sources::describe_invocation;
 use crate::report::{Recorder, done};
+use crate::topic_relay::notified_event;
 
 /// The function's binary.
 pub const FUNCTION: &str = "soft-limit-monitor";
@@ -81,11 +82,7 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
             // The alerts about the scenario's configuration (anything else is shown too).
             let mut types: Vec<&str> = events
                 .iter()
-                .filter(|event| {
-                    event["resources"]
-                        .as_array()
-                        .is_some_and(|arns| arns.iter().any(|arn| arn == configuration.as_str()))
-                })
+                .filter(|event| is_about(event, &configuration))
                 .filter_map(|event| event["detail-type"].as_str())
                 .collect();
             types.sort_unstable();
@@ -170,7 +167,58 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
             },
         )
         .await?;
+    let alerts_queue = context
+        .infra
+        .as_ref()
+        .context("the infrastructure flow did not run")?
+        .alerts_queue_url
+        .clone();
+    recorder
+        .step(
+            "each alert also reached the alert topic (the template's AlertsRule)",
+            async {
+                let expected = [
+                    "Soft Limit Exceeded",
+                    "Soft Limit Recovered",
+                    "Soft Limit Warning",
+                ];
+                let mut alerts = Vec::new();
+                let deadline = tokio::time::Instant::now() + PATIENCE;
+                while alerts.len() < expected.len() && tokio::time::Instant::now() < deadline {
+                    let messages =
+                        bus::receive(&sqs, &alerts_queue, 1, Duration::from_secs(2)).await?;
+                    alerts.extend(
+                        messages
+                            .iter()
+                            .filter_map(notified_event)
+                            .filter(|event| is_about(event, &configuration)),
+                    );
+                }
+                let mut types: Vec<&str> = alerts
+                    .iter()
+                    .filter_map(|event| event["detail-type"].as_str())
+                    .filter(|kind| *kind != "Soft Limit Enforced")
+                    .collect();
+                types.sort_unstable();
+                ensure!(
+                    types == expected,
+                    "expected {expected:?} on the alert topic, got {alerts:?}"
+                );
+                done(
+                    (),
+                    format!("from the topic's queue:\n{}", bus::describe_all(&alerts)),
+                )
+            },
+        )
+        .await?;
     Ok(())
+}
+
+/// Whether `event` is about the configuration `arn` (names it in `resources`).
+fn is_about(event: &Value, arn: &str) -> bool {
+    event["resources"]
+        .as_array()
+        .is_some_and(|arns| arns.iter().any(|resource| resource == arn))
 }
 
 fn extra_instances() -> std::ops::Range<i64> {
@@ -178,7 +226,7 @@ fn extra_instances() -> std::ops::Range<i64> {
 }
 
 /// Starts (`add`) or stops using configuration `arn` on the customer's instance `n`.
-async fn specify(customer: &Account, arn: &str, n: i64, add: bool) -> Result<()> {
+pub(crate) async fn specify(customer: &Account, arn: &str, n: i64, add: bool) -> Result<()> {
     let specification = LicenseSpecification::builder()
         .license_configuration_arn(arn)
         .build()?;
