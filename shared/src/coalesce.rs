@@ -9,8 +9,9 @@
 //! `again`, and the running sweep, when it ends, sweeps once more. That second sweep starts
 //! after the event arrived, so it sees whatever the event reported. Every step is a
 //! conditional write of the one record, so an ending sweep and an event asking for another
-//! cannot miss each other. A sweep that dies keeps its claim for its own retry (the same event
-//! id takes it back) until its deadline, after which any event takes it.
+//! cannot miss each other. A sweep that fails releases the record ([`release`]); its retry,
+//! which takes the record back under the same event id, sweeps from the start. A sweep that
+//! dies keeps its claim until its deadline, after which any event takes it.
 //!
 //! The record's `state` holds `running <event id>`, `again <event id>` or `idle`.
 
@@ -40,10 +41,15 @@ pub enum Start {
 /// What a sweep does once it has ended well.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
-    /// Nothing more: no event asked for a sweep while it ran.
+    /// Nothing more: no event asked for a sweep while it ran, or another event's sweep, which
+    /// started after this one's claim ended, holds the record now.
     Done,
     /// Sweep once more: events asked for one while it ran (the record is held again).
     Again,
+    /// The claim ended before the sweep did (the record expired at the deadline, which the
+    /// table counts in whole seconds): events may have asked for another sweep and nobody
+    /// will run it. The invocation fails, so that its retry sweeps.
+    Lapsed,
 }
 
 /// The sweep record's state, as read.
@@ -142,15 +148,40 @@ pub async fn end<S: StateTable>(
     }
     // Not `running <event_id>`: either events asked again, or (our claim having ended) another
     // event's sweep holds the record, which then started after ours and covers the rest.
-    Ok(
-        match table
-            .put_if(key, Some(&again(event_id)), &mine, Some(deadline))
+    if table
+        .put_if(key, Some(&again(event_id)), &mine, Some(deadline))
+        .await?
+        == WriteOutcome::Written
+    {
+        return Ok(End::Again);
+    }
+    Ok(match table.get(key).await? {
+        // Expired: whether someone asked again is unknown.
+        None => End::Lapsed,
+        Some(_) => End::Done,
+    })
+}
+
+/// Gives up event `event_id`'s claim after its sweep failed, so that the events that arrive
+/// while its retry waits sweep themselves instead of coalescing into a sweep that is not
+/// running. Those that asked while it ran are left to its retry, which sweeps from the start.
+/// Best effort: a claim left behind ends at the invocation's deadline.
+pub async fn release<S: StateTable>(
+    table: &S,
+    key: &StateKey,
+    event_id: &str,
+) -> Result<(), StateError> {
+    let idle_until = OffsetDateTime::now_utc() + IDLE_TTL;
+    for held in [running(event_id), again(event_id)] {
+        if table
+            .put_if(key, Some(&held), "idle", Some(idle_until))
             .await?
+            == WriteOutcome::Written
         {
-            WriteOutcome::Written => End::Again,
-            WriteOutcome::LostRace => End::Done,
-        },
-    )
+            break;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -244,6 +275,35 @@ mod tests {
             End::Done
         );
         assert_eq!(table.state(&key()).as_deref(), Some("running e2"));
+    }
+
+    #[tokio::test]
+    async fn a_sweep_whose_claim_lapsed_says_so_rather_than_drop_what_was_asked() {
+        let table = MemoryStateTable::new();
+        let soon = OffsetDateTime::now_utc() + time::Duration::milliseconds(30);
+        start(&table, &key(), "e1", soon).await.unwrap();
+        start(&table, &key(), "e2", deadline()).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+        assert_eq!(
+            end(&table, &key(), "e1", deadline()).await.unwrap(),
+            End::Lapsed
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_sweep_releases_its_claim_so_later_events_sweep_themselves() {
+        let table = MemoryStateTable::new();
+        start(&table, &key(), "e1", deadline()).await.unwrap();
+        start(&table, &key(), "e2", deadline()).await.unwrap();
+        release(&table, &key(), "e1").await.unwrap();
+        assert_eq!(table.state(&key()).as_deref(), Some("idle"));
+        assert_eq!(
+            start(&table, &key(), "e3", deadline()).await.unwrap(),
+            Start::Sweep
+        );
+        // Releasing a claim this event does not hold changes nothing.
+        release(&table, &key(), "e1").await.unwrap();
+        assert_eq!(table.state(&key()).as_deref(), Some("running e3"));
     }
 
     #[tokio::test]

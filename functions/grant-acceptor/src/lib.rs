@@ -265,7 +265,8 @@ impl<L: GrantCalls, S: StateTable, P: EventSink> GrantAcceptor<L, S, P> {
         let record = StateKey::Sweep {
             owner: FUNCTION.to_owned(),
         };
-        match coalesce::start(&self.state, &record, event_id, budget.deadline).await {
+        // Whether this invocation surely holds the record (a write that erred may have landed).
+        let held = match coalesce::start(&self.state, &record, event_id, budget.deadline).await {
             Ok(Start::Coalesced { into }) => {
                 tracing::info!(event_id, coalesced_into = %into, "a sweep is running: it sweeps once more for this event");
                 metrics::counter!("SweepsCoalesced").increment(1);
@@ -276,37 +277,49 @@ impl<L: GrantCalls, S: StateTable, P: EventSink> GrantAcceptor<L, S, P> {
                     ..Summary::default()
                 });
             }
-            Ok(Start::Sweep) => {}
-            // Without the record the sweep runs uncoalesced, which is always safe.
-            Err(error) => {
-                tracing::warn!(error = %error, "sweep record unavailable: sweeping without coalescing");
+            Ok(Start::Sweep) => true,
+            Err(error) if error.needs_attention() => {
                 let summary = self.sweep(account, budget).await?;
-                return if error.needs_attention() {
-                    Err(sweep_record_failed(summary, &error))
-                } else {
-                    Ok(summary)
-                };
+                return Err(sweep_record_failed(summary, &error));
             }
-        }
+            Err(error) => {
+                tracing::warn!(error = %error, "sweep record unavailable: sweeping, then ending the record as if this sweep held it");
+                false
+            }
+        };
         let mut swept_again = 0;
         loop {
-            let mut summary = self.sweep(account, budget).await?;
-            summary.swept_again = swept_again;
-            match coalesce::end(&self.state, &record, event_id, budget.deadline).await {
-                Ok(End::Done) => return Ok(summary),
-                Ok(End::Again) if budget.allows_new_work() => swept_again += 1,
-                Ok(End::Again) => {
-                    return Err(GrantAcceptorError::Transient {
-                        summary,
-                        failures: vec![
-                            "events asked for another sweep while this one ran, and the time ran out: the retry sweeps"
-                                .to_owned(),
-                        ],
-                    });
+            let mut summary = match self.sweep(account, budget).await {
+                Ok(summary) => summary,
+                Err(error) => {
+                    if let Err(error) = coalesce::release(&self.state, &record, event_id).await {
+                        tracing::warn!(error = %error, "sweep record: the failed sweep's claim is left to its deadline");
+                    }
+                    return Err(error);
                 }
-                // The record still names this sweep: only its retry can end it well.
+            };
+            summary.swept_again = swept_again;
+            let retry_sweeps = match coalesce::end(&self.state, &record, event_id, budget.deadline)
+                .await
+            {
+                Ok(End::Done) => return Ok(summary),
+                Ok(End::Lapsed) if !held => return Ok(summary),
+                Ok(End::Again) if budget.allows_new_work() => {
+                    swept_again += 1;
+                    continue;
+                }
+                Ok(End::Again) => {
+                    "events asked for another sweep while this one ran, and the time ran out: the retry sweeps"
+                }
+                Ok(End::Lapsed) => {
+                    "the sweep record's claim ended before the sweep did: the retry sweeps for the events that may have asked meanwhile"
+                }
                 Err(error) => return Err(sweep_record_failed(summary, &error)),
-            }
+            };
+            return Err(GrantAcceptorError::Transient {
+                summary,
+                failures: vec![retry_sweeps.to_owned()],
+            });
         }
     }
 

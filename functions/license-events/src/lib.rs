@@ -525,7 +525,8 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
         let record = StateKey::Sweep {
             owner: FUNCTION.to_owned(),
         };
-        match coalesce::start(&self.state, &record, event_id, budget.deadline).await {
+        // Whether this invocation surely holds the record (a write that erred may have landed).
+        let held = match coalesce::start(&self.state, &record, event_id, budget.deadline).await {
             Ok(Start::Coalesced { into }) => {
                 tracing::info!(event_id, coalesced_into = %into, "a sweep is running: it sweeps once more for this event");
                 metrics::counter!("SweepsCoalesced").increment(1);
@@ -533,38 +534,48 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
                 summary.coalesced_into = Some(into);
                 return Vec::new();
             }
-            Ok(Start::Sweep) => {}
-            // Without the record the sweep runs uncoalesced, which is always safe.
-            Err(error) => {
-                tracing::warn!(error = %error, "sweep record unavailable: sweeping without coalescing");
+            Ok(Start::Sweep) => true,
+            Err(error) if error.needs_attention() => {
                 let mut failures = self.sweep(account, budget, summary).await;
-                if error.needs_attention() {
-                    failures.push(Failure::sweep_record(&error));
+                failures.push(Failure::sweep_record(&error));
+                return failures;
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "sweep record unavailable: sweeping, then ending the record as if this sweep held it");
+                false
+            }
+        };
+        loop {
+            let failures = self.sweep(account, budget, summary).await;
+            if !failures.is_empty() {
+                if let Err(error) = coalesce::release(&self.state, &record, event_id).await {
+                    tracing::warn!(error = %error, "sweep record: the failed sweep's claim is left to its deadline");
                 }
                 return failures;
             }
-        }
-        loop {
-            let failures = self.sweep(account, budget, summary).await;
-            // A failed sweep keeps the record: its retry takes it back and sweeps again.
-            if !failures.is_empty() {
-                return failures;
-            }
-            match coalesce::end(&self.state, &record, event_id, budget.deadline).await {
+            let retry_sweeps = match coalesce::end(&self.state, &record, event_id, budget.deadline)
+                .await
+            {
                 Ok(End::Done) => return failures,
+                Ok(End::Lapsed) if !held => return failures,
                 Ok(End::Again) if budget.allows_new_work() => {
                     summary.swept_again += 1;
                     summary.licenses.clear();
+                    continue;
                 }
                 Ok(End::Again) => {
-                    return vec![Failure {
-                        arn: String::new(),
-                        error: "events asked for another sweep while this one ran, and the time ran out: the retry sweeps".to_owned(),
-                        needs_attention: false,
-                    }];
+                    "events asked for another sweep while this one ran, and the time ran out: the retry sweeps"
+                }
+                Ok(End::Lapsed) => {
+                    "the sweep record's claim ended before the sweep did: the retry sweeps for the events that may have asked meanwhile"
                 }
                 Err(error) => return vec![Failure::sweep_record(&error)],
-            }
+            };
+            return vec![Failure {
+                arn: String::new(),
+                error: retry_sweeps.to_owned(),
+                needs_attention: false,
+            }];
         }
     }
 

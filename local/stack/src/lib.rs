@@ -141,7 +141,7 @@ pub struct Options {
     pub keep_running: bool,
     /// Run the organization demo instead, with N member accounts (N >= 1): the central stack
     /// and N member stacks, each member's functions with its own identity.
-    #[arg(long, value_name = "N", value_parser = accounts, conflicts_with_all = ["keep_running", "schedules"])]
+    #[arg(long, value_name = "N", value_parser = accounts, conflicts_with_all = ["keep_running", "schedules", "concurrency"])]
     pub accounts: Option<NonZeroUsize>,
     /// The central stack's template (the organization demo's central bus, topic and rules).
     #[arg(long, default_value = "central.yaml")]
@@ -558,5 +558,7 @@ mod tests {
         assert_eq!(cli.options.accounts, None);
         // The organization demo ends by itself: it cannot keep running or fire schedules.
         assert!(parse(&["--accounts", "2", "--keep-running"]).is_err());
+        // Its members' functions run one invocation at a time.
+        assert!(parse(&["--accounts", "2", "--concurrency", "grant-acceptor=4"]).is_err());
     }
 }

@@ -116,7 +116,12 @@ async fn relay(
     loop {
         let messages = receive_batch(&clients.sqs, &queue_url).await;
         for message in messages {
-            let Some(body) = message.body() else { continue };
+            let Some(body) = message.body() else {
+                // EventBridge never sends one; nothing to publish, so it is not kept.
+                tracing::warn!(queue = %queue_url, "the topic relay dropped a message without a body");
+                delete_handled(&clients.sqs, &queue_url, &message).await;
+                continue;
+            };
             let published = clients
                 .sns
                 .publish()

@@ -191,7 +191,9 @@ async fn run(context: &mut Context, recorder: &mut Recorder) -> Result<()> {
                         messages
                             .iter()
                             .filter_map(notified_event)
-                            .filter(|event| is_about(event, &configuration)),
+                            .filter(|event| is_about(event, &configuration))
+                            // Under Enforcement=harden the topic also carries Soft Limit Enforced.
+                            .filter(|event| event["detail-type"] != "Soft Limit Enforced"),
                     );
                 }
                 let mut types: Vec<&str> = alerts
