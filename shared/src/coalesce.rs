@@ -17,6 +17,7 @@
 
 use time::OffsetDateTime;
 
+use crate::deadline::Budget;
 use crate::ports::StateTable;
 use crate::state::{StateError, StateKey, WriteOutcome};
 
@@ -182,6 +183,104 @@ pub async fn release<S: StateTable>(
         }
     }
     Ok(())
+}
+
+/// How the sweep an event called for went ([`sweep_for_event`]).
+#[derive(Debug)]
+pub enum Swept<T> {
+    /// Nothing swept here: event `into`'s running sweep sweeps once more instead.
+    Coalesced {
+        /// The event whose invocation is sweeping.
+        into: String,
+    },
+    /// This invocation swept.
+    Ran {
+        /// The last sweep's result.
+        last: T,
+        /// Sweeps run once more because events asked for one meanwhile.
+        swept_again: usize,
+        /// Why the invocation must fail although the sweep ended well, if it must.
+        fail: Option<MustFail>,
+    },
+}
+
+/// Why an invocation whose sweep ended well must fail all the same.
+#[derive(Debug)]
+pub enum MustFail {
+    /// The sweep record could not be read or written (the error says whether a person must
+    /// act).
+    Record(StateError),
+    /// Events may have asked for a sweep that nobody will run: the retry sweeps.
+    RetrySweeps(&'static str),
+}
+
+/// Runs `sweep` for event `event_id`, which named nothing to narrow it, coalesced with the
+/// sweeps of other such events through the function's sweep record `key` (README,
+/// "Coalesced sweeps"); `ended_well` says whether a sweep's result lets the invocation
+/// succeed. A sweep that did not end well releases the record and is the result as it is.
+pub async fn sweep_for_event<S: StateTable, T>(
+    table: &S,
+    key: &StateKey,
+    event_id: &str,
+    budget: Budget,
+    mut sweep: impl AsyncFnMut() -> T,
+    ended_well: impl Fn(&T) -> bool,
+) -> Swept<T> {
+    // Whether this invocation surely holds the record (a write that erred may have landed).
+    let held = match start(table, key, event_id, budget.deadline).await {
+        Ok(Start::Coalesced { into }) => {
+            tracing::info!(event_id, coalesced_into = %into, "a sweep is running: it sweeps once more for this event");
+            metrics::counter!("SweepsCoalesced").increment(1);
+            return Swept::Coalesced { into };
+        }
+        Ok(Start::Sweep) => true,
+        Err(error) if error.needs_attention() => {
+            let last = sweep().await;
+            return Swept::Ran {
+                last,
+                swept_again: 0,
+                fail: Some(MustFail::Record(error)),
+            };
+        }
+        Err(error) => {
+            tracing::warn!(error = %error, "sweep record unavailable: sweeping, then ending the record as if this sweep held it");
+            false
+        }
+    };
+    let mut swept_again = 0;
+    loop {
+        let last = sweep().await;
+        if !ended_well(&last) {
+            if let Err(error) = release(table, key, event_id).await {
+                tracing::warn!(error = %error, "sweep record: the failed sweep's claim is left to its deadline");
+            }
+            return Swept::Ran {
+                last,
+                swept_again,
+                fail: None,
+            };
+        }
+        let fail = match end(table, key, event_id, budget.deadline).await {
+            Ok(End::Done) => None,
+            Ok(End::Lapsed) if !held => None,
+            Ok(End::Again) if budget.allows_new_work() => {
+                swept_again += 1;
+                continue;
+            }
+            Ok(End::Again) => Some(MustFail::RetrySweeps(
+                "events asked for another sweep while this one ran, and the time ran out: the retry sweeps",
+            )),
+            Ok(End::Lapsed) => Some(MustFail::RetrySweeps(
+                "the sweep record's claim ended before the sweep did: the retry sweeps for the events that may have asked meanwhile",
+            )),
+            Err(error) => Some(MustFail::Record(error)),
+        };
+        return Swept::Ran {
+            last,
+            swept_again,
+            fail,
+        };
+    }
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub mod trust;
 
 use futures_util::StreamExt as _;
 use lambda_runtime::LambdaEvent;
-use license_automation::coalesce::{self, End, Start};
+use license_automation::coalesce::{self, MustFail, Swept};
 use license_automation::deadline::Budget;
 use license_automation::events_in::{IncomingEvent, LicenseManagerDetailType, parse_event};
 use license_automation::events_out::publisher::{EventPublisher, MAX_ENTRIES_PER_CALL};
@@ -265,61 +265,38 @@ impl<L: GrantCalls, S: StateTable, P: EventSink> GrantAcceptor<L, S, P> {
         let record = StateKey::Sweep {
             owner: FUNCTION.to_owned(),
         };
-        // Whether this invocation surely holds the record (a write that erred may have landed).
-        let held = match coalesce::start(&self.state, &record, event_id, budget.deadline).await {
-            Ok(Start::Coalesced { into }) => {
-                tracing::info!(event_id, coalesced_into = %into, "a sweep is running: it sweeps once more for this event");
-                metrics::counter!("SweepsCoalesced").increment(1);
-                return Ok(Summary {
-                    trigger: Trigger::Coalesced,
-                    dry_run: self.dry_run,
-                    coalesced_into: Some(into),
-                    ..Summary::default()
-                });
+        let swept = coalesce::sweep_for_event(
+            &self.state,
+            &record,
+            event_id,
+            budget,
+            async || self.sweep(account, budget).await,
+            Result::is_ok,
+        )
+        .await;
+        match swept {
+            Swept::Coalesced { into } => Ok(Summary {
+                trigger: Trigger::Coalesced,
+                dry_run: self.dry_run,
+                coalesced_into: Some(into),
+                ..Summary::default()
+            }),
+            Swept::Ran {
+                last,
+                swept_again,
+                fail,
+            } => {
+                let mut summary = last?;
+                summary.swept_again = swept_again;
+                match fail {
+                    None => Ok(summary),
+                    Some(MustFail::Record(error)) => Err(sweep_record_failed(summary, &error)),
+                    Some(MustFail::RetrySweeps(why)) => Err(GrantAcceptorError::Transient {
+                        summary,
+                        failures: vec![why.to_owned()],
+                    }),
+                }
             }
-            Ok(Start::Sweep) => true,
-            Err(error) if error.needs_attention() => {
-                let summary = self.sweep(account, budget).await?;
-                return Err(sweep_record_failed(summary, &error));
-            }
-            Err(error) => {
-                tracing::warn!(error = %error, "sweep record unavailable: sweeping, then ending the record as if this sweep held it");
-                false
-            }
-        };
-        let mut swept_again = 0;
-        loop {
-            let mut summary = match self.sweep(account, budget).await {
-                Ok(summary) => summary,
-                Err(error) => {
-                    if let Err(error) = coalesce::release(&self.state, &record, event_id).await {
-                        tracing::warn!(error = %error, "sweep record: the failed sweep's claim is left to its deadline");
-                    }
-                    return Err(error);
-                }
-            };
-            summary.swept_again = swept_again;
-            let retry_sweeps = match coalesce::end(&self.state, &record, event_id, budget.deadline)
-                .await
-            {
-                Ok(End::Done) => return Ok(summary),
-                Ok(End::Lapsed) if !held => return Ok(summary),
-                Ok(End::Again) if budget.allows_new_work() => {
-                    swept_again += 1;
-                    continue;
-                }
-                Ok(End::Again) => {
-                    "events asked for another sweep while this one ran, and the time ran out: the retry sweeps"
-                }
-                Ok(End::Lapsed) => {
-                    "the sweep record's claim ended before the sweep did: the retry sweeps for the events that may have asked meanwhile"
-                }
-                Err(error) => return Err(sweep_record_failed(summary, &error)),
-            };
-            return Err(GrantAcceptorError::Transient {
-                summary,
-                failures: vec![retry_sweeps.to_owned()],
-            });
         }
     }
 

@@ -37,7 +37,7 @@ use futures_util::StreamExt as _;
 use lambda_runtime::LambdaEvent;
 use license_automation::arn;
 use license_automation::attention::Attention;
-use license_automation::coalesce::{self, End, Start};
+use license_automation::coalesce::{self, MustFail, Swept};
 use license_automation::deadline::Budget;
 use license_automation::events_in::{
     IncomingEvent, LicenseManagerDetailType, LicenseManagerEvent, parse_event,
@@ -525,57 +525,42 @@ impl<L: LicenseCalls, S: StateTable, P: EventSink> LicenseEvents<L, S, P> {
         let record = StateKey::Sweep {
             owner: FUNCTION.to_owned(),
         };
-        // Whether this invocation surely holds the record (a write that erred may have landed).
-        let held = match coalesce::start(&self.state, &record, event_id, budget.deadline).await {
-            Ok(Start::Coalesced { into }) => {
-                tracing::info!(event_id, coalesced_into = %into, "a sweep is running: it sweeps once more for this event");
-                metrics::counter!("SweepsCoalesced").increment(1);
+        let swept = coalesce::sweep_for_event(
+            &self.state,
+            &record,
+            event_id,
+            budget,
+            async || {
+                // The summary reports the last sweep's licenses.
+                summary.licenses.clear();
+                self.sweep(account, budget, summary).await
+            },
+            Vec::is_empty,
+        )
+        .await;
+        match swept {
+            Swept::Coalesced { into } => {
                 summary.outcome = EventOutcome::Coalesced;
                 summary.coalesced_into = Some(into);
-                return Vec::new();
+                Vec::new()
             }
-            Ok(Start::Sweep) => true,
-            Err(error) if error.needs_attention() => {
-                let mut failures = self.sweep(account, budget, summary).await;
-                failures.push(Failure::sweep_record(&error));
-                return failures;
+            Swept::Ran {
+                mut last,
+                swept_again,
+                fail,
+            } => {
+                summary.swept_again = swept_again;
+                match fail {
+                    None => {}
+                    Some(MustFail::Record(error)) => last.push(Failure::sweep_record(&error)),
+                    Some(MustFail::RetrySweeps(why)) => last.push(Failure {
+                        arn: String::new(),
+                        error: why.to_owned(),
+                        needs_attention: false,
+                    }),
+                }
+                last
             }
-            Err(error) => {
-                tracing::warn!(error = %error, "sweep record unavailable: sweeping, then ending the record as if this sweep held it");
-                false
-            }
-        };
-        loop {
-            let failures = self.sweep(account, budget, summary).await;
-            if !failures.is_empty() {
-                if let Err(error) = coalesce::release(&self.state, &record, event_id).await {
-                    tracing::warn!(error = %error, "sweep record: the failed sweep's claim is left to its deadline");
-                }
-                return failures;
-            }
-            let retry_sweeps = match coalesce::end(&self.state, &record, event_id, budget.deadline)
-                .await
-            {
-                Ok(End::Done) => return failures,
-                Ok(End::Lapsed) if !held => return failures,
-                Ok(End::Again) if budget.allows_new_work() => {
-                    summary.swept_again += 1;
-                    summary.licenses.clear();
-                    continue;
-                }
-                Ok(End::Again) => {
-                    "events asked for another sweep while this one ran, and the time ran out: the retry sweeps"
-                }
-                Ok(End::Lapsed) => {
-                    "the sweep record's claim ended before the sweep did: the retry sweeps for the events that may have asked meanwhile"
-                }
-                Err(error) => return vec![Failure::sweep_record(&error)],
-            };
-            return vec![Failure {
-                arn: String::new(),
-                error: retry_sweeps.to_owned(),
-                needs_attention: false,
-            }];
         }
     }
 
