@@ -1,4 +1,8 @@
 //! Wiring only: telemetry, configuration and clients once per cold start, then the runtime.
+// The handler future nests the coalesced sweep's async closure and the adapter frame's futures
+// under the ports' generic ones; rustc's query depth for its layout needs more than the
+// default 128 in a fresh build.
+#![recursion_limit = "256"]
 
 use std::sync::Arc;
 
