@@ -137,8 +137,9 @@ impl Budget {
     /// no attempt and sleeps no backoff past it, so a call that hangs fails in time for the
     /// outbox to settle and the invocation to report, rather than being cut off by Lambda.
     pub async fn scope<F: Future>(self, work: F) -> F::Output {
-        // Boxed: a handler's whole future nested in the task-local scope is deep enough to
-        // overflow rustc's query depth when it computes the layout of the runtime's future.
+        // Boxed, to keep the handler's future out of the scope future's layout: nested whole,
+        // it overflowed rustc's query depth for the runtime's future. That alone was not
+        // enough in a fresh build; the functions' main.rs also raise `recursion_limit`.
         self.calls_deadline().scope(Box::pin(work)).await
     }
 }
